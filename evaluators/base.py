@@ -1,0 +1,114 @@
+"""Evaluators turn a candidate into objective values; they never touch the store or the searcher."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TrialPruned(Exception):
+    """Raised inside an evaluator (via `TrialContext.report`) when the pruner stops the trial."""
+
+
+@dataclass
+class EvaluationResult:
+    """Objective values plus metadata (e.g. params count) and intermediate values (step, value)."""
+
+    values: tuple[float, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    intermediate: list[tuple[int, float]] = field(default_factory=list)
+
+    @classmethod
+    def coerce(cls, out: Any) -> EvaluationResult:
+        """Accept a float, a tuple of floats, a dict with 'values', or an EvaluationResult."""
+        if isinstance(out, EvaluationResult):
+            res = out
+        elif isinstance(out, dict):
+            vals = out.get("values", out.get("value"))
+            vals = vals if isinstance(vals, (list, tuple)) else (vals,)
+            res = cls(values=tuple(vals), metadata=dict(out.get("metadata", {})))
+        elif isinstance(out, (list, tuple)):
+            res = cls(values=tuple(out))
+        else:
+            res = cls(values=(out,))
+        try:
+            res.values = tuple(float(v) for v in res.values)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"evaluator returned non-numeric values {res.values!r}") from e
+        bad = [v for v in res.values if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"evaluator returned non-finite values {res.values!r}")
+        return res
+
+
+class TrialContext:
+    """Handed to evaluators: report intermediate values; raises TrialPruned when told to stop."""
+
+    def __init__(
+        self,
+        number: int = 0,
+        should_prune: Callable[[int, float, list[tuple[int, float]]], bool] | None = None,
+    ):
+        self.number = number
+        self.intermediate: list[tuple[int, float]] = []
+        self._should_prune = should_prune
+
+    def report(self, step: int, value: float) -> None:
+        """Record an intermediate value; stop the trial if the pruner says so."""
+        self.intermediate.append((int(step), float(value)))
+        if self._should_prune is not None and self._should_prune(
+            int(step), float(value), self.intermediate
+        ):
+            raise TrialPruned(f"pruned at step {step} (value {value:.6g})")
+
+
+class Evaluator(abc.ABC):
+    """Scores a candidate. Subclasses implement `evaluate` and describe their task in `config`."""
+
+    #: Registered name used in experiment files.
+    name: str = "evaluator"
+    #: Objective names, in order (their count is the number of objectives).
+    objectives: tuple[str, ...] = ("score",)
+
+    @abc.abstractmethod
+    def evaluate(self, candidate: Any, context: TrialContext) -> EvaluationResult | float | tuple:
+        """Train/score `candidate`; may call `context.report(step, value)`."""
+
+    def config(self) -> dict[str, Any]:
+        """Everything that determines the task (data, steps, seed): the cache's task fingerprint."""
+        return {}
+
+    def fingerprint(self) -> str:
+        """Stable digest of (evaluator class, config): equal only for the same task."""
+        payload = json.dumps(
+            {"evaluator": f"{type(self).__module__}.{type(self).__qualname__}", **self.config()},
+            sort_keys=True,
+            default=repr,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+class FunctionEvaluator(Evaluator):
+    """Wraps a user function `fn(candidate) -> score` (or `fn(candidate, context)`)."""
+
+    name = "function"
+
+    def __init__(self, fn: Callable[..., Any], objectives: tuple[str, ...] = ("score",), **config):
+        self.fn = fn
+        self.objectives = tuple(objectives)
+        self._config = config
+
+    def evaluate(self, candidate: Any, context: TrialContext) -> Any:
+        import inspect
+
+        if len(inspect.signature(self.fn).parameters) >= 2:
+            return self.fn(candidate, context)
+        return self.fn(candidate)
+
+    def config(self) -> dict[str, Any]:
+        return {"fn": f"{self.fn.__module__}.{getattr(self.fn, '__qualname__', repr(self.fn))}", **self._config}

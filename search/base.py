@@ -1,0 +1,105 @@
+"""One ask/tell interface for every searcher (random, evolution, Optuna samplers, ...).
+
+The study numbers trials; a searcher proposes DNA for a given trial number, may have many proposals
+outstanding, and learns from `tell`. Its state can be rebuilt from the store with `restore`.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pyglove as pg
+
+from hashtune.spaces.base import Space
+
+Direction = Literal["maximize", "minimize"]
+TrialState = Literal["COMPLETE", "FAILED", "PRUNED", "CACHED"]
+
+
+@dataclass
+class Proposal:
+    """A candidate the searcher wants evaluated, for trial `number`."""
+
+    number: int
+    dna: pg.DNA
+    candidate: Any
+    parents: tuple[int, ...] = ()
+    mutation: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What became of a proposal: its objective values (None when it failed or was pruned)."""
+
+    state: TrialState
+    values: tuple[float, ...] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.values is not None and self.state in ("COMPLETE", "CACHED")
+
+
+class Searcher(abc.ABC):
+    """Proposes DNA of a `Space` and learns from the outcome of each proposal."""
+
+    #: Registered name used in experiment files.
+    name: str = "searcher"
+
+    def __init__(
+        self,
+        space: Space,
+        directions: Sequence[Direction] = ("maximize",),
+        seed: int = 0,
+    ):
+        for d in directions:
+            if d not in ("maximize", "minimize"):
+                raise ValueError(f"`directions` entries must be 'maximize' or 'minimize', got {d!r}")
+        self.space = space
+        self.directions = tuple(directions)
+        self.seed = seed
+        self.rng = random.Random(seed)
+
+    @abc.abstractmethod
+    def ask(self, number: int) -> Proposal:
+        """Propose a candidate for trial `number`."""
+
+    @abc.abstractmethod
+    def tell(self, proposal: Proposal, feedback: Feedback) -> None:
+        """Learn the outcome of `proposal`."""
+
+    def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
+        """Rebuild state after a restart from past proposals in trial order.
+
+        `feedback` is None for proposals that never finished. The default replays `tell` for the
+        finished ones and reseeds the generator from the number of past proposals, so a resumed
+        study does not replay the same random stream.
+        """
+        n = 0
+        for proposal, feedback in history:
+            n += 1
+            if feedback is not None:
+                self.tell(proposal, feedback)
+        self.rng = random.Random(f"{self.seed}:{n}")
+
+    def enqueue(self, dna: pg.DNA) -> None:
+        """Ask for `dna` to be proposed next (warm start); searchers that support it override."""
+        raise NotImplementedError(f"searcher {self.name!r} does not support enqueue")
+
+    def scalar_fitness(self, values: Sequence[float]) -> float:
+        """Single-objective fitness to maximise (sign-adjusted first objective)."""
+        v = float(values[0])
+        return v if self.directions[0] == "maximize" else -v
+
+    def _proposal(self, number: int, dna: pg.DNA, **kw: Any) -> Proposal:
+        return Proposal(number=number, dna=dna, candidate=self.space.materialize(dna), **kw)
+
+
+def is_finite(values: Sequence[float] | None) -> bool:
+    """True when every objective value is a finite number."""
+    return values is not None and all(math.isfinite(float(v)) for v in values)

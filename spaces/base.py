@@ -1,0 +1,115 @@
+"""The contract every search space honours: a PyGlove hyper value plus how to mutate and execute it.
+
+A `Space` wraps a PyGlove hyper value (built with `pg.oneof`, `pg.floatv`, `pg.manyof`, ...). Searchers
+only see DNA (`pg.DNA`) and `Space`; evaluators only see materialised candidates. Candidates that the
+functional hash can probe expose `executable() -> Executable` (see below).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyglove as pg
+
+# A callback through which an executable form obtains the parameters of a parametric op.
+# Called as `param_fn(op_name, shape, x)`, where `x` is the value flowing into the op. The functional
+# hash supplies one that derives parameters from (op_name, shape, content of x), so that equivalent
+# graphs compute the same function wherever the op sits in the graph.
+ParamFn = Callable[[str, tuple[int, ...], Any], Any]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One probe input: its name, shape, dtype and the uniform range probe values are drawn from."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float64"
+    low: float = -1.0
+    high: float = 1.0
+
+
+@dataclass(frozen=True)
+class Executable:
+    """The pure-JAX form of a candidate that the functional hash runs on probe inputs.
+
+    `fn(param_fn, *inputs)` returns a pytree of arrays; it must be traceable by `jax.jit`. `inputs`
+    describes the probe inputs in call order. `static_key` groups executables that share one traced
+    shape signature so the hash can batch them (`None`: no batching).
+    """
+
+    fn: Callable[..., Any]
+    inputs: tuple[InputSpec, ...]
+    static_key: Any = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Space:
+    """A named search space over a PyGlove hyper value.
+
+    Subclasses may override `mutate` to give mutations that know the structure (program-aware,
+    graph-aware); the default changes one decision point uniformly at random.
+    """
+
+    name: str = "space"
+
+    def __init__(self, hyper_value: Any, name: str | None = None):
+        if not pg.is_abstract(hyper_value):
+            raise ValueError(f"Space {name or self.name!r} has no decision points: {hyper_value!r}")
+        self.hyper_value = hyper_value
+        if name is not None:
+            self.name = name
+        self._spec = pg.dna_spec(hyper_value)
+
+    @property
+    def dna_spec(self) -> pg.DNASpec:
+        """The PyGlove DNA spec of this space (decision points, their choices and ranges)."""
+        return self._spec
+
+    def random_dna(self, rng: random.Random) -> pg.DNA:
+        """A uniformly random DNA of this space, drawn with `rng`."""
+        return pg.random_dna(self._spec, rng)
+
+    def materialize(self, dna: pg.DNA) -> Any:
+        """The concrete candidate that `dna` selects."""
+        dna.use_spec(self._spec)
+        return pg.materialize(self.hyper_value, dna)
+
+    def mutate(self, dna: pg.DNA, rng: random.Random) -> tuple[pg.DNA, str]:
+        """A child of `dna` and the name of the mutation that made it (default: one point)."""
+        from pyglove.ext.evolution import mutators
+
+        dna.use_spec(self._spec)
+        child = dna
+        for _ in range(32):  # PyGlove's Uniform may redraw the same value; insist on a change.
+            child = mutators.Uniform(seed=rng.randrange(2**31))([dna.clone(deep=True)])[0]
+            if child != dna:
+                break
+        child.use_spec(self._spec)
+        return child, "uniform_point"
+
+    def dna_to_json(self, dna: pg.DNA) -> Any:
+        """A JSON-able form of `dna` (round-trips through `dna_from_json`)."""
+        return dna.to_json(compact=True)
+
+    def dna_from_json(self, data: Any) -> pg.DNA:
+        """Inverse of `dna_to_json`, with this space's spec attached."""
+        dna = pg.DNA.from_json(data) if isinstance(data, dict) else pg.DNA.parse(data)
+        dna.use_spec(self._spec)
+        return dna
+
+    def candidate_to_json(self, candidate: Any) -> str:
+        """The candidate serialised with `pg.to_json_str` (stored with each trial)."""
+        return pg.to_json_str(candidate)
+
+    def flat_params(self, dna: pg.DNA) -> dict[str, Any]:
+        """Decision-point id → chosen value, flattened for querying and tables."""
+        dna.use_spec(self._spec)
+        out: dict[str, Any] = {}
+        for key, value in dna.to_dict(key_type="id", value_type="literal").items():
+            k = str(key)
+            out[k] = value if isinstance(value, (int, float, str, bool)) else repr(value)
+        return out
