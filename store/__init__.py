@@ -1,0 +1,33 @@
+"""SQL store of hashtune: studies, trials, lineage and the functional-equivalence cache."""
+
+from hashtune.store.errors import (
+    StoreError,
+    StudyExistsError,
+    StudyNotFoundError,
+    TrialNotFoundError,
+)
+from hashtune.store.records import (
+    AuditRecord,
+    CacheEntry,
+    LineageRecord,
+    StudyRecord,
+    StudyStats,
+    StudySummary,
+    TrialRecord,
+)
+from hashtune.store.store import Store
+
+__all__ = [
+    "AuditRecord",
+    "CacheEntry",
+    "LineageRecord",
+    "Store",
+    "StoreError",
+    "StudyExistsError",
+    "StudyNotFoundError",
+    "StudyRecord",
+    "StudyStats",
+    "StudySummary",
+    "TrialNotFoundError",
+    "TrialRecord",
+]

@@ -1,0 +1,324 @@
+"""Executors run evaluations somewhere (this process, worker processes, later Ray) and return
+futures of picklable `Outcome`s. They know nothing of searchers or the store.
+
+Every executor funnels through `run_evaluation`, which never raises: exceptions, non-finite results
+and pruning all become an `Outcome` with a state and an error text.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures
+import multiprocessing
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext, TrialPruned
+
+OutcomeState = Literal["COMPLETE", "FAILED", "PRUNED"]
+ShouldPrune = Callable[[int, float, list[tuple[int, float]]], bool]
+
+
+@dataclass
+class Outcome:
+    """What became of one evaluation; picklable so it can cross process/cluster boundaries."""
+
+    state: OutcomeState
+    result: EvaluationResult | None = None
+    error: str | None = None
+    intermediate: list[tuple[int, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def values(self) -> tuple[float, ...] | None:
+        """The objective values of a COMPLETE outcome, else None."""
+        return self.result.values if self.state == "COMPLETE" and self.result else None
+
+
+def _error_text(exc: BaseException) -> str:
+    """'Type: message' first (readable in tables), then the full traceback."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return f"{type(exc).__name__}: {exc}\n{tb}"
+
+
+def run_evaluation(
+    evaluator: Evaluator,
+    candidate: Any,
+    number: int,
+    should_prune: ShouldPrune | None = None,
+    context: TrialContext | None = None,
+) -> Outcome:
+    """Evaluate `candidate` and classify the result; never raises (KeyboardInterrupt aside).
+
+    Any exception → FAILED with its traceback; `TrialPruned` → PRUNED; NaN/inf or a wrong number of
+    objective values → FAILED naming the values. Intermediate values are kept in every case.
+    `context` lets a caller share the TrialContext (e.g. to read intermediates after a timeout).
+    """
+    ctx = context if context is not None else TrialContext(number, should_prune)
+    t0 = time.perf_counter()
+
+    def outcome(state: OutcomeState, result: Any = None, error: str | None = None) -> Outcome:
+        return Outcome(state, result, error, list(ctx.intermediate), time.perf_counter() - t0)
+
+    try:
+        raw = evaluator.evaluate(candidate, ctx)
+    except TrialPruned as e:
+        return outcome("PRUNED", error=str(e) or "pruned")
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - SystemExit from candidate code is a failure too
+        return outcome("FAILED", error=_error_text(e))
+    try:
+        result = EvaluationResult.coerce(raw)
+    except Exception as e:  # noqa: BLE001
+        return outcome("FAILED", error=f"invalid result: {e}")
+    n_obj = len(evaluator.objectives)
+    if len(result.values) != n_obj:
+        return outcome(
+            "FAILED",
+            error=f"invalid result: expected {n_obj} values for objectives "
+            f"{tuple(evaluator.objectives)!r}, got {result.values!r}",
+        )
+    if not result.intermediate:
+        result.intermediate = list(ctx.intermediate)
+    return outcome("COMPLETE", result)
+
+
+class Executor(abc.ABC):
+    """Runs evaluations and hands back futures of `Outcome` (futures never hold exceptions)."""
+
+    #: How many evaluations may run at once.
+    max_workers: int = 1
+    #: Whether `should_prune` is consulted live while the evaluation runs.
+    supports_pruning: bool = False
+
+    @abc.abstractmethod
+    def submit(
+        self,
+        evaluator: Evaluator,
+        candidate: Any,
+        number: int,
+        timeout_s: float | None = None,
+        should_prune: ShouldPrune | None = None,
+    ) -> concurrent.futures.Future[Outcome]:
+        """Start evaluating `candidate` as trial `number`; the future resolves to its Outcome."""
+
+    def shutdown(self, wait: bool = True) -> None:  # noqa: B027 - optional hook
+        """Release workers; `wait=False` kills running evaluations."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def _check_timeout(timeout_s: float | None) -> None:
+    if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
+        raise ValueError(f"`timeout_s` must be a positive number or None, got {timeout_s!r}")
+
+
+def _done(outcome: Outcome) -> concurrent.futures.Future[Outcome]:
+    fut: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
+    fut.set_result(outcome)
+    return fut
+
+
+class _Abandoned(Exception):
+    """Raised at the next `report` of an evaluation whose caller stopped waiting for it."""
+
+
+class _AbandonableContext(TrialContext):
+    """A TrialContext that stops a timed-out evaluation at its next report (cooperative cancel)."""
+
+    def __init__(self, number: int, should_prune: ShouldPrune | None):
+        super().__init__(number, should_prune)
+        self.abandoned = threading.Event()
+
+    def report(self, step: int, value: float) -> None:
+        if self.abandoned.is_set():
+            raise _Abandoned(f"abandoned at step {step} after timeout")
+        super().report(step, value)
+
+
+class InProcessExecutor(Executor):
+    """Runs each evaluation in the calling process, one at a time; supports live pruning.
+
+    `submit` blocks until the evaluation ends and returns a completed future. With `timeout_s`, the
+    evaluation runs in a daemon thread and is given up after `timeout_s` (FAILED "timed out after
+    Xs"). Python cannot kill a thread: the abandoned thread keeps running until it returns or
+    reaches its next `context.report` (which then raises). Use `LocalProcessExecutor` for hard
+    timeouts and for candidates that may crash the interpreter.
+    """
+
+    max_workers = 1
+    supports_pruning = True
+
+    def submit(
+        self,
+        evaluator: Evaluator,
+        candidate: Any,
+        number: int,
+        timeout_s: float | None = None,
+        should_prune: ShouldPrune | None = None,
+    ) -> concurrent.futures.Future[Outcome]:
+        _check_timeout(timeout_s)
+        if timeout_s is None:
+            return _done(run_evaluation(evaluator, candidate, number, should_prune))
+        ctx = _AbandonableContext(number, should_prune)
+        box: list[Outcome] = []
+        thread = threading.Thread(
+            target=lambda: box.append(run_evaluation(evaluator, candidate, number, context=ctx)),
+            name=f"hashtune-trial-{number}",
+            daemon=True,
+        )
+        t0 = time.perf_counter()
+        thread.start()
+        thread.join(timeout_s)
+        if thread.is_alive() or not box:
+            ctx.abandoned.set()
+            return _done(
+                Outcome(
+                    "FAILED",
+                    error=f"timed out after {timeout_s:g}s",
+                    intermediate=list(ctx.intermediate),
+                    seconds=time.perf_counter() - t0,
+                )
+            )
+        return _done(box[0])
+
+
+def _run_in_worker(evaluator: Evaluator, candidate: Any, number: int) -> Outcome:
+    """Worker-side entry point (module level so spawned workers can import it)."""
+    return run_evaluation(evaluator, candidate, number)
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    """'exit code N', with the signal name when the worker was killed by a signal."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"exit code {exitcode} ({signal.Signals(-exitcode).name})"
+        except ValueError:
+            pass
+    return f"exit code {exitcode}"
+
+
+class LocalProcessExecutor(Executor):
+    """Runs evaluations in a pool of `max_workers` worker processes (pebble, spawn context).
+
+    A timed-out candidate has its worker killed (FAILED "timed out after Xs"); a candidate that
+    crashes its worker (segfault, `os._exit`) gives FAILED "worker process died: exit code N"; the
+    pool replaces the worker and keeps serving. Workers are started with `spawn` (JAX is not
+    fork-safe), so evaluator and candidate must be picklable and every function they reference
+    importable (module level); scripts using this executor need an `if __name__ == "__main__":`
+    guard. Pruning is not live: `should_prune` is ignored (an evaluator may still raise
+    `TrialPruned` itself); intermediate values come back with the outcome, except when the worker
+    is killed or dies.
+    """
+
+    supports_pruning = False
+
+    def __init__(self, max_workers: int = 2, start_method: str = "spawn", max_tasks: int = 0):
+        import pebble
+
+        if not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError(f"`max_workers` must be an int >= 1, got {max_workers!r}")
+        if start_method not in ("spawn", "forkserver"):
+            raise ValueError(
+                f"`start_method` must be 'spawn' or 'forkserver' (JAX is not fork-safe), "
+                f"got {start_method!r}"
+            )
+        self.max_workers = max_workers
+        self._pool = pebble.ProcessPool(
+            max_workers=max_workers,
+            max_tasks=max_tasks,
+            context=multiprocessing.get_context(start_method),
+        )
+
+    def submit(
+        self,
+        evaluator: Evaluator,
+        candidate: Any,
+        number: int,
+        timeout_s: float | None = None,
+        should_prune: ShouldPrune | None = None,
+    ) -> concurrent.futures.Future[Outcome]:
+        _check_timeout(timeout_s)
+        out: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
+        out.set_running_or_notify_cancel()
+        t0 = time.perf_counter()
+        try:
+            task = self._pool.schedule(
+                _run_in_worker, args=(evaluator, candidate, number), timeout=timeout_s
+            )
+        except Exception as e:  # noqa: BLE001 - e.g. the pool was shut down
+            out.set_result(Outcome("FAILED", error=_error_text(e)))
+            return out
+
+        def finish(task: concurrent.futures.Future) -> None:
+            out.set_result(self._to_outcome(task, timeout_s, time.perf_counter() - t0))
+
+        task.add_done_callback(finish)
+        return out
+
+    @staticmethod
+    def _to_outcome(
+        task: concurrent.futures.Future, timeout_s: float | None, elapsed: float
+    ) -> Outcome:
+        """Translate a finished pebble future (result or failure) into an Outcome."""
+        from pebble import ProcessExpired
+
+        if task.cancelled():
+            return Outcome("FAILED", error="cancelled", seconds=elapsed)
+        exc = task.exception()
+        if exc is None:
+            return task.result()
+        if isinstance(exc, TimeoutError) and timeout_s is not None:
+            error = f"timed out after {timeout_s:g}s"
+        elif isinstance(exc, ProcessExpired):
+            error = f"worker process died: {_exit_reason(exc.exitcode)}"
+        else:  # e.g. candidate or evaluator not picklable; pebble attaches the remote traceback
+            error = _error_text(exc) + str(getattr(exc, "traceback", ""))
+        return Outcome("FAILED", error=error, seconds=elapsed)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop accepting work; wait for running evaluations (`wait=True`) or kill them."""
+        if wait:
+            self._pool.close()
+        else:
+            self._pool.stop()
+        self._pool.join()
+
+
+_FACTORIES: dict[str, Callable[..., Executor]] = {
+    "inprocess": InProcessExecutor,
+    "process": LocalProcessExecutor,
+}
+
+
+def register_executor(name: str, factory: Callable[..., Executor]) -> None:
+    """Make `make_executor(name, ...)` build executors with `factory` (e.g. a Ray executor)."""
+    _FACTORIES[name] = factory
+
+
+def make_executor(name: str = "inprocess", **kwargs: Any) -> Executor:
+    """Build the executor registered as `name` ("inprocess" or "process") with `kwargs`."""
+    if name not in _FACTORIES:
+        raise ValueError(f"`executor` must be one of {sorted(_FACTORIES)}, got {name!r}")
+    return _FACTORIES[name](**kwargs)
+
+
+__all__ = [
+    "Executor",
+    "InProcessExecutor",
+    "LocalProcessExecutor",
+    "Outcome",
+    "make_executor",
+    "register_executor",
+    "run_evaluation",
+]

@@ -1,0 +1,133 @@
+"""Fixed, seeded probe inputs on which the functional hash runs every candidate.
+
+Probe values come from a PCG64 bit generator seeded with a SHA-256 digest of (probe seed, batch
+index, input position, shape, dtype, range). Raw 64-bit words are turned into numbers by hand
+(`(word >> 11) * 2**-53`), so the values depend neither on Python's `hash()` nor on how a numpy
+version implements `Generator.uniform`: they are the same in every process, run and machine.
+Inputs are identified by position, never by name, so renaming an argument does not change a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from hashtune.spaces.base import InputSpec
+
+_FLOAT_DTYPES = ("float64", "float32", "float16")
+_INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
+_DTYPES = _FLOAT_DTYPES + _INT_DTYPES + ("bool",)
+
+
+def stable_seed(text: str) -> int:
+    """A 64-bit seed from the SHA-256 digest of `text` (process- and machine-independent)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def stable_uniform(text: str, size: int) -> np.ndarray:
+    """`size` float64 values uniform in [0, 1), a pure function of `text`."""
+    words = np.random.PCG64(stable_seed(text)).random_raw(size)
+    return (np.asarray(words, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def _draw(text: str, shape: tuple[int, ...], dtype: str, low: float, high: float) -> np.ndarray:
+    """One probe array of `shape`/`dtype` with values in [low, high] derived from `text`."""
+    u = stable_uniform(text, int(np.prod(shape, dtype=np.int64)))
+    if dtype == "bool":
+        return (u < 0.5).reshape(shape)
+    if dtype in _INT_DTYPES:
+        lo, hi = int(np.ceil(low)), int(np.floor(high))
+        vals = lo + np.minimum(np.floor(u * (hi - lo + 1)), hi - lo)
+        return vals.astype(dtype).reshape(shape)
+    return (low + (high - low) * u).reshape(shape).astype(dtype)
+
+
+@lru_cache(maxsize=256)
+def _stacked(signature: tuple) -> tuple[np.ndarray, ...]:
+    """Probe arrays of a `Probe.signature` (cached: candidates share a handful of probes)."""
+    shapes, dtypes, ranges, num_batches, seed = signature
+    out = []
+    for i, (shape, dtype, (lo, hi)) in enumerate(zip(shapes, dtypes, ranges, strict=True)):
+        batches = [
+            _draw(f"hashtune-probe|{seed}|{b}|{i}|{shape}|{dtype}|{lo}|{hi}", shape, dtype, lo, hi)
+            for b in range(num_batches)
+        ]
+        arr = np.stack(batches)
+        arr.setflags(write=False)
+        out.append(arr)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Shapes, dtypes and ranges of the inputs, plus how many independent batches and the seed."""
+
+    shapes: Sequence[Sequence[int]]
+    dtypes: Sequence[str] | None = None
+    ranges: Sequence[tuple[float, float]] | None = None
+    num_batches: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        shapes = tuple(tuple(int(d) for d in s) for s in self.shapes)
+        if not shapes:
+            raise ValueError(f"`shapes` must name at least one input, got {self.shapes!r}")
+        for s in shapes:
+            if any(d < 0 for d in s):
+                raise ValueError(f"`shapes` must hold non-negative dims, got {s!r}")
+        n = len(shapes)
+        dtypes = tuple(self.dtypes) if self.dtypes is not None else ("float64",) * n
+        ranges = tuple(self.ranges) if self.ranges is not None else ((-1.0, 1.0),) * n
+        if len(dtypes) != n:
+            raise ValueError(f"`dtypes` must have {n} entries, got {self.dtypes!r}")
+        if len(ranges) != n:
+            raise ValueError(f"`ranges` must have {n} entries, got {self.ranges!r}")
+        for d in dtypes:
+            if d not in _DTYPES:
+                raise ValueError(f"`dtypes` entries must be one of {_DTYPES}, got {d!r}")
+        ranges = tuple((float(lo), float(hi)) for lo, hi in ranges)
+        for lo, hi in ranges:
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+                raise ValueError(f"`ranges` entries must be finite (low, high), got {(lo, hi)!r}")
+        if not isinstance(self.num_batches, int) or self.num_batches < 1:
+            raise ValueError(f"`num_batches` must be an int >= 1, got {self.num_batches!r}")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"`seed` must be an int, got {self.seed!r}")
+        object.__setattr__(self, "shapes", shapes)
+        object.__setattr__(self, "dtypes", dtypes)
+        object.__setattr__(self, "ranges", ranges)
+
+    @classmethod
+    def from_specs(cls, specs: Sequence[InputSpec], num_batches: int = 4, seed: int = 0) -> Probe:
+        """The probe for inputs described by `InputSpec`s (names are ignored: position counts)."""
+        specs = tuple(specs)
+        return cls(
+            shapes=[s.shape for s in specs],
+            dtypes=[s.dtype for s in specs],
+            ranges=[(s.low, s.high) for s in specs],
+            num_batches=num_batches,
+            seed=seed,
+        )
+
+    def with_specs(self, specs: Sequence[InputSpec]) -> Probe:
+        """This probe's batch count and seed applied to other input specs."""
+        return Probe.from_specs(specs, num_batches=self.num_batches, seed=self.seed)
+
+    @property
+    def signature(self) -> tuple:
+        """A hashable description of everything that determines the probe values."""
+        return (self.shapes, self.dtypes, self.ranges, self.num_batches, self.seed)
+
+    @property
+    def stacked(self) -> tuple[np.ndarray, ...]:
+        """One array per input with a leading axis of `num_batches` independent batches."""
+        return _stacked(self.signature)
+
+    def batch(self, b: int) -> tuple[np.ndarray, ...]:
+        """The inputs of batch `b` (one array per input)."""
+        if not 0 <= b < self.num_batches:
+            raise ValueError(f"`b` must be in [0, {self.num_batches}), got {b!r}")
+        return tuple(a[b] for a in self.stacked)

@@ -1,0 +1,114 @@
+"""Functional-equivalence cache policy: hash a candidate, serve known scores, evaluate each function once.
+
+The cache table lives in the store, keyed by (task fingerprint, functional hash), so it is shared by every
+worker and every later study on the same task, and never across tasks. This module decides *what* to do;
+the store makes each step atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyglove as pg
+
+from hashtune.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """How the study uses the cache.
+
+    `reevaluate`: evaluate a function up to k times (noisy evaluators) and serve the mean afterwards.
+    `audit_fraction`: re-evaluate this fraction of hits and record how far fresh is from cached.
+    `wait_timeout_s`: how long to wait for another worker already evaluating the same function.
+    """
+
+    enabled: bool = True
+    reevaluate: int = 1
+    audit_fraction: float = 0.0
+    wait_timeout_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.reevaluate < 1:
+            raise ValueError(f"`cache.reevaluate` must be >= 1, got {self.reevaluate!r}")
+        if not 0.0 <= self.audit_fraction <= 1.0:
+            raise ValueError(f"`cache.audit_fraction` must be in [0, 1], got {self.audit_fraction!r}")
+
+
+def candidate_hash(candidate: Any) -> str:
+    """Functional hash when the candidate has an executable form, else a canonical symbolic hash.
+
+    Training-only hyper-parameters an executable lists in `meta["training"]` are folded in, since two
+    equal networks trained differently are different results.
+    """
+    if hasattr(candidate, "executable"):
+        from hashtune.hashing import functional_hash
+
+        executable = candidate.executable()
+        digest = functional_hash(candidate)
+        training = executable.meta.get("training") if executable.meta else None
+        if training:
+            extra = json.dumps(training, sort_keys=True, default=repr)
+            digest = hashlib.sha256(f"{digest}|{extra}".encode()).hexdigest()[:32]
+        return digest
+    text = pg.to_json_str(candidate) if isinstance(candidate, pg.Symbolic) else repr(candidate)
+    return "sym-" + hashlib.sha256(text.encode()).hexdigest()[:28]
+
+
+Decision = Literal["hit", "evaluate", "wait"]
+
+
+class EquivalenceCache:
+    """Per-study view of the shared cache for one task fingerprint."""
+
+    def __init__(self, store: Store, task: str, config: CacheConfig, seed: int = 0):
+        self.store = store
+        self.task = task
+        self.config = config
+        self._rng = random.Random(f"audit:{seed}")
+
+    def key(self, candidate: Any) -> str | None:
+        """The candidate's hash, or None (no caching for it) when hashing itself fails."""
+        try:
+            return candidate_hash(candidate)
+        except Exception as e:  # a broken candidate must fail its trial, not the study
+            log.warning("functional hash failed (%s); evaluating without the cache", e)
+            return None
+
+    def decide(self, fhash: str, trial_id: int) -> tuple[Decision, Any]:
+        """What to do with a proposal whose hash is `fhash`: serve, evaluate, or wait for a peer."""
+        entry = self.store.cache_lookup(self.task, fhash)
+        if entry is not None and entry.status == "READY" and entry.count >= self.config.reevaluate:
+            return "hit", entry
+        if entry is not None and entry.status == "READY":
+            return "evaluate", entry  # noisy task: needs more evaluations before serving the mean
+        if self.store.cache_claim(self.task, fhash, trial_id):
+            return "evaluate", None
+        return "wait", None
+
+    def should_audit(self) -> bool:
+        """Draw whether this hit is re-evaluated for the collision audit."""
+        return self.config.audit_fraction > 0 and self._rng.random() < self.config.audit_fraction
+
+    def record(self, fhash: str, values: list[float], trial_id: int, seconds: float) -> None:
+        """A paid evaluation finished: add it to the function's running mean."""
+        self.store.cache_record(self.task, fhash, values, trial_id, seconds)
+
+    def release(self, fhash: str, trial_id: int) -> None:
+        """A paid evaluation failed: let another proposal of the same function try."""
+        self.store.cache_release(self.task, fhash, trial_id)
+
+    def wait(self, fhash: str):
+        """Block until a peer's evaluation of `fhash` is ready (None if it failed or timed out)."""
+        return self.store.cache_wait(self.task, fhash, timeout_s=self.config.wait_timeout_s)
+
+    def audit(self, fhash: str, trial_id: int, cached: list[float], fresh: list[float]) -> None:
+        """Record a collision-audit pair."""
+        self.store.cache_audit(self.task, fhash, trial_id, cached, fresh)

@@ -1,0 +1,345 @@
+"""Bayesian searchers on Optuna samplers (TPE, GP, CMA-ES, QMC) behind hashtune's ask/tell.
+
+Each searcher keeps a private in-memory Optuna study and drives it with Optuna's own ask/tell:
+`ask` → `study.ask()` → `suggest_dna` (only active decision points are suggested, named by their
+full PyGlove path, see `optuna_space`); `tell` → `study.tell` (CACHED results are told exactly like
+evaluated ones; FAILED → `TrialState.FAIL`, PRUNED → `TrialState.PRUNED`). Many proposals may be
+outstanding: TPE uses `constant_liar`, GP its running-trial acquisition, and every searcher re-asks
+(telling the discarded Optuna trial FAIL) when the sampler repeats a DNA that is pending or known.
+`restore` rebuilds the study from the store's history with `create_trial` + `add_trial`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import optuna
+import pyglove as pg
+from hashtune.search.base import Direction, Feedback, Proposal, Searcher, is_finite
+from hashtune.search.mixins import dna_key
+from hashtune.search.optuna_space import (
+    CUSTOM_ATTR_PREFIX,
+    encode_dna,
+    suggest_dna,
+)
+from hashtune.search.registry import register_searcher
+from hashtune.spaces.base import Space
+from optuna.samplers import BaseSampler
+from optuna.trial import TrialState as OptunaState
+
+SamplerArg = BaseSampler | Callable[[int], BaseSampler] | None
+
+#: Optuna trial user attribute marking trials discarded because they repeated a known DNA.
+DISCARDED_ATTR = "hashtune_discarded"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Optuna's per-trial INFO logs and experimental warnings for the private study."""
+    logger = logging.getLogger("optuna")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _optuna_state(feedback: Feedback) -> tuple[OptunaState, list[float] | None]:
+    if feedback.state in ("COMPLETE", "CACHED"):
+        if feedback.values is not None and is_finite(feedback.values):
+            return OptunaState.COMPLETE, [float(v) for v in feedback.values]
+        return OptunaState.FAIL, None  # No usable values: the model must not see it.
+    if feedback.state == "PRUNED":
+        return OptunaState.PRUNED, None
+    if feedback.state == "FAILED":
+        return OptunaState.FAIL, None
+    raise ValueError(
+        f"`feedback.state` must be COMPLETE/CACHED/FAILED/PRUNED, got {feedback.state!r}"
+    )
+
+
+class OptunaSearcher(Searcher):
+    """A hashtune searcher driving a private Optuna study with `sampler` through ask/tell.
+
+    `sampler` is a `BaseSampler`, or a factory `seed -> BaseSampler` (lets `restore` reseed it);
+    None means Optuna's `RandomSampler`.
+    """
+
+    name = "optuna"
+
+    #: Re-asks when the sampler repeats a pending or known DNA, before a random unseen DNA.
+    max_dedup_tries: int = 8
+
+    def __init__(
+        self,
+        space: Space,
+        directions: Sequence[Direction] = ("maximize",),
+        seed: int = 0,
+        sampler: SamplerArg = None,
+    ):
+        super().__init__(space, directions, seed)
+        if sampler is not None and not (isinstance(sampler, BaseSampler) or callable(sampler)):
+            raise ValueError(f"`sampler` must be an Optuna sampler or a factory, got {sampler!r}")
+        self._sampler_arg = sampler
+        self._pending: dict[int, tuple[optuna.trial.Trial, str]] = {}
+        self._known: set[str] = set()
+        self._told: set[int] = set()
+        self._n_enqueued = 0
+        self.num_discarded = 0
+        self.study = self._new_study(seed)
+
+    def make_sampler(self, seed: int) -> BaseSampler:
+        """The Optuna sampler for a study seeded with `seed` (subclasses build theirs)."""
+        arg = self._sampler_arg
+        if arg is None:
+            return optuna.samplers.RandomSampler(seed=seed)
+        return arg if isinstance(arg, BaseSampler) else arg(seed)
+
+    def _new_study(self, seed: int) -> optuna.Study:
+        try:
+            sampler = self.make_sampler(seed)
+        except TypeError as e:  # Unknown sampler kwargs from an experiment file.
+            raise ValueError(f"searcher {self.name!r}: bad sampler arguments: {e}") from e
+        with _quiet():
+            return optuna.create_study(directions=list(self.directions), sampler=sampler)
+
+    # ---- ask -------------------------------------------------------------------------------
+    def ask(self, number: int) -> Proposal:
+        """Propose a DNA from the sampler, re-asking while it repeats a pending or known DNA."""
+        if number in self._pending:
+            raise ValueError(f"trial `number` {number} already has a pending proposal")
+        with _quiet():
+            for attempt in range(self.max_dedup_tries + 1):
+                if attempt == self.max_dedup_tries:
+                    self._enqueue_random_unseen()
+                trial = self.study.ask()
+                dna = suggest_dna(self.space, trial, seed=self.seed)
+                key = dna_key(dna)
+                forced = self._n_enqueued > 0  # Enqueued trials come first: propose as asked.
+                self._n_enqueued -= forced
+                if forced or key not in self._known or self._exhausted():
+                    break
+                trial.set_user_attr(DISCARDED_ATTR, "repeat")
+                self.study.tell(trial, state=OptunaState.FAIL)
+                self.num_discarded += 1
+        self._pending[number] = (trial, key)
+        self._known.add(key)
+        return self._proposal(number, dna, meta={"optuna_trial_number": trial.number})
+
+    def _exhausted(self) -> bool:
+        size = self.space.dna_spec.space_size
+        return 0 <= size <= len(self._known)
+
+    def _enqueue_random_unseen(self) -> None:
+        for _ in range(64):
+            dna = self.space.random_dna(self.rng)
+            if dna_key(dna) not in self._known:
+                self._enqueue_params(dna)
+                return
+
+    def _enqueue_params(self, dna: pg.DNA) -> None:
+        enc = encode_dna(self.space, dna)
+        attrs = {CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()}
+        self.study.enqueue_trial(enc.params, user_attrs=attrs or None)
+        self._n_enqueued += 1
+
+    # ---- tell ------------------------------------------------------------------------------
+    def tell(self, proposal: Proposal, feedback: Feedback) -> None:
+        """Tell the Optuna study the outcome of `proposal` (CACHED counts like COMPLETE)."""
+        if proposal.number in self._told:
+            raise ValueError(f"proposal {proposal.number} was already told")
+        self._check_values(feedback)
+        state, values = _optuna_state(feedback)
+        pending = self._pending.pop(proposal.number, None)
+        with _quiet():
+            if pending is None:  # Not asked by this study (e.g. after a restart): add it whole.
+                self._add_finished(proposal.dna, state, values)
+            else:
+                self.study.tell(pending[0], values=values, state=state)
+        self._told.add(proposal.number)
+        self._known.add(dna_key(proposal.dna))
+
+    def _check_values(self, feedback: Feedback) -> None:
+        if feedback.values is not None and len(feedback.values) != len(self.directions):
+            raise ValueError(
+                f"`feedback.values` {feedback.values!r} must have one value per direction "
+                f"{self.directions!r}"
+            )
+
+    def _add_finished(self, dna: pg.DNA, state: OptunaState, values: list[float] | None) -> None:
+        enc = encode_dna(self.space, dna)
+        trial = optuna.trial.create_trial(
+            params=enc.params,
+            distributions=enc.distributions,
+            values=values,
+            state=state,
+            user_attrs={CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()},
+        )
+        self.study.add_trial(trial)
+
+    # ---- restore / enqueue -----------------------------------------------------------------
+    def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
+        """Rebuild the private study from past proposals (unfinished ones are only marked known).
+
+        The sampler is reseeded from the number of past proposals so a resumed study does not
+        replay its random stream; known DNA are never re-proposed while unseen ones remain.
+        """
+        items = list(history)
+        n = len(items)
+        self.rng = random.Random(f"{self.seed}:{n}")
+        self._pending.clear()
+        self._n_enqueued = 0
+        self._known.clear()
+        self._told.clear()
+        self.study = self._new_study(random.Random(f"{self.seed}:{n}").randrange(2**31))
+        with _quiet():
+            for proposal, feedback in items:
+                self._known.add(dna_key(proposal.dna))
+                if feedback is None:
+                    continue
+                self._check_values(feedback)
+                self._add_finished(proposal.dna, *_optuna_state(feedback))
+                self._told.add(proposal.number)
+
+    def enqueue(self, dna: pg.DNA | Any) -> None:
+        """Propose `dna` next (warm start) via `study.enqueue_trial`, even if already known."""
+        try:
+            if not isinstance(dna, pg.DNA):
+                dna = pg.DNA.parse(dna)
+            dna = dna.clone(deep=True)
+            dna.use_spec(self.space.dna_spec)
+            self._enqueue_params(dna)
+        except Exception as e:  # PyGlove raises several types for a DNA that does not fit.
+            raise ValueError(f"`dna` {dna!r} does not fit space {self.space.name!r}: {e}") from e
+
+
+@register_searcher("tpe")
+class TPESearcher(OptunaSearcher):
+    """Multivariate, grouped TPE with constant liar (`TPESampler` kwargs pass through).
+
+    `group=True` makes the multivariate model work on each group of decision points that occur
+    together, so conditional spaces are modelled jointly instead of silently falling back to
+    independent sampling (optuna#3363).
+    """
+
+    name = "tpe"
+
+    def __init__(
+        self,
+        space: Space,
+        directions: Sequence[Direction] = ("maximize",),
+        seed: int = 0,
+        **sampler_kwargs: Any,
+    ):
+        self.sampler_kwargs = {
+            "multivariate": True,
+            "group": True,
+            "constant_liar": True,
+            **sampler_kwargs,
+        }
+        super().__init__(space, directions, seed)
+
+    def make_sampler(self, seed: int) -> BaseSampler:
+        with _quiet():
+            return optuna.samplers.TPESampler(seed=seed, **self.sampler_kwargs)
+
+
+@register_searcher("gp")
+class GPSearcher(OptunaSearcher):
+    """Gaussian-process BO (`GPSampler`, needs torch); pending trials enter its acquisition."""
+
+    name = "gp"
+
+    def __init__(
+        self,
+        space: Space,
+        directions: Sequence[Direction] = ("maximize",),
+        seed: int = 0,
+        **sampler_kwargs: Any,
+    ):
+        self.sampler_kwargs = {"warn_independent_sampling": False, **sampler_kwargs}
+        super().__init__(space, directions, seed)
+
+    def make_sampler(self, seed: int) -> BaseSampler:
+        try:
+            import torch  # noqa: F401
+        except ImportError as e:
+            raise ValueError(
+                "searcher 'gp' needs torch (Optuna's GPSampler): pip install torch"
+            ) from e
+        kwargs = dict(self.sampler_kwargs)
+        kwargs.setdefault("independent_sampler", optuna.samplers.RandomSampler(seed=seed))
+        with _quiet():
+            return optuna.samplers.GPSampler(seed=seed, **kwargs)
+
+
+@register_searcher("cmaes")
+class CMAESSearcher(OptunaSearcher):
+    """CMA-ES (`CmaEsSampler`, needs `cmaes`) on the float/int decision points present in every
+    trial; categorical and conditional ones go to its independent sampler (TPE by default).
+    Single-objective only."""
+
+    name = "cmaes"
+
+    def __init__(
+        self,
+        space: Space,
+        directions: Sequence[Direction] = ("maximize",),
+        seed: int = 0,
+        **sampler_kwargs: Any,
+    ):
+        if len(tuple(directions)) != 1:
+            raise ValueError(
+                f"searcher 'cmaes' is single-objective, got `directions` {directions!r}"
+            )
+        self.sampler_kwargs = {"warn_independent_sampling": False, **sampler_kwargs}
+        super().__init__(space, directions, seed)
+
+    def make_sampler(self, seed: int) -> BaseSampler:
+        try:
+            import cmaes  # noqa: F401
+        except ImportError as e:
+            raise ValueError("searcher 'cmaes' needs the `cmaes` package: pip install cmaes") from e
+        kwargs = dict(self.sampler_kwargs)
+        if "independent_sampler" not in kwargs:
+            kwargs["independent_sampler"] = optuna.samplers.TPESampler(
+                seed=seed, constant_liar=True
+            )
+        with _quiet():
+            return optuna.samplers.CmaEsSampler(seed=seed, **kwargs)
+
+
+@register_searcher("qmc")
+class QMCSearcher(OptunaSearcher):
+    """Quasi-Monte-Carlo space filling (scrambled Sobol by default; `QMCSampler` kwargs pass)."""
+
+    name = "qmc"
+
+    def __init__(
+        self,
+        space: Space,
+        directions: Sequence[Direction] = ("maximize",),
+        seed: int = 0,
+        **sampler_kwargs: Any,
+    ):
+        self.sampler_kwargs = {
+            "qmc_type": "sobol",
+            "scramble": True,
+            "warn_independent_sampling": False,
+            **sampler_kwargs,
+        }
+        super().__init__(space, directions, seed)
+
+    def make_sampler(self, seed: int) -> BaseSampler:
+        kwargs = dict(self.sampler_kwargs)
+        kwargs.setdefault("independent_sampler", optuna.samplers.RandomSampler(seed=seed))
+        with _quiet():
+            return optuna.samplers.QMCSampler(seed=seed, **kwargs)

@@ -1,0 +1,259 @@
+"""Optimizer programs: SSA statements mapping `(w, g, m, v, lr[, t])` to `(update, m, v)`.
+
+A `Program` is a PyGlove symbolic value (so it serialises with `pg.to_json_str` and compares by
+value). Its inputs have the canonical names `w` (weights), `g` (gradient), `m`, `v` (the two state
+slots, zero-initialised), `lr` (learning rate) and, when `uses_step` is set, `t` (the step number,
+a float starting at 1; needed for Adam's bias correction). Every statement defines a new register
+(SSA); an argument is a register name or a float constant; outputs are registers or constants and
+are broadcast to the shape of `w`. The parameters are updated as `w_new = w - update`.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import pyglove as pg
+from hashtune.spaces.base import Executable, InputSpec
+from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, op_impl
+
+#: Canonical input names, in call order (`t` only when `Program.uses_step`).
+INPUTS: tuple[str, ...] = ("w", "g", "m", "v", "lr", "t")
+#: What a program returns, in order.
+OUTPUTS: tuple[str, ...] = ("update", "m", "v")
+#: Probe vector length of the executable form.
+PROBE_SIZE = 16
+
+_ARG = pg.typing.Union([pg.typing.Str(), pg.typing.Float()])
+
+
+def format_arg(arg: str | float) -> str:
+    """Source text of an argument: the register name or `repr` of the float constant."""
+    return arg if isinstance(arg, str) else repr(float(arg))
+
+
+@pg.members(
+    [
+        ("target", pg.typing.Str(), "The register this statement defines."),
+        ("op", pg.typing.Enum(OP_NAMES[0], list(OP_NAMES)), "The op (see ops.OPS)."),
+        ("args", pg.typing.List(_ARG, default=[]), "Register names or float constants."),
+    ]
+)
+class Statement(pg.Object):
+    """`target = op(*args)`."""
+
+    def _on_bound(self) -> None:
+        super()._on_bound()
+        arity = OPS[self.op].arity
+        if len(self.args) != arity:
+            raise ValueError(
+                f"`args` of op {self.op!r} must have {arity} item(s), got {list(self.args)!r}"
+            )
+
+    def to_source(self) -> str:
+        """One canonical source line (infix for + - * /, `-x` for neg of a register)."""
+        op = OPS[self.op]
+        args = [format_arg(a) for a in self.args]
+        if op.infix is not None:
+            rhs = f"{args[0]} {op.infix} {args[1]}"
+        elif self.op == "neg" and isinstance(self.args[0], str):
+            rhs = f"-{args[0]}"
+        else:
+            rhs = f"{self.op}({', '.join(args)})"
+        return f"{self.target} = {rhs}"
+
+
+class ProgramState(NamedTuple):
+    """Optax state of a compiled program: step count and the `m`, `v` trees (zeros at init)."""
+
+    count: Any
+    m: Any
+    v: Any
+
+
+@pg.members(
+    [
+        ("statements", pg.typing.List(pg.typing.Object(Statement), default=[]), "SSA body."),
+        ("outputs", pg.typing.List(_ARG, min_size=3, max_size=3), "(update, m, v) registers."),
+        ("uses_step", pg.typing.Bool(default=False), "Whether input `t` (step >= 1) exists."),
+    ]
+)
+class Program(pg.Object):
+    """An optimizer program; build with `Program.from_source` or `OptimizerProgramSpace`."""
+
+    def _on_bound(self) -> None:
+        super()._on_bound()
+        defined = set(self.inputs)
+        for i, s in enumerate(self.statements):
+            if not s.target.isidentifier() or keyword.iskeyword(s.target):
+                raise ValueError(f"`statements[{i}].target` must be an identifier: {s.target!r}")
+            if s.target in INPUTS or s.target in OPS:
+                raise ValueError(f"`statements[{i}].target` is reserved: {s.target!r}")
+            if s.target in defined:
+                raise ValueError(f"`statements[{i}].target` {s.target!r} is defined twice")
+            for a in s.args:
+                self._check_arg(a, defined, f"statements[{i}].args")
+            defined.add(s.target)
+        for a in self.outputs:
+            self._check_arg(a, defined, "outputs")
+
+    @staticmethod
+    def _check_arg(arg: str | float, defined: set[str], field: str) -> None:
+        if isinstance(arg, str):
+            if arg not in defined:
+                raise ValueError(f"`{field}` refers to undefined register {arg!r}")
+        elif not math.isfinite(arg):
+            raise ValueError(f"`{field}` has a non-finite constant {arg!r}")
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The input names in call order."""
+        return INPUTS if self.uses_step else INPUTS[:5]
+
+    # ---- source ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_source(cls, src: str) -> Program:
+        """Parse a restricted Python function; raises ProgramSyntaxError (line + reason)."""
+        from hashtune.spaces.optimizers.parser import parse_program
+
+        return parse_program(src)
+
+    def to_source(self, name: str = "update") -> str:
+        """Canonical source that `from_source` parses back to an equal Program."""
+        lines = [f"def {name}({', '.join(self.inputs)}):"]
+        lines += [f"    {s.to_source()}" for s in self.statements]
+        lines.append(f"    return {', '.join(format_arg(a) for a in self.outputs)}")
+        return "\n".join(lines) + "\n"
+
+    # ---- structure -------------------------------------------------------------------------
+
+    def live_statements(self) -> list[Statement]:
+        """The statements the outputs depend on, in program order (dead code dropped)."""
+        needed = {a for a in self.outputs if isinstance(a, str)}
+        live: list[Statement] = []
+        for s in reversed(self.statements):
+            if s.target in needed:
+                live.append(s)
+                needed.update(a for a in s.args if isinstance(a, str))
+        return live[::-1]
+
+    def pruned(self) -> Program:
+        """This program without dead statements (computes the same function)."""
+        return Program(
+            statements=[s.clone(deep=True) for s in self.live_statements()],
+            outputs=list(self.outputs),
+            uses_step=self.uses_step,
+        )
+
+    def canonical(self) -> Program:
+        """This program with registers renamed `r0, r1, ...` in order (a name-insensitive form)."""
+        names = {s.target: f"r{i}" for i, s in enumerate(self.statements)}
+
+        def ren(a: str | float) -> str | float:
+            return names.get(a, a) if isinstance(a, str) else a
+
+        return Program(
+            statements=[
+                Statement(target=names[s.target], op=s.op, args=[ren(a) for a in s.args])
+                for s in self.statements
+            ],
+            outputs=[ren(a) for a in self.outputs],
+            uses_step=self.uses_step,
+        )
+
+    # ---- compilation -----------------------------------------------------------------------
+
+    def as_function(self) -> Callable[..., tuple[Any, Any, Any]]:
+        """Pure JAX `fn(w, g, m, v, lr, t=1.0) -> (update, m, v)`, jit-able; dead code is skipped.
+
+        Outputs are cast to `w`'s dtype and broadcast to its shape.
+        """
+        body = [(s.target, op_impl(s.op), tuple(s.args)) for s in self.live_statements()]
+        outputs = tuple(self.outputs)
+
+        def fn(w: Any, g: Any, m: Any, v: Any, lr: Any, t: Any = 1.0) -> tuple[Any, Any, Any]:
+            import jax.numpy as jnp
+
+            dtype, shape = jnp.result_type(w), jnp.shape(w)
+            env = {"w": w, "g": g, "m": m, "v": v, "lr": lr, "t": t}
+            for target, impl, args in body:
+                # Constants become arrays of w's dtype: jnp semantics (1.0 / 0.0 = inf) everywhere.
+                vals = (env[a] if isinstance(a, str) else jnp.asarray(a, dtype) for a in args)
+                env[target] = impl(*vals)
+            return tuple(
+                jnp.broadcast_to(jnp.asarray(env[o] if isinstance(o, str) else o, dtype), shape)
+                for o in outputs
+            )
+
+        return fn
+
+    def as_optax(self, learning_rate: float | Callable[[Any], Any]) -> Any:
+        """An `optax.GradientTransformation` running this program on every parameter leaf.
+
+        State: `ProgramState(count, m, v)` with `m`, `v` zeros like the params. The returned
+        update is `-update` (optax adds updates), `t = count + 1`. `learning_rate` may be a float
+        or an optax schedule `count -> lr`.
+        """
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        fn = self.as_function()
+        reads_w = any("w" in s.args for s in self.live_statements()) or "w" in self.outputs
+
+        def init_fn(params: Any) -> ProgramState:
+            zeros = jax.tree.map(jnp.zeros_like, params)
+            return ProgramState(jnp.zeros([], jnp.int32), zeros, zeros)
+
+        def update_fn(updates: Any, state: ProgramState, params: Any = None) -> Any:
+            if params is None:
+                if reads_w:
+                    raise ValueError("`params` must be given: this program reads the weights `w`")
+                params = jax.tree.map(jnp.zeros_like, updates)
+            lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+            g_leaves, treedef = jax.tree.flatten(updates)
+            w_leaves = treedef.flatten_up_to(params)
+            m_leaves = treedef.flatten_up_to(state.m)
+            v_leaves = treedef.flatten_up_to(state.v)
+            new_u, new_m, new_v = [], [], []
+            for w, g, m, v in zip(w_leaves, g_leaves, m_leaves, v_leaves, strict=True):
+                t = (state.count + 1).astype(jnp.result_type(g))
+                u, m2, v2 = fn(w, g, m, v, jnp.asarray(lr, jnp.result_type(g)), t)
+                new_u.append(-u)
+                new_m.append(m2)
+                new_v.append(v2)
+            unflat = treedef.unflatten
+            count = optax.safe_increment(state.count)
+            return unflat(new_u), ProgramState(count, unflat(new_m), unflat(new_v))
+
+        return optax.GradientTransformation(init_fn, update_fn)
+
+    def executable(self) -> Executable:
+        """The form the functional hash probes: `fn(param_fn, w, g, m, v, lr, t)`.
+
+        Every program exposes the same six inputs (so hashes of programs that do and do not
+        declare `t` are comparable); `param_fn` is unused, programs have no parameters.
+        """
+        fn = self.as_function()
+
+        def run(param_fn: Any, w: Any, g: Any, m: Any, v: Any, lr: Any, t: Any = 1.0) -> Any:
+            del param_fn
+            return fn(w, g, m, v, lr, t)
+
+        vec = (PROBE_SIZE,)
+        return Executable(
+            fn=run,
+            inputs=(
+                InputSpec("w", vec, low=-1.0, high=1.0),
+                InputSpec("g", vec, low=-1.0, high=1.0),
+                InputSpec("m", vec, low=-1.0, high=1.0),
+                InputSpec("v", vec, low=0.0, high=1.0),
+                InputSpec("lr", (), low=1e-3, high=1e-1),
+                InputSpec("t", (), low=1.0, high=100.0),
+            ),
+            static_key=None,
+            meta={"kind": "optimizer_program"},
+        )

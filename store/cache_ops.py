@@ -1,0 +1,230 @@
+"""Functional-equivalence cache operations: atomic claim, Welford record, release, wait, audit."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from hashtune.store.base import StoreBase, utcnow
+from hashtune.store.models import FecAudit, FecCache
+from hashtune.store.records import AuditRecord, CacheEntry, aware, floats
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+
+def cache_entry(row: Mapping[str, Any]) -> CacheEntry:
+    """`fec_cache` row → CacheEntry (sample variance; 0 until two evaluations)."""
+    count = row["count"]
+    mean = floats(row["mean"]) or ()
+    m2 = floats(row["m2"]) or ()
+    variance = tuple(x / (count - 1) if count >= 2 else 0.0 for x in m2)
+    return CacheEntry(
+        task=row["task"],
+        functional_hash=row["functional_hash"],
+        status=row["status"],
+        count=count,
+        mean=mean,
+        variance=variance,
+        first_trial_id=row["first_trial_id"],
+        eval_seconds=row["eval_seconds"],
+        claimed_by_trial_id=row["claimed_by_trial_id"],
+        claimed_at=aware(row["claimed_at"]),
+        updated_at=aware(row["updated_at"]),
+    )
+
+
+class CacheOpsMixin(StoreBase):
+    """The cache keyed by (task fingerprint, functional hash), shared by all studies and workers."""
+
+    def _insert_ignore(self, s: Session, **values: Any) -> int:
+        """INSERT a fec_cache row unless (task, hash) exists; 1 if inserted, else 0."""
+        dialect = s.get_bind().dialect.name
+        table = FecCache.__table__
+        if dialect == "postgresql":
+            stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+        else:  # other backends: the write lock/transaction makes check-then-insert safe enough
+            exists = s.get(FecCache, (values["task"], values["functional_hash"]))
+            if exists is not None:
+                return 0
+            stmt = insert(table).values(**values)
+        # RETURNING tells reliably whether a row was inserted (rowcount is -1 on some drivers)
+        return int(s.execute(stmt.returning(table.c.task)).first() is not None)
+
+    def cache_lookup(self, task: str, fhash: str) -> CacheEntry | None:
+        """The cache entry for this function on this task, or None."""
+        with self._read() as s:
+            row = (
+                s.execute(
+                    select(FecCache.__table__).where(
+                        FecCache.task == task, FecCache.functional_hash == fhash
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else cache_entry(row)
+
+    def cache_claim(
+        self, task: str, fhash: str, trial_id: int, *, stale_after_s: float = 3600
+    ) -> bool:
+        """Atomically take the right to evaluate this function (new row, or a stale claim)."""
+        now = utcnow()
+        with self._write() as s:
+            inserted = self._insert_ignore(
+                s,
+                task=task,
+                functional_hash=fhash,
+                status="PENDING",
+                claimed_by_trial_id=trial_id,
+                claimed_at=now,
+                count=0,
+                mean=[],
+                m2=[],
+                updated_at=now,
+            )
+            if inserted:
+                return True
+            key = (FecCache.task == task, FecCache.functional_hash == fhash)
+            cutoff = now - timedelta(seconds=float(stale_after_s))
+            taken = s.execute(
+                update(FecCache)
+                .where(
+                    *key,
+                    FecCache.status == "PENDING",
+                    (FecCache.claimed_by_trial_id == trial_id)
+                    | FecCache.claimed_at.is_(None)
+                    | (FecCache.claimed_at < cutoff),
+                )
+                .values(claimed_by_trial_id=trial_id, claimed_at=now, updated_at=now)
+            )
+            return taken.rowcount == 1
+
+    def cache_record(
+        self, task: str, fhash: str, values: list[float], trial_id: int, seconds: float
+    ) -> CacheEntry:
+        """Add one paid evaluation to the function's running mean/variance and mark it READY."""
+        x = [float(v) for v in values]
+        if not x:
+            raise ValueError(f"`values` must be a non-empty list of floats, got {values!r}")
+        now = utcnow()
+        with self._write() as s:
+            self._insert_ignore(
+                s,
+                task=task,
+                functional_hash=fhash,
+                status="PENDING",
+                claimed_by_trial_id=trial_id,
+                claimed_at=now,
+                count=0,
+                mean=[],
+                m2=[],
+                updated_at=now,
+            )
+            row = s.get(FecCache, (task, fhash), with_for_update=True, populate_existing=True)
+            assert row is not None
+            count = row.count or 0
+            mean = list(floats(row.mean) or ())
+            m2 = list(floats(row.m2) or ())
+            if count == 0:
+                mean, m2 = [0.0] * len(x), [0.0] * len(x)
+            elif len(mean) != len(x):
+                raise ValueError(
+                    f"`values` has {len(x)} objectives but the cache entry for {fhash!r} on task "
+                    f"{task!r} has {len(mean)}"
+                )
+            count += 1
+            for i, xi in enumerate(x):  # Welford's online update
+                delta = xi - mean[i]
+                mean[i] += delta / count
+                m2[i] += delta * (xi - mean[i])
+            old_seconds = row.eval_seconds or 0.0
+            row.eval_seconds = old_seconds + (float(seconds) - old_seconds) / count
+            row.count = count
+            row.mean = mean
+            row.m2 = m2
+            row.status = "READY"
+            row.claimed_by_trial_id = None
+            row.claimed_at = None
+            row.updated_at = now
+            if row.first_trial_id is None:
+                row.first_trial_id = trial_id
+            s.flush()
+            entry = cache_entry({c.key: getattr(row, c.key) for c in FecCache.__table__.c})
+        return entry
+
+    def cache_release(self, task: str, fhash: str, trial_id: int) -> None:
+        """The claimant failed: drop its PENDING row so another proposal may evaluate."""
+        with self._write() as s:
+            s.execute(
+                delete(FecCache).where(
+                    FecCache.task == task,
+                    FecCache.functional_hash == fhash,
+                    FecCache.status == "PENDING",
+                    FecCache.claimed_by_trial_id == trial_id,
+                )
+            )
+
+    def cache_wait(
+        self, task: str, fhash: str, *, timeout_s: float, poll_s: float = 0.05
+    ) -> CacheEntry | None:
+        """Poll until the entry is READY (returned) or released/absent or timed out (None)."""
+        deadline = time.monotonic() + float(timeout_s)
+        while True:
+            entry = self.cache_lookup(task, fhash)
+            if entry is None:
+                return None
+            if entry.status == "READY":
+                return entry
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
+
+    def cache_audit(
+        self, task: str, fhash: str, trial_id: int, cached: list[float], fresh: list[float]
+    ) -> None:
+        """Record a re-evaluated hit: cached vs fresh scores and their max absolute difference."""
+        c, f = [float(v) for v in cached], [float(v) for v in fresh]
+        if len(c) != len(f):
+            raise ValueError(f"`cached` {c!r} and `fresh` {f!r} differ in number of objectives")
+        diffs = [abs(a - b) for a, b in zip(c, f, strict=True)]
+        diff = max(diffs) if diffs else 0.0
+        with self._write() as s:
+            s.add(
+                FecAudit(
+                    task=task,
+                    functional_hash=fhash,
+                    trial_id=trial_id,
+                    cached=c,
+                    fresh=f,
+                    abs_diff=diff if math.isfinite(diff) else None,
+                    created_at=utcnow(),
+                )
+            )
+
+    def cache_audits(self, task: str | None = None) -> list[AuditRecord]:
+        """Audit records (of one task, or all), oldest first."""
+        stmt = select(FecAudit.__table__).order_by(FecAudit.id)
+        if task is not None:
+            stmt = stmt.where(FecAudit.task == task)
+        with self._read() as s:
+            rows = s.execute(stmt).mappings().all()
+        return [
+            AuditRecord(
+                id=r["id"],
+                task=r["task"],
+                functional_hash=r["functional_hash"],
+                trial_id=r["trial_id"],
+                cached=floats(r["cached"]) or (),
+                fresh=floats(r["fresh"]) or (),
+                abs_diff=r["abs_diff"],
+                created_at=aware(r["created_at"]),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,171 @@
+"""Engine construction: URL checks, SQLite pragmas (WAL, busy_timeout), JSON, migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from hashtune.store.errors import StoreError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_PG_MIGRATION_LOCK = 0x6861_7368_74  # arbitrary advisory-lock key ("hasht")
+
+try:  # POSIX file locks serialize first opens of a new SQLite file across processes
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+def _finite(obj: Any) -> Any:
+    """Replace non-finite floats (invalid JSON for PostgreSQL) by 'NaN'/'Infinity' strings."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def json_dumps(obj: Any) -> str:
+    """JSON encoder for JSON columns: strict JSON on every backend."""
+    return json.dumps(_finite(obj), allow_nan=False, default=_default)
+
+
+def _default(obj: Any) -> Any:
+    """Encode numpy scalars/arrays and other number-likes that `json` does not know."""
+    if hasattr(obj, "tolist"):
+        return _finite(obj.tolist())
+    if hasattr(obj, "__float__"):
+        return _finite(float(obj))
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable: {obj!r}")
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with any password hidden, for error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(url)
+
+
+def parse_url(url: str) -> URL:
+    """Parse a storage URL, raising StoreError that names it when malformed."""
+    if not isinstance(url, str) or not url.strip():
+        raise StoreError(f"storage URL must be a non-empty string, got {url!r}")
+    try:
+        return make_url(url)
+    except ArgumentError as e:
+        raise StoreError(f"malformed storage URL {url!r}: {e}") from e
+
+
+def _is_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """Per-connection SQLite setup: we issue BEGIN ourselves; WAL; wait instead of 'locked'."""
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """Writers take the write lock up front (BEGIN IMMEDIATE) so read-then-write never deadlocks."""
+    write = conn.get_execution_options().get("hashtune_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for `url` (SQLite or PostgreSQL), wrapping driver errors in StoreError."""
+    parsed = parse_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {"json_serializer": json_dumps, "future": True}
+    if backend == "sqlite":
+        if _is_memory(parsed):
+            kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        else:
+            kwargs["connect_args"] = {"check_same_thread": False}
+    elif backend == "postgresql":
+        if "connect_timeout" not in parsed.query:
+            kwargs["connect_args"] = {"connect_timeout": 10}
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ArgumentError, ImportError) as e:
+        raise StoreError(f"cannot use storage URL {safe_url(url)!r}: {e}") from e
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(url: URL) -> Iterator[None]:
+    """Serialize create+migrate of one SQLite file across processes (no-op for memory DBs)."""
+    if fcntl is None or url.get_backend_name() != "sqlite" or _is_memory(url) or not url.database:
+        yield
+        return
+    lock_path = (
+        Path(url.database).expanduser().resolve().with_name(Path(url.database).name + ".lock")
+    )
+    if not lock_path.parent.is_dir():
+        raise StoreError(
+            f"cannot open storage URL {safe_url(url)!r}: directory {str(lock_path.parent)!r} "
+            "does not exist"
+        )
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # read-only directory: rely on SQLite's own locking and busy_timeout
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def alembic_config(connection: Any | None = None) -> Config:
+    """Programmatic Alembic config pointing at the packaged migrations (no alembic.ini)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to `revision`, safe against concurrent openers of the same database."""
+    url = engine.url
+    with _sqlite_file_lock(url):
+        with engine.execution_options(hashtune_write=True).begin() as conn:
+            if url.get_backend_name() == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            command.upgrade(alembic_config(conn), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None when it was never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

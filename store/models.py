@@ -1,0 +1,145 @@
+"""SQLAlchemy 2 typed ORM models: studies, trials, lineage, intermediate values, FEC cache."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STUDY_STATUSES = ("RUNNING", "COMPLETE", "STOPPED")
+TRIAL_STATES = ("PENDING", "RUNNING", "COMPLETE", "FAILED", "PRUNED", "CACHED")
+FINISHED_STATES = ("COMPLETE", "FAILED", "PRUNED", "CACHED")
+DIRECTIONS = ("minimize", "maximize")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with deterministic constraint names (so migrations can refer to them)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, Any: JSON}
+
+
+class Study(Base):
+    """One search: its objectives' directions and the space/searcher/evaluator config."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    directions: Mapped[list[Any]] = mapped_column(JSON)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    status: Mapped[str] = mapped_column(String(16), default="RUNNING")
+
+
+class Trial(Base):
+    """One proposal of a study and its outcome."""
+
+    __tablename__ = "trials"
+    __table_args__ = (UniqueConstraint("study_id", "number", name="uq_trials_study_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    candidate: Mapped[str] = mapped_column(Text)
+    dna: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    values: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    user_attrs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    worker: Mapped[str | None] = mapped_column(Text, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    functional_hash: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
+    task: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cached_from_trial_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trials.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+# Added by revision 0002: the sweeps (stale trials, per-state counts) filter on (study_id, state).
+Index("ix_trials_study_state", Trial.study_id, Trial.state)
+
+
+class IntermediateValue(Base):
+    """A value reported at a training step of a trial (for pruning and curves)."""
+
+    __tablename__ = "intermediate_values"
+    __table_args__ = (UniqueConstraint("trial_id", "step", name="uq_intermediate_trial_step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Lineage(Base):
+    """Edge child trial → parent trial, with the mutation that produced the child."""
+
+    __tablename__ = "lineage"
+
+    child_id: Mapped[int] = mapped_column(
+        ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True
+    )
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    mutation: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class FecCache(Base):
+    """Functional-equivalence cache: running statistics of one function's scores on one task."""
+
+    __tablename__ = "fec_cache"
+
+    task: Mapped[str] = mapped_column(String(255), primary_key=True)
+    functional_hash: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    claimed_by_trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    mean: Mapped[list[Any]] = mapped_column(JSON)
+    m2: Mapped[list[Any]] = mapped_column(JSON)
+    first_trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    eval_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class FecAudit(Base):
+    """A cache hit that was re-evaluated: cached vs fresh scores (collision/noise audit)."""
+
+    __tablename__ = "fec_audits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task: Mapped[str] = mapped_column(String(255), index=True)
+    functional_hash: Mapped[str] = mapped_column(String(255))
+    trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cached: Mapped[list[Any]] = mapped_column(JSON)
+    fresh: Mapped[list[Any]] = mapped_column(JSON)
+    abs_diff: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime())

@@ -1,0 +1,131 @@
+"""Frozen records the store returns, so callers never hold ORM objects or sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def aware(ts: datetime | None) -> datetime | None:
+    """Stored timestamps are naive UTC; hand them out timezone-aware."""
+    return None if ts is None else ts.replace(tzinfo=UTC)
+
+
+def floats(values: Any) -> tuple[float, ...] | None:
+    """JSON list (non-finite floats are stored as strings) → tuple of floats."""
+    return None if values is None else tuple(float(v) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRecord:
+    """A study row."""
+
+    id: int
+    name: str
+    directions: tuple[str, ...]
+    config: dict[str, Any]
+    created_at: datetime
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class StudySummary:
+    """One line of `list_studies`: trial counts per state and the best first-objective value."""
+
+    id: int
+    name: str
+    directions: tuple[str, ...]
+    created_at: datetime
+    status: str
+    n_trials: dict[str, int]
+    best_value: float | None
+
+    @property
+    def total_trials(self) -> int:
+        """All trials of the study, whatever their state."""
+        return sum(self.n_trials.values())
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRecord:
+    """A trial with its lineage parents (trial numbers) and intermediate values."""
+
+    id: int
+    study_id: int
+    number: int
+    state: str
+    dna: Any
+    candidate: str
+    params: dict[str, Any]
+    value: float | None
+    values: tuple[float, ...] | None
+    user_attrs: dict[str, Any]
+    error: str | None
+    worker: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+    heartbeat_at: datetime | None
+    functional_hash: str | None
+    task: str | None
+    cached_from_trial_id: int | None
+    parents: tuple[int, ...] = ()
+    mutation: str | None = None
+    intermediate: tuple[tuple[int, float], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class LineageRecord:
+    """Edge child → parent (trial numbers within one study) and the mutation applied."""
+
+    child_number: int
+    parent_number: int
+    mutation: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StudyStats:
+    """Proposal/evaluation accounting of a study, including what the FEC cache saved."""
+
+    proposals: int
+    complete: int
+    failed: int
+    pruned: int
+    cached: int
+    running: int
+    unique_functions: int
+    evaluations_saved: int
+    eval_seconds_saved: float
+    eval_seconds_paid: float
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One function's cached scores on one task: running mean and sample variance per objective."""
+
+    task: str
+    functional_hash: str
+    status: str
+    count: int
+    mean: tuple[float, ...]
+    variance: tuple[float, ...]
+    first_trial_id: int | None
+    eval_seconds: float | None
+    claimed_by_trial_id: int | None
+    claimed_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """A cache hit re-evaluated: cached vs fresh scores and their largest absolute difference."""
+
+    id: int
+    task: str
+    functional_hash: str
+    trial_id: int | None
+    cached: tuple[float, ...]
+    fresh: tuple[float, ...]
+    abs_diff: float | None
+    created_at: datetime
