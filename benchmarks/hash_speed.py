@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from hashtune.hashing import BATCHED_META_KEY, functional_hash, functional_hashes
 from hashtune.spaces.base import Executable
 from hashtune.spaces.nas_bench_201 import EDGES, OPS, Cell

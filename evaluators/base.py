@@ -111,4 +111,7 @@ class FunctionEvaluator(Evaluator):
         return self.fn(candidate)
 
     def config(self) -> dict[str, Any]:
-        return {"fn": f"{self.fn.__module__}.{getattr(self.fn, '__qualname__', repr(self.fn))}", **self._config}
+        return {
+            "fn": f"{self.fn.__module__}.{getattr(self.fn, '__qualname__', repr(self.fn))}",
+            **self._config,
+        }

@@ -306,6 +306,11 @@ def register_executor(name: str, factory: Callable[..., Executor]) -> None:
     _FACTORIES[name] = factory
 
 
+def executor_names() -> list[str]:
+    """The names `make_executor` knows."""
+    return sorted(_FACTORIES)
+
+
 def make_executor(name: str = "inprocess", **kwargs: Any) -> Executor:
     """Build the executor registered as `name` ("inprocess" or "process") with `kwargs`."""
     if name not in _FACTORIES:
@@ -318,6 +323,7 @@ __all__ = [
     "InProcessExecutor",
     "LocalProcessExecutor",
     "Outcome",
+    "executor_names",
     "make_executor",
     "register_executor",
     "run_evaluation",

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import numpy as np
+
 from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext
 from hashtune.evaluators.data import DIGITS_DATASET, load_digits_split
 from hashtune.spaces.mlp import ACTIVATIONS, MLPConfig, activation_fn

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext
 from hashtune.evaluators.data import DIGITS_DATASET, NUM_CLASSES, load_digits_split
 from hashtune.spaces.nas_bench_201 import Cell, format_arch, parse_arch
@@ -52,6 +53,7 @@ def _programs(
     import jax
     import jax.numpy as jnp
     import optax
+
     from hashtune.spaces.nas_bench_201_model import apply_supernet
 
     schedule = optax.cosine_decay_schedule(lr, max(total_steps, 1))
@@ -141,6 +143,7 @@ class NasBench201TrainEvaluator(Evaluator):
         """Train `candidate` (a Cell or NB201 string) and return its final val accuracy."""
         import jax
         import jax.numpy as jnp
+
         from hashtune.spaces.nas_bench_201_model import (
             flops,
             init_supernet,

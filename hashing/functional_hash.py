@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from hashtune.hashing.params import content_param_fn
 from hashtune.hashing.probe import Probe
 from hashtune.hashing.quantise import DEFAULT_DIGITS, DEFAULT_FLUSH, quantise

@@ -35,6 +35,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from hashtune.hashing.probe import stable_uniform
 
 #: Number of content-modulated bases per parameter tensor.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
 from hashtune.spaces.base import InputSpec
 
 _FLOAT_DTYPES = ("float64", "float32", "float16")

@@ -39,7 +39,9 @@ class CacheConfig:
         if self.reevaluate < 1:
             raise ValueError(f"`cache.reevaluate` must be >= 1, got {self.reevaluate!r}")
         if not 0.0 <= self.audit_fraction <= 1.0:
-            raise ValueError(f"`cache.audit_fraction` must be in [0, 1], got {self.audit_fraction!r}")
+            raise ValueError(
+                f"`cache.audit_fraction` must be in [0, 1], got {self.audit_fraction!r}"
+            )
 
 
 def candidate_hash(candidate: Any) -> str:

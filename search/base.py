@@ -59,7 +59,9 @@ class Searcher(abc.ABC):
     ):
         for d in directions:
             if d not in ("maximize", "minimize"):
-                raise ValueError(f"`directions` entries must be 'maximize' or 'minimize', got {d!r}")
+                raise ValueError(
+                    f"`directions` entries must be 'maximize' or 'minimize', got {d!r}"
+                )
         self.space = space
         self.directions = tuple(directions)
         self.seed = seed

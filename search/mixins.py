@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pyglove as pg
+
 from hashtune.search.base import Feedback, Proposal, Searcher
 
 

@@ -20,6 +20,9 @@ from typing import Any
 
 import optuna
 import pyglove as pg
+from optuna.samplers import BaseSampler
+from optuna.trial import TrialState as OptunaState
+
 from hashtune.search.base import Direction, Feedback, Proposal, Searcher, is_finite
 from hashtune.search.mixins import dna_key
 from hashtune.search.optuna_space import (
@@ -29,8 +32,6 @@ from hashtune.search.optuna_space import (
 )
 from hashtune.search.registry import register_searcher
 from hashtune.spaces.base import Space
-from optuna.samplers import BaseSampler
-from optuna.trial import TrialState as OptunaState
 
 SamplerArg = BaseSampler | Callable[[int], BaseSampler] | None
 

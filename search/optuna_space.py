@@ -28,13 +28,14 @@ from typing import Any
 
 import optuna
 import pyglove as pg
-from hashtune.spaces.base import Space
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
+
+from hashtune.spaces.base import Space
 
 #: Largest number of valid selections of a constrained `manyof` mapped to one joint categorical.
 MAX_JOINT_CHOICES = 128

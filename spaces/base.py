@@ -7,6 +7,7 @@ functional hash can probe expose `executable() -> Executable` (see below).
 
 from __future__ import annotations
 
+import ast
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,12 @@ class Space:
         child.use_spec(self._spec)
         return child, "uniform_point"
 
+    def candidate_from_text(self, text: str) -> Any:
+        """Parse a candidate written as text (experiment files' `enqueue`); spaces opt in."""
+        raise ValueError(
+            f"space {self.name!r} cannot read candidates from text ({text!r}); enqueue DNA values"
+        )
+
     def dna_to_json(self, dna: pg.DNA) -> Any:
         """A JSON-able form of `dna` (round-trips through `dna_from_json`)."""
         return dna.to_json(compact=True)
@@ -106,10 +113,17 @@ class Space:
         return pg.to_json_str(candidate)
 
     def flat_params(self, dna: pg.DNA) -> dict[str, Any]:
-        """Decision-point id → chosen value, flattened for querying and tables."""
+        """Decision-point id → chosen value (or 'i/n' for a choice among non-scalar options)."""
         dna.use_spec(self._spec)
+        literals = dna.to_dict(key_type="id", value_type="literal")
+        choices = dna.to_dict(key_type="id", value_type="choice")
         out: dict[str, Any] = {}
-        for key, value in dna.to_dict(key_type="id", value_type="literal").items():
-            k = str(key)
-            out[k] = value if isinstance(value, (int, float, str, bool)) else repr(value)
+        for key, value in literals.items():
+            if isinstance(value, str):
+                try:
+                    value = ast.literal_eval(value)
+                except (ValueError, SyntaxError):  # the repr of a non-scalar option
+                    value = None
+            scalar = isinstance(value, (int, float, str, bool))
+            out[str(key)] = value if scalar else str(choices[key])
         return out

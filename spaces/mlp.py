@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyglove as pg
+
 from hashtune.spaces.base import Executable, InputSpec, Space
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "gelu", "swish")

@@ -13,6 +13,7 @@ import random
 from typing import Any
 
 import pyglove as pg
+
 from hashtune.spaces.base import Executable, InputSpec, ParamFn, Space
 
 #: The NB201 op vocabulary, in NB201's order (DNA choice indices follow it).
@@ -233,6 +234,10 @@ class NasBench201Space(Space):
         child.use_spec(self.dna_spec)
         i, j = EDGES[k]
         return child, f"edge_op:{i}->{j}"
+
+    def candidate_from_text(self, text: str) -> Cell:
+        """A cell from its NB201 string (`|op~0|+|op~0|op~1|+|...|`)."""
+        return cell_from_string(text)
 
     def dna_of(self, cell: Cell | str) -> pg.DNA:
         """The DNA that materialises to `cell` (a `Cell` or an NB201 string)."""

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from hashtune.spaces.base import ParamFn
 from hashtune.spaces.nas_bench_201 import EDGES, NUM_NODES, OPS, Cell, parse_arch
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from hashtune.store.records import StudyRecord, TrialRecord, aware, floats
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from hashtune.store.records import StudyRecord, TrialRecord, aware, floats
 
 
 def utcnow() -> datetime:

@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from hashtune.store.base import StoreBase, utcnow
-from hashtune.store.models import FecAudit, FecCache
-from hashtune.store.records import AuditRecord, CacheEntry, aware, floats
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+
+from hashtune.store.base import StoreBase, utcnow
+from hashtune.store.models import FecAudit, FecCache
+from hashtune.store.records import AuditRecord, CacheEntry, aware, floats
 
 
 def cache_entry(row: Mapping[str, Any]) -> CacheEntry:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
 from hashtune.store.base import StoreBase, study_record, utcnow
 from hashtune.store.cache_ops import CacheOpsMixin
 from hashtune.store.engine import make_engine, migrate, safe_url
@@ -16,13 +19,12 @@ from hashtune.store.models import (
     Study,
     Trial,
 )
+from hashtune.store.proposal_ops import ProposalOpsMixin
 from hashtune.store.records import StudyRecord, StudySummary
 from hashtune.store.trial_ops import TrialOpsMixin
-from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 
-class Store(TrialOpsMixin, CacheOpsMixin, StoreBase):
+class Store(ProposalOpsMixin, TrialOpsMixin, CacheOpsMixin, StoreBase):
     """Transactional store of studies, trials, lineage and the shared FEC cache.
 
     `Store(url)` connects, creates the schema or upgrades it to the latest migration, and returns

@@ -8,6 +8,10 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
 from hashtune.store.base import StoreBase, finite_or_none, trial_record, utcnow
 from hashtune.store.errors import StoreError, StudyNotFoundError, TrialNotFoundError
 from hashtune.store.models import (
@@ -20,9 +24,6 @@ from hashtune.store.models import (
     Trial,
 )
 from hashtune.store.records import LineageRecord, StudyStats, TrialRecord
-from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
 
 _MAX_NUMBER_RETRIES = 100
 _REOPENABLE = ("PENDING", "RUNNING", "FAILED")  # a late worker may still finish a swept trial

@@ -7,6 +7,7 @@ import signal
 import sys
 
 import pytest
+
 from hashtune.evaluators.base import FunctionEvaluator
 from hashtune.evaluators.executors import (
     InProcessExecutor,

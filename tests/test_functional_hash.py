@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from hashtune.hashing import (
     BATCHED_META_KEY,
     HASH_CHARS,

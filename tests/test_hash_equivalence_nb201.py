@@ -16,6 +16,7 @@ from collections import defaultdict
 import jax
 import jax.numpy as jnp
 import pytest
+
 from hashtune.hashing import BATCHED_META_KEY, functional_hash, functional_hashes
 from hashtune.spaces.base import Executable
 from hashtune.spaces.nas_bench_201 import EDGES, OPS, Cell, all_cells, cell_from_string

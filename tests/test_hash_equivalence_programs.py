@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
+
 from hashtune.hashing import functional_hash, functional_hashes
 from hashtune.spaces.optimizers import Program
 from hashtune.spaces.optimizers.seeds import ADAM, LION, LION_WD, MOMENTUM, SGD

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pyglove as pg
 import pytest
+
 from hashtune.evaluators.base import TrialContext, TrialPruned
 from hashtune.evaluators.data import load_digits_split
 from hashtune.evaluators.mlp_digits import MLPDigitsEvaluator

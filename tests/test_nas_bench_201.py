@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+
 from hashtune.evaluators.base import TrialContext
 from hashtune.evaluators.nas_bench_201 import (
     NasBench201TabularEvaluator,

@@ -10,6 +10,7 @@ import numpy as np
 import optax
 import pyglove as pg
 import pytest
+
 from hashtune.spaces.base import Executable, Space
 from hashtune.spaces.optimizers import Program, ProgramSyntaxError, Statement
 from hashtune.spaces.optimizers.seeds import ADAM, LION, seed_programs

@@ -6,6 +6,7 @@ import random
 import statistics
 
 import pytest
+
 from hashtune.evaluators.base import Evaluator, TrialContext
 from hashtune.evaluators.optimizer_proxy import OptimizerProxyEvaluator
 from hashtune.spaces.optimizers import Program

@@ -6,6 +6,7 @@ import math
 import random
 
 import pytest
+
 from hashtune.search.pruners import (
     MedianPruner,
     NopPruner,

@@ -9,6 +9,7 @@ import statistics
 
 import pyglove as pg
 import pytest
+
 from hashtune.search import (
     NSGA2,
     Feedback,

@@ -9,6 +9,9 @@ import statistics
 import optuna
 import pyglove as pg
 import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState as OptunaState
+
 from hashtune.search import optuna_space
 from hashtune.search.base import Feedback, Proposal
 from hashtune.search.mixins import dna_key
@@ -27,8 +30,6 @@ from hashtune.search.optuna_space import (
 )
 from hashtune.search.registry import make_searcher, searcher_names
 from hashtune.spaces.base import Space
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import TrialState as OptunaState
 
 
 def nested_space() -> Space:

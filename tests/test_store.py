@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import event, insert, inspect, select, update
+
 from hashtune.store import (
     Store,
     StoreError,
@@ -23,7 +25,6 @@ from hashtune.store.base import utcnow
 from hashtune.store.engine import current_revision, make_engine, migrate
 from hashtune.store.models import Base, IntermediateValue, Lineage, Study, Trial
 from hashtune.store.trial_ops import TrialOpsMixin
-from sqlalchemy import event, insert, inspect, select, update
 
 HEAD = "0002"
 

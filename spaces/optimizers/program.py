@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import pyglove as pg
+
 from hashtune.spaces.base import Executable, InputSpec
 from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, op_impl
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import pyglove as pg
+
 from hashtune.spaces.base import Space
 from hashtune.spaces.optimizers.ops import OP_NAMES, OPS
 from hashtune.spaces.optimizers.program import INPUTS, Program, Statement
@@ -200,6 +201,13 @@ class OptimizerProgramSpace(Space):
             for _ in range(MAX_ARITY):
                 nums += [rng.randrange(len(self._arg_choices)), rng.randrange(len(self.constants))]
         return self._dna(nums)
+
+    def candidate_from_text(self, text: str) -> Program:
+        """A program from a seed name (`adam`, `lion`, ...) or from its source code."""
+        from hashtune.spaces.optimizers.seeds import SEED_SOURCES
+
+        source = SEED_SOURCES.get(text.strip().lower(), text)
+        return Program.from_source(source)
 
     def dna_of(self, program: Program) -> pg.DNA:
         """A DNA materialising to `program` (same statements in order, up to register names).

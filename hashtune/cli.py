@@ -1,0 +1,186 @@
+"""The `hashtune` command line: run experiment files and look at studies in the store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from hashtune.study import DEFAULT_STORAGE
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+err = Console(stderr=True)
+
+StorageOpt = typer.Option(DEFAULT_STORAGE, "--storage", "-s", help="SQLAlchemy URL of the store.")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _open(study: str, storage: str):
+    from hashtune.store import Store, StoreError
+
+    try:
+        store = Store(storage)
+        record = store.get_study(study)
+    except StoreError as e:
+        _fail(str(e))
+    if record is None:
+        names = ", ".join(s.name for s in store.list_studies()) or "none"
+        _fail(f"no study named {study!r} in {storage} (studies there: {names})")
+    return store, record
+
+
+def _load_study(study: str, storage: str):
+    from hashtune.view import StudyView
+
+    store, _ = _open(study, storage)
+    return StudyView.open(study, store)
+
+
+@app.command()
+def run(
+    experiment: Path = typer.Argument(..., help="Experiment file (YAML)."),
+    storage: str = typer.Option(None, "--storage", "-s", help="Overrides the file's `storage`."),
+    trials: int = typer.Option(None, help="Overrides `budget.trials` (the study's total)."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+    top: int = typer.Option(5, help="Rows in the table of best candidates printed at the end."),
+) -> None:
+    """Create or resume the study an experiment file describes, and run it to its budget."""
+    from hashtune.experiment import ExperimentError, load_experiment, open_study
+    from hashtune.tables import stats_table, trials_table
+
+    try:
+        exp = load_experiment(experiment)
+        study = open_study(exp, experiment, storage)
+    except ExperimentError as e:
+        _fail(str(e))
+    total = trials if trials is not None else exp.budget.trials
+    done = study.count_toward_budget()
+    if study.recovered:
+        console.print(
+            f"resumed [bold]{study.name}[/]: {len(study.recovered)} interrupted trial(s) marked "
+            f"FAILED: {study.recovered}"
+        )
+    remaining = None if total is None else max(total - done, 0)
+    console.print(
+        f"study [bold]{study.name}[/] in {study.store.url}: {done} trial(s) done, "
+        f"{'no trial limit' if remaining is None else f'{remaining} to go'}"
+    )
+    if remaining != 0:
+        study.optimize(
+            n_trials=remaining,
+            timeout=exp.budget.timeout_s,
+            max_evaluations=exp.budget.max_evaluations,
+            trial_timeout=exp.budget.trial_timeout_s,
+            show_progress=progress,
+        )
+    console.print(trials_table(study, study.top(top), f"{study.name}: best candidates"))
+    console.print(stats_table(study.name, study.stats()))
+    console.print(f"store: {study.store.url}")
+
+
+@app.command()
+def studies(storage: str = StorageOpt) -> None:
+    """List the studies in the store."""
+    from hashtune.store import Store, StoreError
+    from hashtune.tables import studies_table
+
+    try:
+        rows = Store(storage).list_studies()
+    except StoreError as e:
+        _fail(str(e))
+    if not rows:
+        console.print(f"no studies in {storage}")
+        return
+    console.print(studies_table(rows))
+
+
+class StateFilter(StrEnum):
+    all = "all"
+    COMPLETE = "COMPLETE"
+    CACHED = "CACHED"
+    FAILED = "FAILED"
+    PRUNED = "PRUNED"
+    RUNNING = "RUNNING"
+
+
+@app.command()
+def trials(
+    study: str,
+    storage: str = StorageOpt,
+    state: StateFilter = typer.Option(StateFilter.all, help="Only trials in this state."),
+    last: int = typer.Option(50, help="Show the last N trials (0: all)."),
+) -> None:
+    """List a study's trials."""
+    from hashtune.tables import trials_table
+
+    s = _load_study(study, storage)
+    rows = s.trials(None if state is StateFilter.all else [state.value])
+    if last:
+        rows = rows[-last:]
+    console.print(trials_table(s, rows, f"{study}: trials"))
+
+
+@app.command()
+def best(
+    study: str,
+    storage: str = StorageOpt,
+    k: int = typer.Option(10, "-k", help="How many (one per distinct function)."),
+) -> None:
+    """The best candidates of a study (Pareto front for several objectives)."""
+    from hashtune.tables import trials_table
+
+    s = _load_study(study, storage)
+    rows = s.pareto_front() if len(s.directions) > 1 else s.top(k)
+    if not rows:
+        _fail(f"study {study!r} has no scored trials yet", code=1)
+    title = f"{study}: Pareto front" if len(s.directions) > 1 else f"{study}: best {len(rows)}"
+    console.print(trials_table(s, rows, title))
+    console.print(f"store: {storage}")
+
+
+class Format(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def export(
+    study: str,
+    storage: str = StorageOpt,
+    format: Format = typer.Option(Format.csv, "--format", "-f"),
+    output: Path = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+) -> None:
+    """Export every trial of a study as CSV or JSON."""
+    s = _load_study(study, storage)
+    df = s.trials_dataframe()
+    if format is Format.csv:
+        text = df.to_csv(index=False)
+    else:
+        text = json.dumps(json.loads(df.to_json(orient="records")), indent=2)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        console.print(f"wrote {len(df)} trials to {output}")
+
+
+@app.command()
+def stats(study: str, storage: str = StorageOpt) -> None:
+    """Proposals, unique functions, cache hits and the evaluations and time the cache saved."""
+    from hashtune.tables import stats_table
+
+    store, record = _open(study, storage)
+    console.print(stats_table(study, store.study_stats(record.id)))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,172 @@
+"""Experiment files: one YAML document that names a study and everything it is built from.
+
+Validated with pydantic before anything runs; every error names the file, the field and the value.
+Components are checked by building them (space, evaluator, searcher, pruner), so a typo in a
+registered name or an argument fails here, not halfway through a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ExperimentError(ValueError):
+    """A bad experiment file: the message names file, field and value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component(_Strict):
+    """A registered name (or 'package.module:factory') and its keyword arguments."""
+
+    name: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class BudgetSpec(_Strict):
+    """`trials` is the study's total: a resumed run only runs what is missing."""
+
+    trials: int | None = Field(default=None, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+    trial_timeout_s: float | None = Field(default=None, gt=0)
+    max_evaluations: int | None = Field(default=None, ge=1)
+
+
+class CacheSpec(_Strict):
+    enabled: bool = True
+    reevaluate: int = Field(default=1, ge=1)
+    audit_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    wait_timeout_s: float = Field(default=3600.0, gt=0)
+
+
+class Experiment(_Strict):
+    """The schema of an experiment file."""
+
+    study: str = Field(min_length=1, max_length=255)
+    storage: str | None = None
+    seed: int = 0
+    space: Component
+    evaluator: Component
+    searcher: Component = Component(name="regularized_evolution")
+    executor: Component = Component(name="inprocess")
+    directions: list[Literal["maximize", "minimize"]] | None = None
+    budget: BudgetSpec = BudgetSpec(trials=20)
+    cache: CacheSpec = CacheSpec()
+    pruner: Component | None = None
+    enqueue: list[Any] = Field(default_factory=list)
+
+    @field_validator("space", "evaluator", "searcher", "executor", "pruner", mode="before")
+    @classmethod
+    def _name_shorthand(cls, v: Any) -> Any:
+        """Allow `searcher: tpe` as shorthand for `searcher: {name: tpe}`."""
+        return {"name": v} if isinstance(v, str) else v
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and validate an experiment file; raises ExperimentError naming file, field, value."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ExperimentError(f"{path}: cannot read experiment file: {e.strerror}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ExperimentError(f"{path}{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
+    if not isinstance(data, dict):
+        raise ExperimentError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as e:
+        lines = [
+            f"{path}: field `{_where(err['loc'])}`: {err['msg']} (got {err.get('input')!r})"
+            for err in e.errors()
+        ]
+        raise ExperimentError("\n".join(lines)) from None
+
+
+def open_study(exp: Experiment, path: str | Path, storage: str | None = None):
+    """Create or resume the experiment's study; component errors name the file and field."""
+    from hashtune.equivalence_cache import CacheConfig
+    from hashtune.registry import make_evaluator, make_space
+    from hashtune.search.pruners import make_pruner
+    from hashtune.search.registry import make_searcher
+    from hashtune.study import DEFAULT_STORAGE, Study
+
+    def build(field: str, fn, spec: Component, *extra: Any):
+        try:
+            return fn(spec.name, *extra, **spec.args)
+        except Exception as e:
+            raise ExperimentError(
+                f"{path}: field `{field}` ({spec.name!r}, args {spec.args!r}): {e}"
+            ) from e
+
+    space = build("space", make_space, exp.space)
+    evaluator = build("evaluator", make_evaluator, exp.evaluator)
+    n_obj = len(evaluator.objectives)
+    dirs = tuple(exp.directions or getattr(evaluator, "directions", None) or ("maximize",) * n_obj)
+    if len(dirs) != n_obj:
+        raise ExperimentError(
+            f"{path}: field `directions`: {list(dirs)!r} has {len(dirs)} entries but evaluator "
+            f"{exp.evaluator.name!r} has {n_obj} objectives {list(evaluator.objectives)!r}"
+        )
+    build("searcher", lambda n, **a: make_searcher(n, space, dirs, exp.seed, **a), exp.searcher)
+    from hashtune.evaluators.executors import executor_names
+
+    if exp.executor.name not in executor_names():
+        raise ExperimentError(
+            f"{path}: field `executor.name`: unknown executor {exp.executor.name!r}; "
+            f"known: {', '.join(executor_names())}"
+        )
+    if exp.pruner is not None:
+        build("pruner", lambda n, **a: make_pruner(n, dirs[0], **a), exp.pruner)
+    try:
+        study = Study.create(
+            exp.study,
+            space=exp.space.name,
+            space_args=exp.space.args,
+            evaluator=exp.evaluator.name,
+            evaluator_args=exp.evaluator.args,
+            searcher=exp.searcher.name,
+            searcher_args=exp.searcher.args,
+            executor=exp.executor.name,
+            executor_args=exp.executor.args,
+            pruner=exp.pruner.name if exp.pruner else None,
+            pruner_args=exp.pruner.args if exp.pruner else None,
+            storage=storage or exp.storage or DEFAULT_STORAGE,
+            directions=dirs,
+            seed=exp.seed,
+            cache=CacheConfig(**exp.cache.model_dump()),
+            load_if_exists=True,
+        )
+    except ExperimentError:
+        raise
+    except Exception as e:
+        raise ExperimentError(f"{path}: study {exp.study!r}: {e}") from e
+    for i, item in enumerate(exp.enqueue):
+        try:
+            study.enqueue(_enqueue_item(item))
+        except Exception as e:
+            raise ExperimentError(f"{path}: field `enqueue.{i}` ({item!r}): {e}") from e
+    return study
+
+
+def _enqueue_item(item: Any) -> Any:
+    """Text is parsed by the space; lists/numbers are DNA values."""
+    if isinstance(item, str):
+        return item
+    import pyglove as pg
+
+    return pg.DNA.parse(item)

@@ -1,0 +1,294 @@
+"""The optimize loop: ask → hash → cache decision → evaluate (or serve) → store → tell.
+
+One driver thread owns the searcher and the store writes; evaluations run on the executor and
+waits for a peer's in-flight evaluation of the same function run on a small thread pool. A
+heartbeat thread keeps every in-flight trial alive in the store so that a later run can tell the
+trials of a dead process from those of a live one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from hashtune.evaluators.executors import Outcome
+from hashtune.search.base import Feedback, Proposal
+from hashtune.store import CacheEntry, TrialRecord
+
+if TYPE_CHECKING:
+    from hashtune.study import Study
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["evaluate", "audit", "wait"]
+HEARTBEAT_S = 5.0
+
+
+@dataclass
+class Budget:
+    """When to stop launching: trials proposed, paid evaluations, wall seconds (None: no limit)."""
+
+    n_trials: int | None = None
+    max_evaluations: int | None = None
+    timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("n_trials", "max_evaluations"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 0):
+                raise ValueError(f"`{name}` must be a non-negative int or None, got {v!r}")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise ValueError(
+                f"`timeout` must be a positive number of seconds, got {self.timeout_s!r}"
+            )
+        if self.n_trials is None and self.max_evaluations is None and self.timeout_s is None:
+            raise ValueError("give at least one of `n_trials`, `max_evaluations` or `timeout`")
+
+
+@dataclass
+class _InFlight:
+    """A proposal whose trial is RUNNING: what it waits for and what it holds."""
+
+    trial: TrialRecord
+    proposal: Proposal
+    fhash: str | None
+    kind: Kind
+    claimed: bool = False
+    cached: CacheEntry | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class OptimizeLoop:
+    """Runs one `Study.optimize` call; see the module docstring."""
+
+    def __init__(self, study: Study, budget: Budget, trial_timeout_s: float | None, reporter: Any):
+        self.study = study
+        self.budget = budget
+        self.trial_timeout_s = trial_timeout_s
+        self.reporter = reporter
+        self.executor = study.executor
+        self.capacity = max(1, int(getattr(self.executor, "max_workers", 1)))
+        self.inflight: dict[cf.Future, _InFlight] = {}
+        self.launched = 0
+        self.paid = 0
+        self.t0 = time.monotonic()
+        self._live: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._waiters = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="hashtune-wait")
+
+    # -- driver ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Launch until the budget is spent, then drain what is in flight."""
+        beat = threading.Thread(target=self._heartbeat, name="hashtune-heartbeat", daemon=True)
+        beat.start()
+        try:
+            while True:
+                while self._can_launch():
+                    self._launch()
+                if not self.inflight:
+                    break
+                done, _ = cf.wait(list(self.inflight), timeout=1.0, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    self._settle(self.inflight.pop(fut), fut.result())
+        except BaseException:
+            self._abandon("interrupted: the optimize call stopped before this trial finished")
+            raise
+        finally:
+            self._stop.set()
+            self._waiters.shutdown(wait=False, cancel_futures=True)
+
+    def _can_launch(self) -> bool:
+        b = self.budget
+        if self.study.stop_requested:
+            return False
+        if b.n_trials is not None and self.launched >= b.n_trials:
+            return False
+        if b.max_evaluations is not None and self.paid >= b.max_evaluations:
+            return False
+        if b.timeout_s is not None and time.monotonic() - self.t0 >= b.timeout_s:
+            return False
+        evaluating = sum(1 for f in self.inflight.values() if f.kind != "wait")
+        return evaluating < self.capacity and len(self.inflight) < 3 * self.capacity
+
+    def _launch(self) -> None:
+        """Reserve a trial, ask the searcher, hash, and start whatever the cache decides."""
+        st = self.study
+        trial = st.store.reserve_trial(st.study_id, worker=st.worker)
+        self.launched += 1
+        try:
+            proposal = st.searcher.ask(trial.number)
+        except BaseException as e:
+            st.store.finish_trial(trial.id, state="FAILED", error=f"searcher.ask failed: {e!r}")
+            raise
+        fhash = st.cache.key(proposal.candidate) if st.cache.config.enabled else None
+        st.store.set_proposal(
+            trial.id,
+            dna=st.space.dna_to_json(proposal.dna),
+            candidate=_candidate_json(st, proposal.candidate),
+            params=st.space.flat_params(proposal.dna),
+            parents=proposal.parents,
+            mutation=proposal.mutation,
+            functional_hash=fhash,
+            task=st.task,
+        )
+        self._track(trial.id)
+        self._route(_InFlight(trial, proposal, fhash, "evaluate"))
+
+    def _route(self, item: _InFlight) -> None:
+        """Serve from the cache, wait for a peer, or pay for an evaluation."""
+        st = self.study
+        if item.fhash is None:
+            self._submit(item)
+            return
+        decision, entry = st.cache.decide(item.fhash, item.trial.id)
+        if decision == "hit":
+            if st.cache.should_audit():
+                item.kind, item.cached = "audit", entry
+                self._submit(item)
+            else:
+                self._serve(item, entry)
+        elif decision == "wait":
+            item.kind = "wait"
+            fut = self._waiters.submit(st.cache.wait, item.fhash)
+            self.inflight[fut] = item
+        else:
+            item.kind, item.claimed = "evaluate", entry is None
+            self._submit(item)
+
+    def _submit(self, item: _InFlight) -> None:
+        st = self.study
+        self.paid += 1
+        fut = self.executor.submit(
+            st.evaluator,
+            item.proposal.candidate,
+            item.trial.number,
+            timeout_s=self.trial_timeout_s,
+            should_prune=st.pruning_callback(),
+        )
+        self.inflight[fut] = item
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def _settle(self, item: _InFlight, result: Outcome | CacheEntry | None) -> None:
+        if item.kind == "wait":
+            if result is None:  # the peer failed or timed out: decide again (maybe evaluate)
+                self._route(item)
+            else:
+                self._serve(item, result)
+            return
+        assert isinstance(result, Outcome)
+        if item.kind == "audit":
+            self._settle_audit(item, result)
+        else:
+            self._settle_evaluation(item, result)
+
+    def _settle_evaluation(self, item: _InFlight, out: Outcome) -> None:
+        st = self.study
+        meta = dict(out.result.metadata) if out.result else {}
+        meta["eval_seconds"] = round(out.seconds, 6)
+        record = st.store.finish_trial(
+            item.trial.id,
+            state=out.state,
+            values=list(out.values) if out.values else None,
+            user_attrs=_jsonable(meta),
+            error=out.error,
+            intermediate=out.intermediate or (out.result.intermediate if out.result else None),
+        )
+        if item.fhash is not None:
+            if out.state == "COMPLETE":
+                st.cache.record(item.fhash, list(out.values), item.trial.id, out.seconds)
+            elif item.claimed:
+                st.cache.release(item.fhash, item.trial.id)
+        self._finish(item, record, Feedback(out.state, out.values))
+
+    def _settle_audit(self, item: _InFlight, out: Outcome) -> None:
+        st = self.study
+        cached = item.cached
+        assert cached is not None and item.fhash is not None
+        attrs: dict[str, Any] = {"audit": True, "eval_seconds": round(out.seconds, 6)}
+        if out.state == "COMPLETE":
+            st.cache.audit(item.fhash, item.trial.id, list(cached.mean), list(out.values))
+            attrs["audit_fresh"] = list(out.values)
+        else:
+            attrs["audit_error"] = (out.error or out.state).splitlines()[0]
+        self._serve(item, cached, attrs)
+
+    def _serve(self, item: _InFlight, entry: CacheEntry, attrs: dict[str, Any] | None = None):
+        """Finish the trial as CACHED with the function's mean score; the searcher is told it."""
+        values = list(entry.mean)
+        record = self.study.store.finish_trial(
+            item.trial.id,
+            state="CACHED",
+            values=values,
+            cached_from_trial_id=entry.first_trial_id,
+            user_attrs={"cache_count": entry.count, **(attrs or {})},
+        )
+        self._finish(item, record, Feedback("CACHED", tuple(values)))
+
+    def _finish(self, item: _InFlight, record: TrialRecord, feedback: Feedback) -> None:
+        self._untrack(item.trial.id)
+        self.study.searcher.tell(item.proposal, feedback)
+        self.study.on_trial_finished(record)
+        if self.reporter is not None:
+            self.reporter.trial_finished(record)
+
+    # -- liveness ----------------------------------------------------------------------------
+
+    def _track(self, trial_id: int) -> None:
+        with self._lock:
+            self._live.add(trial_id)
+
+    def _untrack(self, trial_id: int) -> None:
+        with self._lock:
+            self._live.discard(trial_id)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with self._lock:
+                ids = sorted(self._live)
+            try:
+                self.study.store.heartbeat_many(ids)
+            except Exception as e:  # a hiccup in the database must not kill the run
+                log.warning("heartbeat failed: %s", e)
+
+    def _abandon(self, reason: str) -> None:
+        """On interrupt: fail what is in flight and release its cache claims, best effort."""
+        st = self.study
+        for item in self.inflight.values():
+            try:
+                st.store.finish_trial(item.trial.id, state="FAILED", error=reason)
+                if item.claimed and item.fhash is not None:
+                    st.cache.release(item.fhash, item.trial.id)
+            except Exception as e:  # noqa: BLE001 - keep failing the others
+                log.warning("could not mark trial %s failed: %s", item.trial.number, e)
+        self.inflight.clear()
+
+
+def _candidate_json(study: Study, candidate: Any) -> str:
+    try:
+        return study.space.candidate_to_json(candidate)
+    except Exception:  # noqa: BLE001 - a candidate that cannot be serialised is still a trial
+        return repr(candidate)
+
+
+def _jsonable(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Metadata values as JSON-safe scalars/lists (numpy scalars become floats, others repr)."""
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if isinstance(v, (str, int, bool)) or v is None:
+            out[k] = v
+        elif isinstance(v, float):
+            out[k] = v if v == v and abs(v) != float("inf") else repr(v)
+        elif isinstance(v, (list, tuple)):
+            out[k] = [_jsonable({"x": x})["x"] for x in v]
+        elif hasattr(v, "item"):
+            out[k] = _jsonable({"x": v.item()})["x"]
+        else:
+            out[k] = repr(v)
+    return out

@@ -1,0 +1,350 @@
+"""`Study`: a named search recorded in the store, resumable from it.
+
+A study binds a space, a searcher, an evaluator and an executor to a row in the store. Components
+given by registered name (as experiment files do) are recorded in the study's config, so
+`Study.load(name)` rebuilds them; components given as Python objects must be passed again on load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import pyglove as pg
+
+from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
+from hashtune.evaluators.base import Evaluator
+from hashtune.evaluators.executors import Executor, make_executor
+from hashtune.loop import Budget, OptimizeLoop
+from hashtune.recovery import new_worker_id, recover_dead_trials
+from hashtune.registry import make_evaluator, make_space
+from hashtune.search.base import Feedback, Proposal, Searcher
+from hashtune.search.pruners import Pruner, make_pruner
+from hashtune.search.registry import make_searcher
+from hashtune.spaces.base import Space
+from hashtune.store import Store, TrialRecord
+from hashtune.view import SCORED, StudyView
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORAGE = "sqlite:///hashtune.db"
+
+
+def _spec(given: Any, args: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The config entry recording how a component was built (None for a Python object)."""
+    if isinstance(given, str):
+        return {"name": given, "args": dict(args or {})}
+    return None
+
+
+class Study(StudyView):
+    """A search over `space` scored by `evaluator`, proposed by `searcher`, kept in a store."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        record: Any,
+        space: Space,
+        evaluator: Evaluator,
+        searcher: Searcher,
+        executor_factory: Callable[[], Executor],
+        cache: CacheConfig,
+        pruner: Pruner | None,
+    ):
+        self.store = store
+        self.record = record
+        self.space = space
+        self.evaluator = evaluator
+        self.searcher = searcher
+        self.cache_config = cache
+        self.pruner = pruner
+        self.task = evaluator.fingerprint()
+        self.worker = new_worker_id()
+        self.cache = EquivalenceCache(store, self.task, cache, seed=searcher.seed)
+        self.stop_requested = False
+        self._executor_factory = executor_factory
+        self._executor: Executor | None = None
+        self._curves: list[tuple[tuple[int, float], ...]] = []
+        self.recovered = recover_dead_trials(store, self.study_id, self.worker)
+        if self.recovered:
+            log.warning(
+                "study %r: marked %d interrupted trials FAILED", self.name, len(self.recovered)
+            )
+        self._restore_searcher()
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        *,
+        space: Space | str,
+        evaluator: Evaluator | str,
+        searcher: Searcher | str = "regularized_evolution",
+        storage: str | Store = DEFAULT_STORAGE,
+        directions: Sequence[str] | None = None,
+        seed: int = 0,
+        executor: Executor | str = "inprocess",
+        cache: CacheConfig | dict[str, Any] | None = None,
+        pruner: Pruner | str | None = None,
+        space_args: dict[str, Any] | None = None,
+        evaluator_args: dict[str, Any] | None = None,
+        searcher_args: dict[str, Any] | None = None,
+        executor_args: dict[str, Any] | None = None,
+        pruner_args: dict[str, Any] | None = None,
+        load_if_exists: bool = False,
+    ) -> Study:
+        """Create the study `name` in `storage` (or load it when `load_if_exists`)."""
+        store = storage if isinstance(storage, Store) else Store(storage)
+        existing = store.get_study(name)
+        if existing is not None and not load_if_exists:
+            from hashtune.store import StudyExistsError
+
+            raise StudyExistsError(name, store.url)
+        space_obj = make_space(space, **(space_args or {})) if isinstance(space, str) else space
+        evaluator_obj = (
+            make_evaluator(evaluator, **(evaluator_args or {}))
+            if isinstance(evaluator, str)
+            else evaluator
+        )
+        dirs = _directions(directions, evaluator_obj, searcher)
+        cache_cfg = cache if isinstance(cache, CacheConfig) else CacheConfig(**(cache or {}))
+        config = {
+            "space": _spec(space, space_args),
+            "evaluator": _spec(evaluator, evaluator_args),
+            "searcher": _spec(searcher, searcher_args),
+            "executor": _spec(executor, executor_args),
+            "pruner": _spec(pruner, pruner_args),
+            "cache": asdict(cache_cfg),
+            "seed": seed,
+            "task": evaluator_obj.fingerprint(),
+            "objectives": list(evaluator_obj.objectives),
+        }
+        if existing is None:
+            record = store.create_study(name, list(dirs), config)
+        else:
+            record = existing
+            _check_same_task(existing, config, dirs)
+        return cls._assemble(
+            store, record, space_obj, evaluator_obj, searcher, searcher_args, executor,
+            executor_args, pruner, pruner_args, cache_cfg, seed,
+        )  # fmt: skip
+
+    @classmethod
+    def load(
+        cls,
+        name: str,
+        *,
+        storage: str | Store = DEFAULT_STORAGE,
+        space: Space | None = None,
+        evaluator: Evaluator | None = None,
+        searcher: Searcher | None = None,
+        executor: Executor | str | None = None,
+        pruner: Pruner | None = None,
+    ) -> Study:
+        """Open an existing study; components not given are rebuilt from its recorded config."""
+        store = storage if isinstance(storage, Store) else Store(storage)
+        record = store.require_study(name)
+        cfg = record.config
+
+        def rebuilt(kind: str, given: Any, build: Callable[..., Any]) -> Any:
+            if given is not None:
+                return given
+            spec = cfg.get(kind)
+            if not spec:
+                raise ValueError(
+                    f"study {name!r} was created with a Python {kind} object; pass `{kind}=` "
+                    f"to Study.load"
+                )
+            return build(spec["name"], **spec.get("args", {}))
+
+        space_obj = rebuilt("space", space, make_space)
+        evaluator_obj = rebuilt("evaluator", evaluator, make_evaluator)
+        seed = int(cfg.get("seed", 0))
+        searcher_given = (
+            searcher if searcher is not None else (cfg.get("searcher") or {}).get("name")
+        )
+        if searcher_given is None:
+            raise ValueError(f"study {name!r} was created with a Python searcher; pass `searcher=`")
+        exec_spec = cfg.get("executor") or {"name": "inprocess", "args": {}}
+        pruner_spec = cfg.get("pruner") or {}
+        return cls._assemble(
+            store, record, space_obj, evaluator_obj, searcher_given,
+            (cfg.get("searcher") or {}).get("args"),
+            executor if executor is not None else exec_spec["name"], exec_spec.get("args"),
+            pruner if pruner is not None else pruner_spec.get("name"), pruner_spec.get("args"),
+            CacheConfig(**cfg.get("cache", {})), seed,
+        )  # fmt: skip
+
+    @classmethod
+    def _assemble(
+        cls, store, record, space, evaluator, searcher, searcher_args, executor, executor_args,
+        pruner, pruner_args, cache_cfg, seed,
+    ) -> Study:  # fmt: skip
+        dirs = tuple(record.directions)
+        if isinstance(searcher, str):
+            searcher = make_searcher(searcher, space, dirs, seed, **(searcher_args or {}))
+        if isinstance(executor, str):
+            name, args = executor, dict(executor_args or {})
+
+            def factory() -> Executor:
+                return make_executor(name, **args)
+        else:
+            exec_obj = executor
+
+            def factory() -> Executor:
+                return exec_obj
+
+        if isinstance(pruner, str):
+            pruner = make_pruner(pruner, dirs[0], **(pruner_args or {}))
+        return cls(
+            store=store,
+            record=record,
+            space=space,
+            evaluator=evaluator,
+            searcher=searcher,
+            executor_factory=factory,
+            cache=cache_cfg,
+            pruner=pruner,
+        )
+
+    def _restore_searcher(self) -> None:
+        """Replay the stored trials into the searcher (resume without re-proposing)."""
+        history: list[tuple[Proposal, Feedback | None]] = []
+        for t in self.store.trials(self.study_id):
+            if t.dna is None:  # a reservation that never got its proposal
+                continue
+            dna = self.space.dna_from_json(t.dna)
+            proposal = Proposal(t.number, dna, self.space.materialize(dna), t.parents, t.mutation)
+            feedback = None
+            if t.state not in ("RUNNING", "PENDING"):
+                feedback = Feedback(t.state, t.values if t.state in SCORED else None)
+            else:
+                continue  # a live peer's trial: not ours to tell
+            history.append((proposal, feedback))
+            if t.state == "COMPLETE" and t.intermediate:
+                self._curves.append(t.intermediate)
+        self.searcher.restore(history)
+
+    # -- running -----------------------------------------------------------------------------
+
+    @property
+    def executor(self) -> Executor:
+        """The executor (built on first use)."""
+        if self._executor is None:
+            self._executor = self._executor_factory()
+        return self._executor
+
+    def optimize(
+        self,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        *,
+        max_evaluations: int | None = None,
+        trial_timeout: float | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        """Propose and score up to `n_trials` more candidates (or until `timeout` seconds pass,
+        or `max_evaluations` paid evaluations were started); cached trials cost no evaluation."""
+        budget = Budget(n_trials, max_evaluations, timeout)
+        self.stop_requested = False
+        reporter = None
+        if show_progress:
+            from hashtune.progress import ProgressReporter
+
+            reporter = ProgressReporter(self, n_trials)
+        try:
+            if reporter is not None:
+                with reporter:
+                    OptimizeLoop(self, budget, trial_timeout, reporter).run()
+            else:
+                OptimizeLoop(self, budget, trial_timeout, None).run()
+        finally:
+            self.close_executor()
+
+    def stop(self) -> None:
+        """Ask a running `optimize` to stop launching trials (those in flight finish)."""
+        self.stop_requested = True
+
+    def enqueue(self, candidate: Any) -> bool:
+        """Have `candidate` (a candidate, its DNA, or text the space parses) proposed next.
+
+        Returns False, doing nothing, when the study already has a trial with that DNA.
+        """
+        if isinstance(candidate, str):
+            candidate = self.space.candidate_from_text(candidate)
+        if isinstance(candidate, pg.DNA):
+            dna = candidate
+        elif hasattr(self.space, "dna_of"):
+            dna = self.space.dna_of(candidate)
+        else:
+            try:
+                dna = pg.template(self.space.hyper_value).encode(candidate)
+            except Exception as e:
+                raise ValueError(
+                    f"candidate {candidate!r} is not in space {self.space.name!r}: {e}"
+                ) from e
+        key = json.dumps(self.space.dna_to_json(dna), sort_keys=True, default=repr)
+        seen = {json.dumps(t.dna, sort_keys=True, default=repr) for t in self.trials()}
+        if key in seen:
+            return False
+        self.searcher.enqueue(dna)
+        return True
+
+    def pruning_callback(self) -> Callable[[int, float, list[tuple[int, float]]], bool] | None:
+        """What the executor asks at each reported step (None: no pruner)."""
+        if self.pruner is None:
+            return None
+        pruner, curves = self.pruner, self._curves
+        return lambda step, value, _own: pruner.should_prune(step, value, curves)
+
+    def on_trial_finished(self, record: TrialRecord) -> None:
+        """Bookkeeping after each finished trial (curves for the pruner)."""
+        if record.state == "COMPLETE" and record.intermediate:
+            self._curves.append(record.intermediate)
+
+    def close_executor(self) -> None:
+        """Shut down the executor this study built (a given one is left to its owner)."""
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+
+
+def _directions(
+    directions: Sequence[str] | None, evaluator: Evaluator, searcher: Any
+) -> tuple[str, ...]:
+    n = len(evaluator.objectives)
+    if directions is None:
+        if isinstance(searcher, Searcher):
+            directions = searcher.directions
+        else:
+            directions = getattr(evaluator, "directions", None) or ("maximize",) * n
+    dirs = tuple(directions)
+    if len(dirs) != n:
+        raise ValueError(
+            f"`directions` {dirs!r} has {len(dirs)} entries but evaluator "
+            f"{evaluator.name!r} has {n} objectives {tuple(evaluator.objectives)!r}"
+        )
+    if isinstance(searcher, Searcher) and tuple(searcher.directions) != dirs:
+        raise ValueError(f"searcher directions {searcher.directions!r} differ from {dirs!r}")
+    return dirs
+
+
+def _check_same_task(existing: Any, config: dict[str, Any], dirs: tuple[str, ...]) -> None:
+    """Resuming must not silently change the task or the directions of a study."""
+    if tuple(existing.directions) != dirs:
+        raise ValueError(
+            f"study {existing.name!r} exists with directions {tuple(existing.directions)!r}, "
+            f"not {dirs!r}; use a new study name"
+        )
+    old = existing.config.get("task")
+    if old is not None and old != config["task"]:
+        raise ValueError(
+            f"study {existing.name!r} exists with a different evaluator configuration "
+            f"(task {old[:12]} vs {config['task'][:12]}); use a new study name"
+        )
