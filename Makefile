@@ -19,11 +19,11 @@ demo: $(STAMP)
 	$(BIN)/hashtune best quickstart --storage sqlite:///hashtune.db
 
 test: $(STAMP)
-	$(BIN)/ruff check . --exit-zero
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check . --exit-zero && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) hashtune.db

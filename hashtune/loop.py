@@ -79,6 +79,7 @@ class OptimizeLoop:
         self._live: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._submitting: _InFlight | None = None
         self._waiters = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="hashtune-wait")
 
     # -- driver ------------------------------------------------------------------------------
@@ -164,6 +165,7 @@ class OptimizeLoop:
     def _submit(self, item: _InFlight) -> None:
         st = self.study
         self.paid += 1
+        self._submitting = item  # an in-process executor evaluates inside submit()
         fut = self.executor.submit(
             st.evaluator,
             item.proposal.candidate,
@@ -171,6 +173,7 @@ class OptimizeLoop:
             timeout_s=self.trial_timeout_s,
             should_prune=st.pruning_callback(),
         )
+        self._submitting = None
         self.inflight[fut] = item
 
     # -- outcomes ----------------------------------------------------------------------------
@@ -260,7 +263,10 @@ class OptimizeLoop:
     def _abandon(self, reason: str) -> None:
         """On interrupt: fail what is in flight and release its cache claims, best effort."""
         st = self.study
-        for item in self.inflight.values():
+        pending = list(self.inflight.values())
+        if self._submitting is not None:
+            pending.append(self._submitting)
+        for item in pending:
             try:
                 st.store.finish_trial(item.trial.id, state="FAILED", error=reason)
                 if item.claimed and item.fhash is not None:
