@@ -17,36 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
-from hashtune.hashing import BATCHED_META_KEY, functional_hash, functional_hashes
-from hashtune.spaces.base import Executable
+from hashtune.hashing import functional_hash, functional_hashes
 from hashtune.spaces.nas_bench_201 import EDGES, OPS, Cell
-from hashtune.spaces.nas_bench_201_model import probe_edge
 
 RESULTS = Path(__file__).parent / "results" / "hash_speed.json"
-
-
-def _batched_cell(param_fn: Any, op_idx: Any, x: Any) -> Any:
-    """The NB201 probe cell with op indices as data: every op per edge, the chosen one selected."""
-    nodes = [x]
-    for j in range(1, 4):
-        node = None
-        for e, (i, dst) in enumerate(EDGES):
-            if dst != j:
-                continue
-            term = jnp.zeros_like(x)
-            for k, op in enumerate(OPS[1:], start=1):
-                term = jnp.where(op_idx[e] == k, probe_edge(op, nodes[i], param_fn), term)
-            node = term if node is None else node + term
-        nodes.append(node)
-    return nodes[-1]
-
-
-def _with_batched_form(cell: Cell) -> Executable:
-    exe = cell.executable()
-    data = jnp.asarray([OPS.index(op) for op in cell.ops], dtype=jnp.int32)
-    return Executable(exe.fn, exe.inputs, exe.static_key, {BATCHED_META_KEY: (_batched_cell, data)})
 
 
 def bench_nb201(quick: bool) -> dict[str, Any]:
@@ -63,7 +38,7 @@ def bench_nb201(quick: bool) -> dict[str, Any]:
     for c in sample:
         functional_hash(c)
     eager_per = (time.perf_counter() - t0) / len(sample)
-    exes = [_with_batched_form(c) for c in cells]
+    exes = cells  # each carries its batched form (Cell.executable().meta)
     t0 = time.perf_counter()
     hashes = functional_hashes(exes)
     batched_s = time.perf_counter() - t0

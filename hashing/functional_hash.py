@@ -27,17 +27,16 @@ import numpy as np
 from hashtune.hashing.params import content_param_fn
 from hashtune.hashing.probe import Probe
 from hashtune.hashing.quantise import DEFAULT_DIGITS, DEFAULT_FLUSH, quantise
-from hashtune.spaces.base import Executable
+from hashtune.spaces.base import BATCHED_META_KEY, Executable
 
 #: Hex characters of the returned digest.
 HASH_CHARS = 32
-#: `Executable.meta` key of the batched form: `(batched_fn, data)`, where
+#: `BATCHED_META_KEY` (spaces.base) names the batched form: `(batched_fn, data)`, where
 #: `batched_fn(param_fn, data, *inputs)` equals `fn(param_fn, *inputs)`, `data` is a pytree of
 #: arrays (e.g. op indices). Executables sharing `batched_fn` (the same object) and data shapes are
 #: hashed together: jitted once and vmapped over their stacked `data`. Float data must be exact
 #: (numpy float64, or values float32 represents exactly): jax arrays made outside float64 mode are
 #: float32 and would hash a slightly different function than the eager form.
-BATCHED_META_KEY = "batched"
 #: Candidates per compiled call of the batched path (padded, so one compile per group).
 CHUNK = 512
 _VERSION = b"hashtune-ufh-v1"

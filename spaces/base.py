@@ -22,6 +22,12 @@ import pyglove as pg
 ParamFn = Callable[[str, tuple[int, ...], Any], Any]
 
 
+#: `Executable.meta` key of an optional batched form `(batched_fn, data)`: `batched_fn(param_fn,
+#: data, *inputs)` equals `fn(param_fn, *inputs)` and `data` is a pytree of arrays (e.g. op
+#: indices), so the hash can jit once and vmap over many candidates sharing `batched_fn`.
+BATCHED_META_KEY = "batched"
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """One probe input: its name, shape, dtype and the uniform range probe values are drawn from."""

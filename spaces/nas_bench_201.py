@@ -12,9 +12,10 @@ import itertools
 import random
 from typing import Any
 
+import numpy as np
 import pyglove as pg
 
-from hashtune.spaces.base import Executable, InputSpec, ParamFn, Space
+from hashtune.spaces.base import BATCHED_META_KEY, Executable, InputSpec, ParamFn, Space
 
 #: The NB201 op vocabulary, in NB201's order (DNA choice indices follow it).
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -184,10 +185,12 @@ class Cell(pg.Object):
 
             return cell_forward(ops, x, lambda i, j, op, h: probe_edge(op, h, param_fn))
 
+        from hashtune.spaces.nas_bench_201_model import batched_probe_cell
+
         arch = self.to_string()
-        return Executable(
-            fn=fn, inputs=(probe,), static_key=f"nas_bench_201:{arch}", meta={"arch": arch}
-        )
+        op_idx = np.asarray([OPS.index(op) for op in ops], dtype=np.int32)
+        meta = {"arch": arch, BATCHED_META_KEY: (batched_probe_cell, op_idx)}
+        return Executable(fn=fn, inputs=(probe,), static_key=f"nas_bench_201:{arch}", meta=meta)
 
 
 def cell_from_string(arch: str) -> Cell:

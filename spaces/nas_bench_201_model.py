@@ -84,6 +84,23 @@ def cell_forward(
     return nodes[-1]
 
 
+def batched_probe_cell(param_fn: ParamFn, op_idx: jax.Array, x: jax.Array) -> jax.Array:
+    """The probe cell with its op indices (6,) as data: every op computed per edge, the chosen one
+    selected, so one compiled function vmaps over many cells (the hash's batched form)."""
+    nodes = [x]
+    for j in range(1, NUM_NODES):
+        node = None
+        for e, (i, dst) in enumerate(EDGES):
+            if dst != j:
+                continue
+            term = jnp.zeros_like(x)
+            for k, op in enumerate(OPS[1:], start=1):
+                term = jnp.where(op_idx[e] == k, probe_edge(op, nodes[i], param_fn), term)
+            node = term if node is None else node + term
+        nodes.append(node)
+    return nodes[-1]
+
+
 def probe_edge(op: str, x: jax.Array, param_fn: ParamFn) -> jax.Array | None:
     """One edge of the probe form: weights come only from `param_fn(op, shape, relu(x))`."""
     if op == "none":

@@ -6,6 +6,7 @@ distributes over sums, a conv of a sum is one unit, sums are multisets), not fro
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import subprocess
@@ -14,13 +15,10 @@ import time
 from collections import defaultdict
 
 import jax
-import jax.numpy as jnp
 import pytest
 
 from hashtune.hashing import BATCHED_META_KEY, functional_hash, functional_hashes
-from hashtune.spaces.base import Executable
 from hashtune.spaces.nas_bench_201 import EDGES, OPS, Cell, all_cells, cell_from_string
-from hashtune.spaces.nas_bench_201_model import probe_edge
 
 # ---- an independent canonical form ---------------------------------------------------------------
 
@@ -56,32 +54,6 @@ def canonical(ops: tuple[str, ...]) -> str:
         return sorted(terms)
 
     return " + ".join(expr(3)) or "zero"
-
-
-# ---- a batched (op indices as data) form of the NB201 probe executable --------------------------
-
-
-def _batched_cell(param_fn, op_idx, x):
-    """The cell of op indices `op_idx` (6,), every op computed per edge, the chosen one selected."""
-    nodes = [x]
-    for j in range(1, 4):
-        node = None
-        for e, (i, dst) in enumerate(EDGES):
-            if dst != j:
-                continue
-            term = jnp.zeros_like(x)
-            for k, op in enumerate(OPS[1:], start=1):
-                term = jnp.where(op_idx[e] == k, probe_edge(op, nodes[i], param_fn), term)
-            node = term if node is None else node + term
-        nodes.append(node)
-    return nodes[-1]
-
-
-def batched_executable(cell: Cell) -> Executable:
-    """`cell.executable()` plus the batched form the hash can vmap over cells."""
-    exe = cell.executable()
-    data = jnp.asarray([OPS.index(op) for op in cell.ops], dtype=jnp.int32)
-    return Executable(exe.fn, exe.inputs, exe.static_key, {BATCHED_META_KEY: (_batched_cell, data)})
 
 
 # ---- tests ---------------------------------------------------------------------------------------
@@ -168,9 +140,11 @@ def test_batched_path_matches_eager_path() -> None:
     idx = list(itertools.product(range(len(OPS)), repeat=6))[::389]  # 41 cells across the space
     cells = [Cell(*(OPS[k] for k in ops)) for ops in idx]
     eager = [functional_hash(c) for c in cells]
-    batched = functional_hashes([batched_executable(c) for c in cells], chunk=16)
+    assert all(BATCHED_META_KEY in c.executable().meta for c in cells)
+    batched = functional_hashes(cells, chunk=16)
     assert batched == eager
-    assert functional_hashes(cells[:3]) == eager[:3]  # no batched form: eager inside
+    plain = [dataclasses.replace(c.executable(), meta={}) for c in cells[:3]]
+    assert functional_hashes(plain) == eager[:3]  # no batched form: eager inside
 
 
 def test_same_hash_in_a_separate_process() -> None:
@@ -190,7 +164,7 @@ def test_same_hash_in_a_separate_process() -> None:
 def test_all_cells_partition_equals_canonical_partition() -> None:
     cells = all_cells()
     t0 = time.perf_counter()
-    hashes = functional_hashes([batched_executable(c) for c in cells])
+    hashes = functional_hashes(cells)
     seconds = time.perf_counter() - t0
     canon = [canonical(c.ops) for c in cells]
     by_hash: dict[str, set[str]] = defaultdict(set)
