@@ -54,6 +54,7 @@ class Study(StudyView):
         executor_factory: Callable[[], Executor],
         cache: CacheConfig,
         pruner: Pruner | None,
+        owns_executor: bool = True,
     ):
         self.store = store
         self.record = record
@@ -67,6 +68,8 @@ class Study(StudyView):
         self.cache = EquivalenceCache(store, self.task, cache, seed=searcher.seed)
         self.stop_requested = False
         self._executor_factory = executor_factory
+        self._owns_executor = owns_executor
+        self._enqueued: set[str] = set()
         self._executor: Executor | None = None
         self._curves: list[tuple[tuple[int, float], ...]] = []
         self.recovered = recover_dead_trials(store, self.study_id, self.worker)
@@ -189,6 +192,7 @@ class Study(StudyView):
         dirs = tuple(record.directions)
         if isinstance(searcher, str):
             searcher = make_searcher(searcher, space, dirs, seed, **(searcher_args or {}))
+        owns_executor = isinstance(executor, str)
         if isinstance(executor, str):
             name, args = executor, dict(executor_args or {})
 
@@ -211,6 +215,7 @@ class Study(StudyView):
             executor_factory=factory,
             cache=cache_cfg,
             pruner=pruner,
+            owns_executor=owns_executor,
         )
 
     def _restore_searcher(self) -> None:
@@ -274,7 +279,8 @@ class Study(StudyView):
     def enqueue(self, candidate: Any) -> bool:
         """Have `candidate` (a candidate, its DNA, or text the space parses) proposed next.
 
-        Returns False, doing nothing, when the study already has a trial with that DNA.
+        Returns False, doing nothing, when the study already has a trial with that DNA or it is
+        already queued.
         """
         if isinstance(candidate, str):
             candidate = self.space.candidate_from_text(candidate)
@@ -291,9 +297,10 @@ class Study(StudyView):
                 ) from e
         key = json.dumps(self.space.dna_to_json(dna), sort_keys=True, default=repr)
         seen = {json.dumps(t.dna, sort_keys=True, default=repr) for t in self.trials()}
-        if key in seen:
+        if key in seen or key in self._enqueued:
             return False
         self.searcher.enqueue(dna)
+        self._enqueued.add(key)
         return True
 
     def pruning_callback(self) -> Callable[[int, float, list[tuple[int, float]]], bool] | None:
@@ -310,7 +317,7 @@ class Study(StudyView):
 
     def close_executor(self) -> None:
         """Shut down the executor this study built (a given one is left to its owner)."""
-        if self._executor is not None:
+        if self._executor is not None and self._owns_executor:
             self._executor.shutdown()
             self._executor = None
 
