@@ -39,7 +39,7 @@ HASH_CHARS = 32
 #: float32 and would hash a slightly different function than the eager form.
 #: Candidates per compiled call of the batched path (padded, so one compile per group).
 CHUNK = 512
-_VERSION = b"hashtune-ufh-v1"
+_VERSION = b"hashtune-ufh-v2"
 
 
 def _resolve(candidate: Any, probe: Probe | None) -> tuple[Callable[..., Any], Probe, Any, Any]:
