@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import random
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -84,14 +85,21 @@ class EquivalenceCache:
             log.warning("functional hash failed (%s); evaluating without the cache", e)
             return None
 
-    def decide(self, fhash: str, trial_id: int) -> tuple[Decision, Any]:
-        """What to do with a proposal whose hash is `fhash`: serve, evaluate, or wait for a peer."""
+    def decide(
+        self, fhash: str, trial_id: int, steal_after_s: float | None = None
+    ) -> tuple[Decision, Any]:
+        """What to do with a proposal whose hash is `fhash`: serve, evaluate, or wait for a peer.
+
+        A peer's claim older than `steal_after_s` (default an hour) is taken over: its worker is
+        presumed dead.
+        """
         entry = self.store.cache_lookup(self.task, fhash)
         if entry is not None and entry.status == "READY" and entry.count >= self.config.reevaluate:
             return "hit", entry
         if entry is not None and entry.status == "READY":
             return "evaluate", entry  # noisy task: needs more evaluations before serving the mean
-        if self.store.cache_claim(self.task, fhash, trial_id):
+        stale = 3600.0 if steal_after_s is None else steal_after_s
+        if self.store.cache_claim(self.task, fhash, trial_id, stale_after_s=stale):
             return "evaluate", None
         return "wait", None
 
@@ -107,9 +115,12 @@ class EquivalenceCache:
         """A paid evaluation failed: let another proposal of the same function try."""
         self.store.cache_release(self.task, fhash, trial_id)
 
-    def wait(self, fhash: str):
-        """Block until a peer's evaluation of `fhash` is ready (None if it failed or timed out)."""
-        return self.store.cache_wait(self.task, fhash, timeout_s=self.config.wait_timeout_s)
+    def wait(self, fhash: str, stop: threading.Event | None = None):
+        """Block until a peer's evaluation of `fhash` is ready (None if it failed, timed out, or
+        `stop` was set)."""
+        return self.store.cache_wait(
+            self.task, fhash, timeout_s=self.config.wait_timeout_s, stop=stop
+        )
 
     def audit(self, fhash: str, trial_id: int, cached: list[float], fresh: list[float]) -> None:
         """Record a collision-audit pair."""

@@ -98,6 +98,7 @@ class OptimizeLoop:
                 for fut in done:
                     self._settle(self.inflight.pop(fut), fut.result())
         except BaseException:
+            self._stop.set()  # waiters polling for a peer give up at once
             self._abandon("interrupted: the optimize call stopped before this trial finished")
             raise
         finally:
@@ -141,13 +142,13 @@ class OptimizeLoop:
         self._track(trial.id)
         self._route(_InFlight(trial, proposal, fhash, "evaluate"))
 
-    def _route(self, item: _InFlight) -> None:
+    def _route(self, item: _InFlight, steal_after_s: float | None = None) -> None:
         """Serve from the cache, wait for a peer, or pay for an evaluation."""
         st = self.study
         if item.fhash is None:
             self._submit(item)
             return
-        decision, entry = st.cache.decide(item.fhash, item.trial.id)
+        decision, entry = st.cache.decide(item.fhash, item.trial.id, steal_after_s)
         if decision == "hit":
             if st.cache.should_audit():
                 item.kind, item.cached = "audit", entry
@@ -156,7 +157,7 @@ class OptimizeLoop:
                 self._serve(item, entry)
         elif decision == "wait":
             item.kind = "wait"
-            fut = self._waiters.submit(st.cache.wait, item.fhash)
+            fut = self._waiters.submit(st.cache.wait, item.fhash, self._stop)
             self.inflight[fut] = item
         else:
             item.kind, item.claimed = "evaluate", entry is None
@@ -180,7 +181,10 @@ class OptimizeLoop:
 
     def _settle(self, item: _InFlight, result: Outcome | CacheEntry | None) -> None:
         if item.kind == "wait":
-            if result is None:  # the peer failed or timed out: decide again (maybe evaluate)
+            needed = self.study.cache.config.reevaluate
+            if result is None:  # the peer failed, or its claim outlived our patience: take it
+                self._route(item, steal_after_s=self.study.cache.config.wait_timeout_s)
+            elif result.count < needed:  # a noisy task needs more evaluations than it has
                 self._route(item)
             else:
                 self._serve(item, result)

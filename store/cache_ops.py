@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -173,11 +174,18 @@ class CacheOpsMixin(StoreBase):
             )
 
     def cache_wait(
-        self, task: str, fhash: str, *, timeout_s: float, poll_s: float = 0.05
+        self,
+        task: str,
+        fhash: str,
+        *,
+        timeout_s: float,
+        poll_s: float = 0.05,
+        stop: threading.Event | None = None,
     ) -> CacheEntry | None:
-        """Poll until the entry is READY (returned) or released/absent or timed out (None)."""
+        """Poll until the entry is READY (returned), or released/absent, timed out or `stop` set
+        (None)."""
         deadline = time.monotonic() + float(timeout_s)
-        while True:
+        while stop is None or not stop.is_set():
             entry = self.cache_lookup(task, fhash)
             if entry is None:
                 return None
@@ -186,6 +194,7 @@ class CacheOpsMixin(StoreBase):
             if time.monotonic() >= deadline:
                 return None
             time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
+        return None
 
     def cache_audit(
         self, task: str, fhash: str, trial_id: int, cached: list[float], fresh: list[float]

@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from hashtune.store.base import StoreBase, utcnow
 from hashtune.store.errors import StoreError
-from hashtune.store.models import Lineage, Trial
+from hashtune.store.models import FecCache, Lineage, Trial
 from hashtune.store.records import TrialRecord
 
 
@@ -68,8 +68,15 @@ class ProposalOpsMixin(StoreBase):
             )
 
     def heartbeat_many(self, trial_ids: list[int]) -> None:
-        """Heartbeat several running trials in one statement."""
+        """Heartbeat running trials and refresh their cache claims, so a long evaluation keeps
+        its claim (a claim silent for long is taken over as a dead worker's)."""
         if not trial_ids:
             return
+        now = utcnow()
         with self._write() as s:
-            s.execute(update(Trial).where(Trial.id.in_(trial_ids)).values(heartbeat_at=utcnow()))
+            s.execute(update(Trial).where(Trial.id.in_(trial_ids)).values(heartbeat_at=now))
+            s.execute(
+                update(FecCache)
+                .where(FecCache.status == "PENDING", FecCache.claimed_by_trial_id.in_(trial_ids))
+                .values(claimed_at=now)
+            )
