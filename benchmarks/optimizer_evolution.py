@@ -1,10 +1,10 @@
 """Regularized evolution over optimizer programs, from random programs (Lion-style search, small).
 
-Aging evolution (Real et al. 2019): keep the last `population` evaluated programs; each cycle
-samples `sample` of them, mutates the best with `OptimizerProgramSpace.mutate` and evaluates the
-child with `OptimizerProxyEvaluator`. Programs computing the same pruned canonical program are
-scored once (an in-run cache). Prints the best-so-far curve and the seeds' scores for reference,
-and writes `benchmarks/results/optimizer_evolution.json`.
+A `hashtune.Study` with regularized evolution (Real et al. 2019: aging population, tournament of
+`sample`, program-aware mutations from `OptimizerProgramSpace.mutate`), the optimizer proxy
+evaluator and the functional-equivalence cache, started from random programs and run for `evals`
+paid evaluations. Prints the best-so-far curve against paid evaluations, the seeds' scores for
+reference, and writes `benchmarks/results/optimizer_evolution.json`.
 Run: ``.venv/bin/python benchmarks/optimizer_evolution.py [--evals 150] [--seed 0]``.
 """
 
@@ -13,60 +13,67 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import random
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from hashtune.evaluators.optimizer_proxy import OptimizerProxyEvaluator
-from hashtune.spaces.optimizers import Program
+import hashtune as ht
+from hashtune.evaluators.base import TrialContext
 from hashtune.spaces.optimizers.seeds import seed_programs
-from hashtune.spaces.optimizers.space import optimizer_program_space
+from hashtune.tables import candidate_summary
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "optimizer_evolution.json"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The evolution run; returns the JSON-able record."""
-    space = optimizer_program_space(max_statements=args.max_statements)
-    ev = OptimizerProxyEvaluator(steps=args.steps, seed=args.seed)
-    rng = random.Random(args.seed)
-    cache: dict[str, float] = {}
-    mutations: collections.Counter[str] = collections.Counter()
-    history: list[dict[str, Any]] = []
-    population: collections.deque = collections.deque(maxlen=args.population)
-    best: tuple[float, str] = (-1.0, "")
+    """The evolution run through `hashtune.Study` (RE + FEC); returns the JSON-able record."""
     t0 = time.perf_counter()
-
-    def score(program: Program) -> float:
-        key = program.pruned().canonical().to_source()
-        if key not in cache:
-            cache[key] = ev.evaluate(program).values[0]
-        return cache[key]
-
-    for i in range(args.evals):
-        if i < args.population:
-            dna, kind = space.random_dna(rng), "random"
-        else:
-            parent = max(rng.sample(list(population), args.sample), key=lambda m: m[1])
-            dna, kind = space.mutate(parent[0], rng)
-            mutations[kind] += 1
-        program = space.materialize(dna)
-        s = score(program)
-        population.append((dna, s))
-        if s > best[0]:
-            best = (s, program.pruned().to_source())
-        history.append({"eval": i + 1, "score": s, "best": best[0], "kind": kind})
-
-    seeds = {name: ev.evaluate(p).values[0] for name, p in seed_programs().items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        study = ht.Study.create(
+            "optimizer-evolution",
+            space="optimizer_programs",
+            space_args={"max_statements": args.max_statements},
+            evaluator="optimizer_proxy",
+            evaluator_args={"steps": args.steps, "seed": args.seed},
+            searcher="regularized_evolution",
+            searcher_args={"population_size": args.population, "tournament_size": args.sample},
+            storage=f"sqlite:///{tmp}/evo.db",
+            seed=args.seed,
+        )
+        study.optimize(max_evaluations=args.evals, show_progress=True)
+        trials = study.trials()
+        stats = study.stats()
+        evaluator = study.evaluator
+    history, best, paid = [], (-1.0, ""), 0
+    mutations: collections.Counter[str] = collections.Counter(
+        t.mutation or "random" for t in trials
+    )
+    for t in trials:
+        s = t.values[0] if t.values else float("nan")
+        if t.state == "COMPLETE":
+            paid += 1
+        if t.values and s > best[0]:
+            best = (s, candidate_summary(t.candidate, limit=10_000))
+        history.append(
+            {"proposal": t.number + 1, "paid": paid, "state": t.state, "score": s, "best": best[0]}
+        )
+    seeds = {
+        name: evaluator.evaluate(p, TrialContext()).values[0] for name, p in seed_programs().items()
+    }
     return {
-        "config": {**vars(args), "out": str(args.out), "evaluator": ev.config()},
-        "curve": [{"eval": h["eval"], "best": h["best"]} for h in history],
+        "config": {**vars(args), "out": str(args.out), "evaluator": evaluator.config()},
+        "curve": [
+            {"paid": h["paid"], "proposal": h["proposal"], "best": h["best"]} for h in history
+        ],
         "history": history,
         "best_score": best[0],
         "best_program": best[1],
         "seed_scores": seeds,
-        "distinct_programs_evaluated": len(cache),
+        "proposals": stats.proposals,
+        "paid_evaluations": stats.complete,
+        "cache_hits": stats.cached,
+        "failed": stats.failed,
         "mutations": dict(mutations),
         "seconds": time.perf_counter() - t0,
     }
@@ -85,15 +92,18 @@ def main() -> None:
     args = p.parse_args()
     rec = run(args)
     every = max(1, args.evals // 15)
-    print(f"{'evals':>6} | {'best so far':>11}")
-    print(f"{'-' * 6}-+-{'-' * 11}")
+    print(f"{'paid evals':>10} | {'proposals':>9} | {'best so far':>11}")
+    print(f"{'-' * 10}-+-{'-' * 9}-+-{'-' * 11}")
+    shown = set()
     for row in rec["curve"]:
-        if row["eval"] % every == 0 or row["eval"] == args.evals:
-            print(f"{row['eval']:>6} | {row['best']:>11.4f}")
-    print(f"\nbest program (score {rec['best_score']:.4f}):\n{rec['best_program']}")
+        if (row["paid"] % every == 0 or row["paid"] == args.evals) and row["paid"] not in shown:
+            shown.add(row["paid"])
+            print(f"{row['paid']:>10} | {row['proposal']:>9} | {row['best']:>11.4f}")
+    print(f"\nbest program (score {rec['best_score']:.4f}): {rec['best_program']}")
     print("seed scores: " + ", ".join(f"{k}={v:.4f}" for k, v in rec["seed_scores"].items()))
     print(
-        f"distinct programs evaluated: {rec['distinct_programs_evaluated']}; "
+        f"proposals {rec['proposals']}, paid {rec['paid_evaluations']}, served by the "
+        f"equivalence cache {rec['cache_hits']}, failed {rec['failed']}; "
         f"mutations: {rec['mutations']}; {rec['seconds']:.1f}s"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
