@@ -16,7 +16,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/hashtune run experiments/quickstart.yaml --storage sqlite:///hashtune.db
-	$(BIN)/hashtune best quickstart --storage sqlite:///hashtune.db
+	$(BIN)/hashtune best quickstart --storage sqlite:///hashtune.db -k 5
+	$(BIN)/hashtune run experiments/nb201_evolution.yaml --storage sqlite:///hashtune.db --top 3
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -82,7 +82,8 @@ def _programs(
 
 class NasBench201TrainEvaluator(Evaluator):
     """Trains a cell's NB201 network (width `channels`, `cells_per_stage` cells per stage) from
-    scratch on digits with SGD-Nesterov + cosine decay; objective: validation accuracy in [0, 1].
+    scratch on digits with SGD-Nesterov + cosine decay; objectives: validation accuracy in [0, 1],
+    then any `extra_objectives` ("params", "flops") for multi-objective search.
 
     The split is stratified and seeded by `seed`, which also seeds init and batch order, so a result
     is a deterministic function of (cell, config). Reports val accuracy after each epoch.
@@ -102,7 +103,15 @@ class NasBench201TrainEvaluator(Evaluator):
         weight_decay: float = 5e-4,
         val_fraction: float = 0.25,
         seed: int = 0,
+        extra_objectives: tuple[str, ...] | list[str] = (),
     ):
+        bad = [o for o in extra_objectives if o not in ("params", "flops")]
+        if bad or len(set(extra_objectives)) != len(extra_objectives):
+            raise ValueError(
+                f"`extra_objectives` must be distinct names among 'params', 'flops', "
+                f"got {list(extra_objectives)!r}"
+            )
+        self.objectives = ("val_accuracy", *extra_objectives)
         for field, value, low in (
             ("channels", channels, 1),
             ("cells_per_stage", cells_per_stage, 0),
@@ -137,6 +146,7 @@ class NasBench201TrainEvaluator(Evaluator):
             "schedule": "cosine",
             "momentum": self.momentum,
             "weight_decay": self.weight_decay,
+            "objectives": list(self.objectives),
         }
 
     def evaluate(self, candidate: Any, context: TrialContext) -> EvaluationResult:
@@ -192,16 +202,14 @@ class NasBench201TrainEvaluator(Evaluator):
             context.report(epoch, acc)
         seconds = time.perf_counter() - start
         args = (ops, self.channels, self.cells_per_stage, _INPUT_SHAPE, NUM_CLASSES)
-        return EvaluationResult(
-            values=(acc,),
-            metadata={
-                "params": param_count(*args),
-                "flops": flops(*args),
-                "train_seconds": seconds,
-                "arch": format_arch(ops),
-            },
-            intermediate=intermediate,
-        )
+        metadata = {
+            "params": param_count(*args),
+            "flops": flops(*args),
+            "train_seconds": seconds,
+            "arch": format_arch(ops),
+        }
+        extra = tuple(float(metadata[o]) for o in self.objectives[1:])
+        return EvaluationResult(values=(acc, *extra), metadata=metadata, intermediate=intermediate)
 
 
 class NasBench201TabularEvaluator(Evaluator):

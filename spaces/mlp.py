@@ -113,15 +113,25 @@ class MLPConfig(pg.Object):
         )
 
 
+def _number_choice(spec: tuple[float, float] | list[float]) -> Any:
+    """A list is a grid (`pg.oneof`); a (low, high) pair a log-uniform range (`pg.floatv`)."""
+    if isinstance(spec, list):
+        return pg.oneof([float(v) for v in spec]) if len(spec) > 1 else float(spec[0])
+    return pg.floatv(float(spec[0]), float(spec[1]), scale="log")
+
+
 def mlp_space(
     max_depth: int = 3,
     widths: Sequence[int] = (16, 32, 64, 128),
     activations: Sequence[str] = ACTIVATIONS,
-    learning_rate: tuple[float, float] = (1e-4, 1e-1),
-    weight_decay: tuple[float, float] = (1e-6, 1e-2),
+    learning_rate: tuple[float, float] | list[float] = (1e-4, 1e-1),
+    weight_decay: tuple[float, float] | list[float] = (1e-6, 1e-2),
     batch_sizes: Sequence[int] = (32, 64, 128),
 ) -> Space:
-    """The "mlp_digits" space: depth 1..max_depth, each present layer's width from `widths`."""
+    """The "mlp_digits" space: depth 1..max_depth, each present layer's width from `widths`.
+
+    `learning_rate` / `weight_decay` are log-uniform ranges (low, high), or lists of values (grids).
+    """
     if not isinstance(max_depth, int) or max_depth < 1:
         raise ValueError(f"`max_depth` must be an int >= 1, got {max_depth!r}")
     if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
@@ -129,9 +139,15 @@ def mlp_space(
     bad = [a for a in activations if a not in ACTIVATIONS]
     if not activations or bad:
         raise ValueError(f"`activations` must be a non-empty subset of {ACTIVATIONS}, got {bad!r}")
-    for field_name, (lo, hi) in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
-        if not 0 < lo < hi:
-            raise ValueError(f"`{field_name}` must be a range 0 < low < high, got {(lo, hi)!r}")
+    for field_name, rng in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
+        if isinstance(rng, list):  # a grid of values to choose from
+            if not rng or any(not isinstance(v, (int, float)) or v < 0 for v in rng):
+                raise ValueError(f"`{field_name}` grid must be non-negative numbers, got {rng!r}")
+        elif len(rng) != 2 or not 0 < rng[0] < rng[1]:
+            raise ValueError(
+                f"`{field_name}` must be a range (low, high) with 0 < low < high or a list of "
+                f"values, got {rng!r}"
+            )
     if not batch_sizes or any(not isinstance(b, int) or b < 1 for b in batch_sizes):
         raise ValueError(f"`batch_sizes` must be positive ints, got {batch_sizes!r}")
 
@@ -142,8 +158,8 @@ def mlp_space(
     hyper = MLPConfig(
         hidden=hidden,
         activation=pg.oneof(list(activations)) if len(activations) > 1 else activations[0],
-        learning_rate=pg.floatv(learning_rate[0], learning_rate[1], scale="log"),
-        weight_decay=pg.floatv(weight_decay[0], weight_decay[1], scale="log"),
+        learning_rate=_number_choice(learning_rate),
+        weight_decay=_number_choice(weight_decay),
         batch_size=pg.oneof(list(batch_sizes)) if len(batch_sizes) > 1 else batch_sizes[0],
     )
     return Space(hyper, name="mlp_digits")

@@ -104,3 +104,15 @@ def test_a_good_file_builds_and_resumes_its_study(tmp_path: Path) -> None:
 def test_the_quickstart_experiment_file_is_valid() -> None:
     exp = load_experiment(Path(__file__).parent.parent / "experiments" / "quickstart.yaml")
     assert exp.study == "quickstart" and exp.space.name == "mlp_digits"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parent.parent / "experiments").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_every_shipped_experiment_file_builds_its_study(path: Path, tmp_path: Path) -> None:
+    exp = load_experiment(path)
+    study = open_study(exp, path, f"sqlite:///{tmp_path}/s.db")
+    assert study.name == exp.study
+    assert len(study.directions) == len(study.evaluator.objectives)

@@ -421,7 +421,16 @@ def test_train_evaluator_config_and_validation() -> None:
     assert cfg["epochs"] == 2 and cfg["channels"] == 8 and cfg["cells_per_stage"] == 1
     assert ev.fingerprint() != NasBench201TrainEvaluator(epochs=3, seed=3).fingerprint()
     assert ev.objectives == ("val_accuracy",)
-    for bad in ({"channels": 0}, {"epochs": 1.5}, {"lr": -1.0}, {"batch_size": 10**6}):
+    two = NasBench201TrainEvaluator(epochs=2, seed=3, extra_objectives=["params"])
+    assert two.objectives == ("val_accuracy", "params")
+    assert two.fingerprint() != ev.fingerprint()
+    for bad in (
+        {"channels": 0},
+        {"epochs": 1.5},
+        {"lr": -1.0},
+        {"batch_size": 10**6},
+        {"extra_objectives": ["latency"]},
+    ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             NasBench201TrainEvaluator(**bad)
     with pytest.raises(ValueError, match="candidate"):
