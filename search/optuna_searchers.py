@@ -222,8 +222,30 @@ class OptunaSearcher(Searcher):
             raise ValueError(f"`dna` {dna!r} does not fit space {self.space.name!r}: {e}") from e
 
 
+class SamplerSearcher(OptunaSearcher):
+    """An `OptunaSearcher` whose sampler takes keyword arguments from the experiment file, merged
+    over the subclass's `default_sampler_kwargs`."""
+
+    default_sampler_kwargs: dict[str, Any] = {}
+    single_objective: bool = False
+
+    def __init__(
+        self,
+        space: Space,
+        directions: Sequence[Direction] = ("maximize",),
+        seed: int = 0,
+        **sampler_kwargs: Any,
+    ):
+        if self.single_objective and len(tuple(directions)) != 1:
+            raise ValueError(
+                f"searcher {self.name!r} is single-objective, got `directions` {directions!r}"
+            )
+        self.sampler_kwargs = {**self.default_sampler_kwargs, **sampler_kwargs}
+        super().__init__(space, directions, seed)
+
+
 @register_searcher("tpe")
-class TPESearcher(OptunaSearcher):
+class TPESearcher(SamplerSearcher):
     """Multivariate, grouped TPE with constant liar (`TPESampler` kwargs pass through).
 
     `group=True` makes the multivariate model work on each group of decision points that occur
@@ -233,20 +255,7 @@ class TPESearcher(OptunaSearcher):
 
     name = "tpe"
 
-    def __init__(
-        self,
-        space: Space,
-        directions: Sequence[Direction] = ("maximize",),
-        seed: int = 0,
-        **sampler_kwargs: Any,
-    ):
-        self.sampler_kwargs = {
-            "multivariate": True,
-            "group": True,
-            "constant_liar": True,
-            **sampler_kwargs,
-        }
-        super().__init__(space, directions, seed)
+    default_sampler_kwargs = {"multivariate": True, "group": True, "constant_liar": True}
 
     def make_sampler(self, seed: int) -> BaseSampler:
         with _quiet():
@@ -254,20 +263,12 @@ class TPESearcher(OptunaSearcher):
 
 
 @register_searcher("gp")
-class GPSearcher(OptunaSearcher):
+class GPSearcher(SamplerSearcher):
     """Gaussian-process BO (`GPSampler`, needs torch); pending trials enter its acquisition."""
 
     name = "gp"
 
-    def __init__(
-        self,
-        space: Space,
-        directions: Sequence[Direction] = ("maximize",),
-        seed: int = 0,
-        **sampler_kwargs: Any,
-    ):
-        self.sampler_kwargs = {"warn_independent_sampling": False, **sampler_kwargs}
-        super().__init__(space, directions, seed)
+    default_sampler_kwargs = {"warn_independent_sampling": False}
 
     def make_sampler(self, seed: int) -> BaseSampler:
         try:
@@ -283,26 +284,15 @@ class GPSearcher(OptunaSearcher):
 
 
 @register_searcher("cmaes")
-class CMAESSearcher(OptunaSearcher):
+class CMAESSearcher(SamplerSearcher):
     """CMA-ES (`CmaEsSampler`, needs `cmaes`) on the float/int decision points present in every
     trial; categorical and conditional ones go to its independent sampler (TPE by default).
     Single-objective only."""
 
     name = "cmaes"
 
-    def __init__(
-        self,
-        space: Space,
-        directions: Sequence[Direction] = ("maximize",),
-        seed: int = 0,
-        **sampler_kwargs: Any,
-    ):
-        if len(tuple(directions)) != 1:
-            raise ValueError(
-                f"searcher 'cmaes' is single-objective, got `directions` {directions!r}"
-            )
-        self.sampler_kwargs = {"warn_independent_sampling": False, **sampler_kwargs}
-        super().__init__(space, directions, seed)
+    default_sampler_kwargs = {"warn_independent_sampling": False}
+    single_objective = True
 
     def make_sampler(self, seed: int) -> BaseSampler:
         try:
@@ -319,25 +309,16 @@ class CMAESSearcher(OptunaSearcher):
 
 
 @register_searcher("qmc")
-class QMCSearcher(OptunaSearcher):
+class QMCSearcher(SamplerSearcher):
     """Quasi-Monte-Carlo space filling (scrambled Sobol by default; `QMCSampler` kwargs pass)."""
 
     name = "qmc"
 
-    def __init__(
-        self,
-        space: Space,
-        directions: Sequence[Direction] = ("maximize",),
-        seed: int = 0,
-        **sampler_kwargs: Any,
-    ):
-        self.sampler_kwargs = {
-            "qmc_type": "sobol",
-            "scramble": True,
-            "warn_independent_sampling": False,
-            **sampler_kwargs,
-        }
-        super().__init__(space, directions, seed)
+    default_sampler_kwargs = {
+        "qmc_type": "sobol",
+        "scramble": True,
+        "warn_independent_sampling": False,
+    }
 
     def make_sampler(self, seed: int) -> BaseSampler:
         kwargs = dict(self.sampler_kwargs)
