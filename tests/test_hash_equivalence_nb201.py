@@ -139,12 +139,12 @@ def test_different_cells_hash_apart(a: str, b: str) -> None:
 def test_batched_path_matches_eager_path() -> None:
     idx = list(itertools.product(range(len(OPS)), repeat=6))[::389]  # 41 cells across the space
     cells = [Cell(*(OPS[k] for k in ops)) for ops in idx]
-    eager = [functional_hash(c) for c in cells]
+    plain = [dataclasses.replace(c.executable(), meta={}) for c in cells]  # no batched form
+    eager = [functional_hash(e) for e in plain]
     assert all(BATCHED_META_KEY in c.executable().meta for c in cells)
-    batched = functional_hashes(cells, chunk=16)
-    assert batched == eager
-    plain = [dataclasses.replace(c.executable(), meta={}) for c in cells[:3]]
-    assert functional_hashes(plain) == eager[:3]  # no batched form: eager inside
+    assert functional_hashes(cells, chunk=16) == eager
+    assert [functional_hash(c) for c in cells] == eager  # single hashes use the batched form
+    assert functional_hashes(plain[:3]) == eager[:3]  # eager inside
 
 
 def test_same_hash_in_a_separate_process() -> None:
