@@ -222,6 +222,11 @@ class OptunaSearcher(Searcher):
             raise ValueError(f"`dna` {dna!r} does not fit space {self.space.name!r}: {e}") from e
 
 
+def has_conditional_decisions(space: Space) -> bool:
+    """Whether some decision point exists only under a choice of another."""
+    return any(dp.parent_choice is not None for dp in space.dna_spec.decision_points)
+
+
 class SamplerSearcher(OptunaSearcher):
     """An `OptunaSearcher` whose sampler takes keyword arguments from the experiment file, merged
     over the subclass's `default_sampler_kwargs`."""
@@ -248,18 +253,21 @@ class SamplerSearcher(OptunaSearcher):
 class TPESearcher(SamplerSearcher):
     """Multivariate, grouped TPE with constant liar (`TPESampler` kwargs pass through).
 
-    `group=True` makes the multivariate model work on each group of decision points that occur
-    together, so conditional spaces are modelled jointly instead of silently falling back to
-    independent sampling (optuna#3363).
+    `group=True` (the default on spaces with conditional decision points) makes the multivariate
+    model work on each group of decision points that occur together, so conditional spaces are
+    modelled jointly instead of silently falling back to independent sampling (optuna#3363).
     """
 
     name = "tpe"
 
-    default_sampler_kwargs = {"multivariate": True, "group": True, "constant_liar": True}
+    default_sampler_kwargs = {"multivariate": True, "constant_liar": True}
 
     def make_sampler(self, seed: int) -> BaseSampler:
+        kwargs = dict(self.sampler_kwargs)
+        # Grouping costs a pass over every trial per ask: only conditional spaces need it.
+        kwargs.setdefault("group", has_conditional_decisions(self.space))
         with _quiet():
-            return optuna.samplers.TPESampler(seed=seed, **self.sampler_kwargs)
+            return optuna.samplers.TPESampler(seed=seed, **kwargs)
 
 
 @register_searcher("gp")

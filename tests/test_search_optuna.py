@@ -377,3 +377,16 @@ def test_custom_decision_point_is_sampled_and_round_trips():
     s.tell(p, Feedback("COMPLETE", (1.0,)))
     s.restore([(p, Feedback("COMPLETE", (1.0,)))])
     assert optuna_space.custom_values_of_trial(s.study.trials[0]) == enc.custom
+
+
+def test_tpe_groups_only_conditional_spaces():
+    """`group` costs a pass over all trials per ask, so flat spaces do without it."""
+    from hashtune.search.optuna_searchers import has_conditional_decisions
+    from hashtune.spaces.mlp import mlp_space
+    from hashtune.spaces.nas_bench_201 import nas_bench_201_space
+
+    flat, nested = nas_bench_201_space(), mlp_space()
+    assert not has_conditional_decisions(flat) and has_conditional_decisions(nested)
+    assert TPESearcher(flat, seed=0).study.sampler._group is False
+    assert TPESearcher(nested, seed=0).study.sampler._group is True
+    assert TPESearcher(flat, seed=0, group=True).study.sampler._group is True
