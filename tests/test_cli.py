@@ -151,7 +151,7 @@ def test_the_readme_python_example_runs(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "proposals=30" in out.stdout
-    assert (tmp_path / "toy.db").exists()
+    assert (tmp_path / "hashtune.db").exists()
 
 
 @pytest.mark.slow
