@@ -17,6 +17,7 @@ from hashtune.store.errors import StoreError, StudyNotFoundError, TrialNotFoundE
 from hashtune.store.models import (
     FINISHED_STATES,
     TRIAL_STATES,
+    FecAudit,
     FecCache,
     IntermediateValue,
     Lineage,
@@ -305,6 +306,8 @@ class TrialOpsMixin(StoreBase):
     def study_stats(self, study_id: int) -> StudyStats:
         """Counts per state, distinct functions, and evaluations/seconds the FEC cache saved."""
         source = aliased(Trial)
+        # Hits re-evaluated for the collision audit were paid for: they saved nothing.
+        audited_ids = select(FecAudit.trial_id).where(FecAudit.trial_id.is_not(None))
         with self._read() as s:
             counts = dict(
                 s.execute(
@@ -329,12 +332,23 @@ class TrialOpsMixin(StoreBase):
                         FecCache.functional_hash == Trial.functional_hash,
                     ),
                 )
-                .where(Trial.study_id == study_id, Trial.state == "CACHED")
+                .where(
+                    Trial.study_id == study_id,
+                    Trial.state == "CACHED",
+                    Trial.id.not_in(audited_ids),
+                )
             )
             paid = s.scalar(
                 select(func.sum(Trial.duration_s)).where(
                     Trial.study_id == study_id,
-                    Trial.state.in_(("COMPLETE", "FAILED", "PRUNED")),
+                    Trial.state.in_(("COMPLETE", "FAILED", "PRUNED")) | Trial.id.in_(audited_ids),
+                )
+            )
+            audited = s.scalar(
+                select(func.count())
+                .select_from(Trial)
+                .where(
+                    Trial.study_id == study_id, Trial.state == "CACHED", Trial.id.in_(audited_ids)
                 )
             )
         return StudyStats(
@@ -345,7 +359,7 @@ class TrialOpsMixin(StoreBase):
             cached=counts.get("CACHED", 0),
             running=counts.get("RUNNING", 0) + counts.get("PENDING", 0),
             unique_functions=int(unique or 0),
-            evaluations_saved=counts.get("CACHED", 0),
+            evaluations_saved=counts.get("CACHED", 0) - int(audited or 0),
             eval_seconds_saved=float(saved or 0.0),
             eval_seconds_paid=float(paid or 0.0),
         )

@@ -439,6 +439,8 @@ def test_audit_fraction_one_reevaluates_every_hit_and_records_it(sqlite_url: str
     assert study.store.cache_audits("no-such-task") == []
     entry = study.store.cache_lookup(study.task, t[0].functional_hash)
     assert entry is not None and entry.count == 1, "audit evaluations must not enter the mean"
+    stats = study.stats()
+    assert stats.cached == 2 and stats.evaluations_saved == 0, "audited hits were paid for"
 
 
 def test_no_audits_by_default(sqlite_url: str) -> None:
