@@ -295,9 +295,16 @@ class LocalProcessExecutor(Executor):
         self._pool.join()
 
 
+def _ray_executor(**kwargs: Any) -> Executor:
+    from hashtune.evaluators.ray_executor import RayExecutor  # imports ray only when asked for
+
+    return RayExecutor(**kwargs)
+
+
 _FACTORIES: dict[str, Callable[..., Executor]] = {
     "inprocess": InProcessExecutor,
     "process": LocalProcessExecutor,
+    "ray": _ray_executor,
 }
 
 
@@ -312,7 +319,7 @@ def executor_names() -> list[str]:
 
 
 def make_executor(name: str = "inprocess", **kwargs: Any) -> Executor:
-    """Build the executor registered as `name` ("inprocess" or "process") with `kwargs`."""
+    """Build the executor registered as `name` ("inprocess", "process", "ray") with `kwargs`."""
     if name not in _FACTORIES:
         raise ValueError(f"`executor` must be one of {sorted(_FACTORIES)}, got {name!r}")
     return _FACTORIES[name](**kwargs)
