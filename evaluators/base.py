@@ -86,7 +86,11 @@ class Evaluator(abc.ABC):
     def fingerprint(self) -> str:
         """Stable digest of (evaluator class, config): equal only for the same task."""
         payload = json.dumps(
-            {"evaluator": f"{type(self).__module__}.{type(self).__qualname__}", **self.config()},
+            {
+                "evaluator": f"{type(self).__module__}.{type(self).__qualname__}",
+                "objectives": list(self.objectives),
+                **self.config(),
+            },
             sort_keys=True,
             default=repr,
         )
@@ -111,7 +115,23 @@ class FunctionEvaluator(Evaluator):
         return self.fn(candidate)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "fn": f"{self.fn.__module__}.{getattr(self.fn, '__qualname__', repr(self.fn))}",
-            **self._config,
-        }
+        """The function's name and a digest of its code, constants and captured values (two
+        lambdas in one scope share a name), plus the user's `**config` (data, seeds, ...)."""
+        fn = self.fn
+        name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        return {"fn": name, "code": _code_digest(fn), **self._config}
+
+
+def _code_digest(fn: Callable[..., Any]) -> str | None:
+    """Digest of a Python function's bytecode, constants, names and closure values."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    closure = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            closure.append(repr(cell.cell_contents)[:200])
+        except ValueError:  # an empty cell (a variable not bound yet)
+            closure.append("<empty>")
+    parts = [code.co_code.hex(), repr(code.co_consts), repr(code.co_names), repr(closure)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

@@ -174,6 +174,22 @@ def export(
 
 
 @app.command()
+def plot(
+    study: str,
+    storage: str = StorageOpt,
+    output: Path = typer.Option(None, "--output", "-o", help="PNG/SVG/PDF (default STUDY.png)."),
+) -> None:
+    """Plot best-so-far over trials (and the Pareto front for two objectives) to a file."""
+    from hashtune.plots import plot_study
+
+    s = _load_study(study, storage)
+    if not s.scored_trials():
+        _fail(f"study {study!r} has no scored trials yet", code=1)
+    path = plot_study(s, output or Path(f"{study}.png"))
+    console.print(f"wrote {path}")
+
+
+@app.command()
 def stats(study: str, storage: str = StorageOpt) -> None:
     """Proposals, unique functions, cache hits and the evaluations and time the cache saved."""
     from hashtune.tables import stats_table

@@ -655,3 +655,18 @@ def test_interrupted_optimize_leaves_no_thread_waiting_on_a_peer(sqlite_url: str
         "True)` cannot stop a running wait. Pass the loop's stop event into the wait (e.g. "
         "cache_wait(..., stop=self._stop)) and return None when it is set"
     )
+
+
+def test_function_evaluators_of_different_functions_are_different_tasks() -> None:
+    """Lambdas defined side by side share a qualified name; their code must split the task."""
+    from hashtune.evaluators.base import FunctionEvaluator
+
+    def make(k: int):
+        return lambda c: c["x"] * k
+
+    f, g = (lambda c: c["x"]), (lambda c: -c["x"])
+    assert FunctionEvaluator(f).fingerprint() != FunctionEvaluator(g).fingerprint()
+    assert FunctionEvaluator(make(2)).fingerprint() != FunctionEvaluator(make(3)).fingerprint()
+    assert FunctionEvaluator(make(2)).fingerprint() == FunctionEvaluator(make(2)).fingerprint()
+    two = FunctionEvaluator(f, objectives=("a", "b"))
+    assert two.fingerprint() != FunctionEvaluator(f).fingerprint(), "objectives are part of it"
