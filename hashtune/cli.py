@@ -77,6 +77,7 @@ def run(
     if remaining != 0:
         study.optimize(
             n_trials=remaining,
+            total_trials=total,
             timeout=exp.budget.timeout_s,
             max_evaluations=exp.budget.max_evaluations,
             trial_timeout=exp.budget.trial_timeout_s,

@@ -35,9 +35,11 @@ class Budget:
     n_trials: int | None = None
     max_evaluations: int | None = None
     timeout_s: float | None = None
+    #: The study's total, counted in the store: workers sharing a study stop together.
+    total_trials: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("n_trials", "max_evaluations"):
+        for name in ("n_trials", "max_evaluations", "total_trials"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 0):
                 raise ValueError(f"`{name}` must be a non-negative int or None, got {v!r}")
@@ -45,8 +47,11 @@ class Budget:
             raise ValueError(
                 f"`timeout` must be a positive number of seconds, got {self.timeout_s!r}"
             )
-        if self.n_trials is None and self.max_evaluations is None and self.timeout_s is None:
-            raise ValueError("give at least one of `n_trials`, `max_evaluations` or `timeout`")
+        limits = (self.n_trials, self.max_evaluations, self.timeout_s, self.total_trials)
+        if all(v is None for v in limits):
+            raise ValueError(
+                "give at least one of `n_trials`, `max_evaluations`, `timeout` or `total_trials`"
+            )
 
 
 @dataclass
@@ -80,6 +85,7 @@ class OptimizeLoop:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._submitting: _InFlight | None = None
+        self._study_full = False  # the shared total is reached (reservations beyond it dropped)
         self._waiters = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="hashtune-wait")
 
     # -- driver ------------------------------------------------------------------------------
@@ -116,12 +122,19 @@ class OptimizeLoop:
         if b.timeout_s is not None and time.monotonic() - self.t0 >= b.timeout_s:
             return False
         evaluating = sum(1 for f in self.inflight.values() if f.kind != "wait")
-        return evaluating < self.capacity and len(self.inflight) < 3 * self.capacity
+        if evaluating >= self.capacity or len(self.inflight) >= 3 * self.capacity:
+            return False
+        return not self._study_full
 
     def _launch(self) -> None:
         """Reserve a trial, ask the searcher, hash, and start whatever the cache decides."""
         st = self.study
         trial = st.store.reserve_trial(st.study_id, worker=st.worker)
+        total = self.budget.total_trials
+        if total is not None and st.store.count_budget_trials(st.study_id, trial.number) > total:
+            st.store.drop_reservation(trial.id)  # another worker took the last slot
+            self._study_full = True
+            return
         self.launched += 1
         try:
             proposal = st.searcher.ask(trial.number)

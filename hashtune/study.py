@@ -252,11 +252,13 @@ class Study(StudyView):
         *,
         max_evaluations: int | None = None,
         trial_timeout: float | None = None,
+        total_trials: int | None = None,
         show_progress: bool = False,
     ) -> None:
         """Propose and score up to `n_trials` more candidates (or until `timeout` seconds pass,
-        or `max_evaluations` paid evaluations were started); cached trials cost no evaluation."""
-        budget = Budget(n_trials, max_evaluations, timeout)
+        or `max_evaluations` paid evaluations were started, or the study holds `total_trials`
+        counted across every worker sharing it); cached trials cost no evaluation."""
+        budget = Budget(n_trials, max_evaluations, timeout, total_trials)
         self.stop_requested = False
         reporter = None
         if show_progress:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, func, select, update
 
 from hashtune.store.base import StoreBase, utcnow
 from hashtune.store.errors import StoreError
@@ -65,6 +65,27 @@ class ProposalOpsMixin(StoreBase):
             s.add_all(
                 Lineage(child_id=trial_id, parent_id=pid, mutation=mutation)
                 for pid in dict.fromkeys(parent_ids)
+            )
+
+    def count_budget_trials(self, study_id: int, up_to_number: int | None = None) -> int:
+        """Trials (numbered up to `up_to_number`) that count against a study's total budget: all
+        but those failed by an interruption (their run died or stopped before they finished)."""
+        cond = [
+            Trial.study_id == study_id,
+            ~((Trial.state == "FAILED") & Trial.error.like("interrupted%")),
+        ]
+        if up_to_number is not None:
+            cond.append(Trial.number <= up_to_number)
+        with self._read() as s:
+            return int(s.scalar(select(func.count()).select_from(Trial).where(*cond)) or 0)
+
+    def drop_reservation(self, trial_id: int) -> None:
+        """Delete a reserved trial that never got a proposal (e.g. over the study's budget)."""
+        with self._write() as s:
+            s.execute(
+                delete(Trial).where(
+                    Trial.id == trial_id, Trial.state == "PENDING", Trial.candidate == ""
+                )
             )
 
     def heartbeat_many(self, trial_ids: list[int]) -> None:

@@ -222,3 +222,35 @@ def test_regularized_evolution_beats_random_search_on_the_mlp_space() -> None:
         top5[name] = statistics.median(statistics.mean(sorted(r)[-5:]) for r in runs)
     assert best["regularized_evolution"] >= best["random"], best
     assert top5["regularized_evolution"] > top5["random"], top5
+
+
+def test_workers_sharing_a_study_stop_at_its_total(storage_url: str) -> None:
+    """Two workers (own Store, own searcher) on one study: together they run exactly the total."""
+    import threading
+    import time
+
+    def slow_score(c) -> float:
+        time.sleep(0.02)
+        return grid_score(c)
+
+    workers = [
+        ht.Study.create(
+            "shared",
+            space=grid_space(),
+            evaluator=ht.FunctionEvaluator(slow_score),
+            searcher="random",
+            storage=storage_url,
+            seed=seed,
+            load_if_exists=True,
+        )
+        for seed in (1, 2)
+    ]
+    threads = [threading.Thread(target=w.optimize, kwargs={"total_trials": 12}) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    trials = ht.StudyView.open("shared", storage_url).trials()
+    assert [t.number for t in trials] == list(range(12))
+    assert {t.state for t in trials} <= {"COMPLETE", "CACHED"}
+    assert len({t.worker for t in trials}) == 2, "both workers should have taken trials"
