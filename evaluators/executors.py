@@ -193,6 +193,27 @@ class InProcessExecutor(Executor):
         return _done(box[0])
 
 
+def relay(
+    start: Callable[[], concurrent.futures.Future],
+    to_outcome: Callable[[concurrent.futures.Future, float], Outcome],
+) -> concurrent.futures.Future[Outcome]:
+    """A future of the Outcome of a task run elsewhere (worker pool, Ray).
+
+    `start()` launches the task and returns its future (a failure to launch, e.g. a candidate
+    that cannot be pickled, is a FAILED outcome); `to_outcome(task, seconds)` translates it.
+    """
+    out: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
+    out.set_running_or_notify_cancel()
+    t0 = time.perf_counter()
+    try:
+        task = start()
+    except Exception as e:  # noqa: BLE001 - e.g. the pool was shut down
+        out.set_result(Outcome("FAILED", error=_error_text(e)))
+        return out
+    task.add_done_callback(lambda done: out.set_result(to_outcome(done, time.perf_counter() - t0)))
+    return out
+
+
 def _run_in_worker(evaluator: Evaluator, candidate: Any, number: int) -> Outcome:
     """Worker-side entry point (module level so spawned workers can import it)."""
     return run_evaluation(evaluator, candidate, number)
@@ -249,22 +270,12 @@ class LocalProcessExecutor(Executor):
         should_prune: ShouldPrune | None = None,
     ) -> concurrent.futures.Future[Outcome]:
         _check_timeout(timeout_s)
-        out: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
-        out.set_running_or_notify_cancel()
-        t0 = time.perf_counter()
-        try:
-            task = self._pool.schedule(
+        return relay(
+            lambda: self._pool.schedule(
                 _run_in_worker, args=(evaluator, candidate, number), timeout=timeout_s
-            )
-        except Exception as e:  # noqa: BLE001 - e.g. the pool was shut down
-            out.set_result(Outcome("FAILED", error=_error_text(e)))
-            return out
-
-        def finish(task: concurrent.futures.Future) -> None:
-            out.set_result(self._to_outcome(task, timeout_s, time.perf_counter() - t0))
-
-        task.add_done_callback(finish)
-        return out
+            ),
+            lambda task, elapsed: self._to_outcome(task, timeout_s, elapsed),
+        )
 
     @staticmethod
     def _to_outcome(
@@ -333,5 +344,6 @@ __all__ = [
     "executor_names",
     "make_executor",
     "register_executor",
+    "relay",
     "run_evaluation",
 ]

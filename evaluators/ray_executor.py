@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-import time
 from typing import Any
 
 from hashtune.evaluators.base import Evaluator
@@ -21,6 +20,7 @@ from hashtune.evaluators.executors import (
     _check_timeout,
     _error_text,
     _run_in_worker,
+    relay,
 )
 
 
@@ -68,45 +68,39 @@ class RayExecutor(Executor):
         import ray
 
         _check_timeout(timeout_s)
-        out: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
-        out.set_running_or_notify_cancel()
-        t0 = time.perf_counter()
-        try:
-            ref = self._remote.remote(evaluator, candidate, number)
-        except Exception as e:  # noqa: BLE001 - e.g. the candidate cannot be pickled
-            out.set_result(Outcome("FAILED", error=_error_text(e)))
-            return out
         timed_out = threading.Event()
-        timer = None
-        if timeout_s is not None:
+        timers: list[threading.Timer] = []
 
-            def cancel() -> None:
-                timed_out.set()
-                ray.cancel(ref, force=True)
+        def start() -> concurrent.futures.Future:
+            ref = self._remote.remote(evaluator, candidate, number)
+            if timeout_s is not None:
 
-            timer = threading.Timer(timeout_s, cancel)
-            timer.daemon = True
-            timer.start()
+                def cancel() -> None:
+                    timed_out.set()
+                    ray.cancel(ref, force=True)
 
-        def finish(fut: concurrent.futures.Future) -> None:
-            if timer is not None:
+                timers.append(threading.Timer(timeout_s, cancel))
+                timers[0].daemon = True
+                timers[0].start()
+            return ref.future()
+
+        def to_outcome(task: concurrent.futures.Future, elapsed: float) -> Outcome:
+            for timer in timers:
                 timer.cancel()
-            out.set_result(_to_outcome(fut, timed_out.is_set(), timeout_s, t0))
+            return _to_outcome(task, timed_out.is_set(), timeout_s, elapsed)
 
-        ref.future().add_done_callback(finish)
-        return out
+        return relay(start, to_outcome)
 
     def shutdown(self, wait: bool = True) -> None:
         """Leave Ray running for the next optimize call (it ends with the process)."""
 
 
 def _to_outcome(
-    fut: concurrent.futures.Future, timed_out: bool, timeout_s: float | None, t0: float
+    fut: concurrent.futures.Future, timed_out: bool, timeout_s: float | None, elapsed: float
 ) -> Outcome:
     """A finished Ray future (result, cancellation or crash) as an Outcome."""
     from ray.exceptions import TaskCancelledError, WorkerCrashedError
 
-    elapsed = time.perf_counter() - t0
     exc = fut.exception()
     if exc is None:
         return fut.result()
