@@ -98,40 +98,14 @@ def load_experiment(path: str | Path) -> Experiment:
 
 
 def open_study(exp: Experiment, path: str | Path, storage: str | None = None):
-    """Create or resume the experiment's study; component errors name the file and field."""
+    """Create or resume the experiment's study; component errors name the file and field.
+
+    `Study.create` builds every component before it writes anything, so a bad file leaves the
+    store as it was.
+    """
     from hashtune.equivalence_cache import CacheConfig
-    from hashtune.registry import make_evaluator, make_space
-    from hashtune.search.pruners import make_pruner
-    from hashtune.search.registry import make_searcher
-    from hashtune.study import DEFAULT_STORAGE, Study
+    from hashtune.study import DEFAULT_STORAGE, ComponentError, Study
 
-    def build(field: str, fn, spec: Component, *extra: Any):
-        try:
-            return fn(spec.name, *extra, **spec.args)
-        except Exception as e:
-            raise ExperimentError(
-                f"{path}: field `{field}` ({spec.name!r}, args {spec.args!r}): {e}"
-            ) from e
-
-    space = build("space", make_space, exp.space)
-    evaluator = build("evaluator", make_evaluator, exp.evaluator)
-    n_obj = len(evaluator.objectives)
-    dirs = tuple(exp.directions or getattr(evaluator, "directions", None) or ("maximize",) * n_obj)
-    if len(dirs) != n_obj:
-        raise ExperimentError(
-            f"{path}: field `directions`: {list(dirs)!r} has {len(dirs)} entries but evaluator "
-            f"{exp.evaluator.name!r} has {n_obj} objectives {list(evaluator.objectives)!r}"
-        )
-    build("searcher", lambda n, **a: make_searcher(n, space, dirs, exp.seed, **a), exp.searcher)
-    from hashtune.evaluators.executors import executor_names
-
-    if exp.executor.name not in executor_names():
-        raise ExperimentError(
-            f"{path}: field `executor.name`: unknown executor {exp.executor.name!r}; "
-            f"known: {', '.join(executor_names())}"
-        )
-    if exp.pruner is not None:
-        build("pruner", lambda n, **a: make_pruner(n, dirs[0], **a), exp.pruner)
     try:
         study = Study.create(
             exp.study,
@@ -146,13 +120,13 @@ def open_study(exp: Experiment, path: str | Path, storage: str | None = None):
             pruner=exp.pruner.name if exp.pruner else None,
             pruner_args=exp.pruner.args if exp.pruner else None,
             storage=storage or exp.storage or DEFAULT_STORAGE,
-            directions=dirs,
+            directions=exp.directions,
             seed=exp.seed,
             cache=CacheConfig(**exp.cache.model_dump()),
             load_if_exists=True,
         )
-    except ExperimentError:
-        raise
+    except ComponentError as e:
+        raise ExperimentError(f"{path}: field {e}") from e
     except Exception as e:
         raise ExperimentError(f"{path}: study {exp.study!r}: {e}") from e
     for i, item in enumerate(exp.enqueue):

@@ -17,7 +17,7 @@ import pyglove as pg
 
 from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
-from hashtune.evaluators.executors import Executor, make_executor
+from hashtune.evaluators.executors import Executor, executor_names, make_executor
 from hashtune.loop import Budget, OptimizeLoop
 from hashtune.recovery import new_worker_id, recover_dead_trials
 from hashtune.registry import make_evaluator, make_space
@@ -31,6 +31,24 @@ from hashtune.view import SCORED, StudyView
 log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///hashtune.db"
+
+
+class ComponentError(ValueError):
+    """A component (space, evaluator, searcher, ...) that cannot be built; `field` names which."""
+
+    def __init__(self, field: str, given: str, error: Any):
+        self.field = field
+        super().__init__(f"`{field}` {given}: {error}")
+
+
+def _build(field: str, given: Any, args: dict[str, Any] | None, factory: Callable[..., Any]):
+    """`factory(given, **args)` when `given` is a registered name; objects pass through."""
+    if not isinstance(given, str):
+        return given
+    try:
+        return factory(given, **(args or {}))
+    except Exception as e:
+        raise ComponentError(field, f"({given!r}, args {dict(args or {})!r})", e) from e
 
 
 def _spec(given: Any, args: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -109,14 +127,29 @@ class Study(StudyView):
             from hashtune.store import StudyExistsError
 
             raise StudyExistsError(name, store.url)
-        space_obj = make_space(space, **(space_args or {})) if isinstance(space, str) else space
-        evaluator_obj = (
-            make_evaluator(evaluator, **(evaluator_args or {}))
-            if isinstance(evaluator, str)
-            else evaluator
-        )
+        # Build everything before writing to the store: a bad component creates no study.
+        space_obj = _build("space", space, space_args, make_space)
+        evaluator_obj = _build("evaluator", evaluator, evaluator_args, make_evaluator)
         dirs = _directions(directions, evaluator_obj, searcher)
-        cache_cfg = cache if isinstance(cache, CacheConfig) else CacheConfig(**(cache or {}))
+        searcher_obj = _build(
+            "searcher",
+            searcher,
+            searcher_args,
+            lambda n, **a: make_searcher(n, space_obj, dirs, seed, **a),
+        )
+        pruner_obj = _build(
+            "pruner", pruner, pruner_args, lambda n, **a: make_pruner(n, dirs[0], **a)
+        )
+        if isinstance(executor, str) and executor not in executor_names():
+            raise ComponentError(
+                "executor",
+                repr(executor),
+                f"unknown executor; known: {', '.join(executor_names())}",
+            )
+        try:
+            cache_cfg = cache if isinstance(cache, CacheConfig) else CacheConfig(**(cache or {}))
+        except (TypeError, ValueError) as e:
+            raise ComponentError("cache", repr(cache), e) from e
         config = {
             "space": _spec(space, space_args),
             "evaluator": _spec(evaluator, evaluator_args),
@@ -134,8 +167,8 @@ class Study(StudyView):
             record = existing
             _check_same_task(existing, config, dirs)
         return cls._assemble(
-            store, record, space_obj, evaluator_obj, searcher, searcher_args, executor,
-            executor_args, pruner, pruner_args, cache_cfg, seed,
+            store, record, space_obj, evaluator_obj, searcher_obj, None, executor,
+            executor_args, pruner_obj, None, cache_cfg, seed,
         )  # fmt: skip
 
     @classmethod
@@ -222,15 +255,11 @@ class Study(StudyView):
         """Replay the stored trials into the searcher (resume without re-proposing)."""
         history: list[tuple[Proposal, Feedback | None]] = []
         for t in self.store.trials(self.study_id):
-            if t.dna is None:  # a reservation that never got its proposal
-                continue
+            if t.dna is None or t.state in ("RUNNING", "PENDING"):
+                continue  # a reservation without a proposal, or a live peer's trial
             dna = self.space.dna_from_json(t.dna)
             proposal = Proposal(t.number, dna, self.space.materialize(dna), t.parents, t.mutation)
-            feedback = None
-            if t.state not in ("RUNNING", "PENDING"):
-                feedback = Feedback(t.state, t.values if t.state in SCORED else None)
-            else:
-                continue  # a live peer's trial: not ours to tell
+            feedback = Feedback(t.state, t.values if t.state in SCORED else None)
             history.append((proposal, feedback))
             if t.state == "COMPLETE" and t.intermediate:
                 self._curves.append(t.intermediate)
@@ -335,9 +364,11 @@ def _directions(
             directions = getattr(evaluator, "directions", None) or ("maximize",) * n
     dirs = tuple(directions)
     if len(dirs) != n:
-        raise ValueError(
-            f"`directions` {dirs!r} has {len(dirs)} entries but evaluator "
-            f"{evaluator.name!r} has {n} objectives {tuple(evaluator.objectives)!r}"
+        raise ComponentError(
+            "directions",
+            repr(list(dirs)),
+            f"{len(dirs)} entries but evaluator {evaluator.name!r} has {n} objectives "
+            f"{list(evaluator.objectives)!r}",
         )
     if isinstance(searcher, Searcher) and tuple(searcher.directions) != dirs:
         raise ValueError(f"searcher directions {searcher.directions!r} differ from {dirs!r}")

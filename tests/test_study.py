@@ -10,7 +10,7 @@ import pytest
 import hashtune as ht
 from hashtune.evaluators.testing import NaNEvaluator, QuadraticEvaluator, SleepEvaluator
 from hashtune.search.regularized_evolution import RegularizedEvolution
-from hashtune.store import StudyExistsError
+from hashtune.store import Store, StudyExistsError
 
 
 def grid_space() -> ht.Space:
@@ -254,3 +254,23 @@ def test_workers_sharing_a_study_stop_at_its_total(storage_url: str) -> None:
     assert [t.number for t in trials] == list(range(12))
     assert {t.state for t in trials} <= {"COMPLETE", "CACHED"}
     assert len({t.worker for t in trials}) == 2, "both workers should have taken trials"
+
+
+def test_a_component_that_cannot_be_built_creates_no_study(sqlite_url: str) -> None:
+    from hashtune.study import ComponentError
+
+    with pytest.raises(ComponentError, match=r"`searcher` \('regularized_evolution'.*populaton"):
+        ht.Study.create(
+            "typo",
+            space=grid_space(),
+            evaluator=ht.FunctionEvaluator(grid_score),
+            searcher="regularized_evolution",
+            searcher_args={"populaton_size": 4},
+            storage=sqlite_url,
+        )
+    with pytest.raises(ComponentError, match="`executor` 'spark'"):
+        ht.Study.create(
+            "typo", space=grid_space(), evaluator=ht.FunctionEvaluator(grid_score),
+            executor="spark", storage=sqlite_url,
+        )  # fmt: skip
+    assert Store(sqlite_url).list_studies() == [], "nothing may be written for a bad component"
