@@ -24,11 +24,26 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _open(study: str, storage: str):
+def _existing_store(storage: str):
+    """Open a store for reading; a SQLite file that does not exist is an error, never created."""
     from hashtune.store import Store, StoreError
 
+    prefix, _, rest = storage.partition(":///")
+    if prefix.startswith("sqlite") and rest and rest != ":memory:" and not Path(rest).exists():
+        _fail(
+            f"no store at {rest!r} (from --storage {storage}); check the path or run a study first"
+        )
     try:
-        store = Store(storage)
+        return Store(storage)
+    except StoreError as e:
+        _fail(str(e))
+
+
+def _open(study: str, storage: str):
+    from hashtune.store import StoreError
+
+    store = _existing_store(storage)
+    try:
         record = store.get_study(study)
     except StoreError as e:
         _fail(str(e))
@@ -49,21 +64,38 @@ def _load_study(study: str, storage: str):
 def run(
     experiment: Path = typer.Argument(..., help="Experiment file (YAML)."),
     storage: str = typer.Option(None, "--storage", "-s", help="Overrides the file's `storage`."),
-    trials: int = typer.Option(None, help="Overrides `budget.trials` (the study's total)."),
+    trials: int = typer.Option(
+        None, help="Overrides `budget.trials`: the study's TOTAL, counting trials done."
+    ),
+    more: int = typer.Option(None, help="Run N trials more than the study has now."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     top: int = typer.Option(5, help="Rows in the table of best candidates printed at the end."),
+    allow_config_change: bool = typer.Option(
+        False, help="Resume even if the file's space or searcher differs from the stored one."
+    ),
 ) -> None:
     """Create or resume the study an experiment file describes, and run it to its budget."""
     from hashtune.experiment import ExperimentError, load_experiment, open_study
     from hashtune.tables import stats_table, trials_table
 
+    for flag, value in (("--trials", trials), ("--more", more)):
+        if value is not None and value < 1:
+            _fail(f"{flag} must be a whole number >= 1, got {value}")
+    if trials is not None and more is not None:
+        _fail("give --trials (the study's total) or --more (trials to add), not both")
     try:
         exp = load_experiment(experiment)
-        study = open_study(exp, experiment, storage)
+        study = open_study(exp, experiment, storage, allow_config_change)
     except ExperimentError as e:
         _fail(str(e))
-    total = trials if trials is not None else exp.budget.trials
     done = study.count_toward_budget()
+    total = done + more if more is not None else (trials or exp.budget.trials)
+    if total is not None and total < done:
+        console.print(
+            f"study [bold]{study.name}[/] already has {done} trial(s), more than the total of "
+            f"{total} asked for (--trials and budget.trials count every trial); nothing to run. "
+            "Use --more N to add N trials."
+        )
     if study.recovered:
         console.print(
             f"resumed [bold]{study.name}[/]: {len(study.recovered)} interrupted trial(s) marked "
@@ -91,11 +123,11 @@ def run(
 @app.command()
 def studies(storage: str = StorageOpt) -> None:
     """List the studies in the store."""
-    from hashtune.store import Store, StoreError
+    from hashtune.store import StoreError
     from hashtune.tables import studies_table
 
     try:
-        rows = Store(storage).list_studies()
+        rows = _existing_store(storage).list_studies()
     except StoreError as e:
         _fail(str(e))
     if not rows:
