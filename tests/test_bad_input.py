@@ -251,3 +251,21 @@ def test_a_huge_error_is_stored_truncated_with_its_size(sqlite_url: str) -> None
     trial = store.reserve_trial(study.id, worker="w")
     record = store.finish_trial(trial.id, state="FAILED", error="x" * 1_000_000)
     assert len(record.error) < 5000 and "1,000,000 characters" in record.error
+
+
+def test_a_store_of_a_newer_schema_says_upgrade_for_every_command(tmp_path: Path) -> None:
+    import sqlite3
+
+    from hashtune.store import Store
+
+    url = f"sqlite:///{tmp_path}/new.db"
+    Store(url).close()
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    before = _digest(tmp_path / "new.db")
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    for args in (["studies"], ["trials", "nb"], ["run", str(good)]):
+        code, out = _run([*args, "--storage", url])
+        assert code == 2 and "9999_future" in out and "upgradehashtune" in _flat(out), out
+    assert _digest(tmp_path / "new.db") == before
