@@ -163,6 +163,18 @@ def trials(
 
 
 @app.command()
+def trial(study: str, number: int, storage: str = StorageOpt) -> None:
+    """One trial in full: the whole candidate, values, lineage, hash, error text."""
+    from hashtune.tables import trial_detail
+
+    s = _load_study(study, storage)
+    found = [t for t in s.trials() if t.number == number]
+    if not found:
+        _fail(f"study {study!r} has no trial number {number} ({len(s.trials())} trials)")
+    console.print(trial_detail(s, found[0]))
+
+
+@app.command()
 def best(
     study: str,
     storage: str = StorageOpt,
