@@ -115,7 +115,12 @@ def run(
             trial_timeout=exp.budget.trial_timeout_s,
             show_progress=progress,
         )
-    console.print(trials_table(study, study.top(top), f"{study.name}: best candidates"))
+    if len(study.directions) > 1:  # several objectives: the non-dominated trials, nothing else
+        console.print(
+            trials_table(study, study.pareto_front()[:top], f"{study.name}: Pareto front")
+        )
+    else:
+        console.print(trials_table(study, study.top(top), f"{study.name}: best candidates"))
     console.print(stats_table(study.name, study.stats()))
     console.print(f"store: {study.store.url}")
 
