@@ -153,6 +153,8 @@ class OptimizeLoop:
             task=st.task,
         )
         self._track(trial.id)
+        if self.reporter is not None:
+            self.reporter.trial_started(trial.number)
         self._route(_InFlight(trial, proposal, fhash, "evaluate"))
 
     def _route(self, item: _InFlight, steal_after_s: float | None = None) -> None:
