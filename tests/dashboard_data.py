@@ -19,7 +19,7 @@ NB201 = "nb201 <script>alert(1)</script>"  # a hostile name: pages must show it 
 MULTI = "two-objectives"
 
 
-def nb201_study(url: str, trials: int = 60, name: str = NB201) -> Study:
+def nb201_study(url: str, trials: int = 40, name: str = NB201) -> Study:
     """Regularized evolution on NB201 cells scored from the tabular fixture, audits on."""
     study = Study.create(
         name,
@@ -59,7 +59,9 @@ def curve_score(candidate, context) -> tuple[float, float]:
 
 def multi_study(url: str, trials: int = 24) -> Study:
     """Random search on a small space with a parameter named `<script>`, two objectives."""
-    space = Space(pg.Dict(x=pg.oneof([0, 1, 2, 3, 4]), **{"<script>": pg.oneof([0, 1, 2])}), name="xy")
+    space = Space(
+        pg.Dict(x=pg.oneof([0, 1, 2, 3, 4]), **{"<script>": pg.oneof([0, 1, 2])}), name="xy"
+    )
     study = Study.create(
         MULTI,
         space=space,
@@ -88,7 +90,9 @@ class Server:
         from hashtune.dashboard import create_app
 
         self.port = free_port()
-        config = uvicorn.Config(create_app(url), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            create_app(url), host="127.0.0.1", port=self.port, log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
