@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/hashtune run experiments/nb201_evolution.yaml --storage sqlite:///hashtune.db --top 3
 
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q

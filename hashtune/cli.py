@@ -248,5 +248,22 @@ def stats(study: str, storage: str = StorageOpt) -> None:
     console.print(stats_table(study, store.study_stats(record.id)))
 
 
+@app.command()
+def dashboard(
+    storage: str = StorageOpt,
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (default: this machine only)."),
+    port: int = typer.Option(8080, help="TCP port."),
+) -> None:
+    """Serve the read-only study dashboard in the browser (Ctrl-C stops it)."""
+    from hashtune.dashboard import serve
+    from hashtune.store import StoreError
+
+    console.print(f"dashboard of {storage} on http://{host}:{port}/")
+    try:
+        serve(storage, host=host, port=port)
+    except StoreError as e:
+        _fail(str(e))
+
+
 if __name__ == "__main__":
     app()

@@ -84,6 +84,10 @@ class Trial(Base):
 
 # Added by revision 0002: the sweeps (stale trials, per-state counts) filter on (study_id, state).
 Index("ix_trials_study_state", Trial.study_id, Trial.state)
+# Added by revision 0006: the dashboard sorts by value, polls by finished time, groups hash classes.
+Index("ix_trials_study_value", Trial.study_id, Trial.value)
+Index("ix_trials_study_finished", Trial.study_id, Trial.finished_at)
+Index("ix_trials_task_hash", Trial.task, Trial.functional_hash)
 
 
 class IntermediateValue(Base):
@@ -138,7 +142,7 @@ class FecAudit(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task: Mapped[str] = mapped_column(String(255), index=True)
     functional_hash: Mapped[str] = mapped_column(String(255))
-    trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     cached: Mapped[list[Any]] = mapped_column(JSON)
     fresh: Mapped[list[Any]] = mapped_column(JSON)
     abs_diff: Mapped[float | None] = mapped_column(Float, nullable=True)

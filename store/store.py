@@ -8,7 +8,10 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from hashtune.store.base import StoreBase, study_record, utcnow
+from hashtune.store.bulk_ops import BulkOpsMixin
 from hashtune.store.cache_ops import CacheOpsMixin
+from hashtune.store.dashboard_queries import DashboardQueriesMixin
+from hashtune.store.dashboard_trials import DashboardTrialsMixin
 from hashtune.store.engine import make_engine, migrate, safe_url
 from hashtune.store.errors import StoreError, StudyExistsError, StudyNotFoundError
 from hashtune.store.models import (
@@ -24,7 +27,15 @@ from hashtune.store.records import StudyRecord, StudySummary
 from hashtune.store.trial_ops import TrialOpsMixin
 
 
-class Store(ProposalOpsMixin, TrialOpsMixin, CacheOpsMixin, StoreBase):
+class Store(
+    ProposalOpsMixin,
+    TrialOpsMixin,
+    CacheOpsMixin,
+    BulkOpsMixin,
+    DashboardQueriesMixin,
+    DashboardTrialsMixin,
+    StoreBase,
+):
     """Transactional store of studies, trials, lineage and the shared FEC cache.
 
     `Store(url)` connects, creates the schema or upgrades it to the latest migration, and returns

@@ -1,0 +1,96 @@
+"""The dashboard web app: pages (Jinja2, autoescaped), the JSON API, Plotly from its package.
+
+Read-only by construction: the store is only queried, and every method but GET/HEAD answers 405.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import plotly
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from hashtune.dashboard.api import router
+from hashtune.store import Store
+from hashtune.store.engine import safe_url
+
+HERE = Path(__file__).resolve().parent
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+READ_METHODS = ("GET", "HEAD")
+
+
+def create_app(storage: str | Store) -> FastAPI:
+    """The dashboard over `storage` (a URL or an open Store)."""
+    store = storage if isinstance(storage, Store) else Store(storage)
+    app = FastAPI(title="hashtune dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.store = store
+    app.state.cache = {}
+    templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html
+
+    @app.middleware("http")
+    async def read_only(request: Request, call_next):
+        if request.method not in READ_METHODS:
+            return PlainTextResponse(
+                "the dashboard is read-only", status_code=405, headers={"Allow": "GET, HEAD"}
+            )
+        return await call_next(request)
+
+    app.include_router(router, prefix="/api")
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.get("/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> Response:
+        return FileResponse(PLOTLY_JS, media_type="application/javascript")
+
+    def page(request: Request, name: str, **context) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context)
+
+    @app.get("/", response_class=HTMLResponse)
+    def studies_page(request: Request) -> HTMLResponse:
+        return page(request, "studies.html", url=safe_url(store.url))
+
+    @app.get("/studies/{study_id}", response_class=HTMLResponse)
+    def study_page(request: Request, study_id: int) -> HTMLResponse:
+        return page(request, "study.html", study=_study(store, study_id))
+
+    @app.get("/studies/{study_id}/hashing", response_class=HTMLResponse)
+    def hashing_page(request: Request, study_id: int) -> HTMLResponse:
+        return page(request, "hashing.html", study=_study(store, study_id))
+
+    @app.get("/trials/{trial_id}", response_class=HTMLResponse)
+    def trial_page(request: Request, trial_id: int) -> HTMLResponse:
+        from hashtune.store import TrialNotFoundError
+
+        try:
+            trial = store.trial(trial_id)
+        except TrialNotFoundError as e:
+            raise HTTPException(404, str(e)) from e
+        return page(request, "trial.html", trial=trial, study=_study(store, trial.study_id))
+
+    threading.Thread(target=_warm_imports, daemon=True).start()
+    return app
+
+
+def _study(store: Store, study_id: int):
+    record = store.get_study_by_id(study_id)
+    if record is None:
+        raise HTTPException(404, f"no study with id {study_id}")
+    return record
+
+
+def _warm_imports() -> None:
+    """Import the spaces (and sklearn) in the background: the first trial page renders fast."""
+    from hashtune.dashboard import candidates, importance  # noqa: F401
+
+    candidates.warm()
+
+
+def serve(storage: str, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the dashboard with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(storage), host=host, port=port, log_level="warning")

@@ -1,0 +1,172 @@
+"use strict";
+const SID = document.body.dataset.studyId;
+let meta = null;
+
+async function renderSummary() {
+  meta = await api("/studies/" + SID);
+  const hit = meta.cache_hit_rate === null ? "–" : (100 * meta.cache_hit_rate).toFixed(1) + " %";
+  document.getElementById("summary").replaceChildren(
+    card("state", meta.state), card("trials", String(meta.total_trials)),
+    card("by state", stateCounts(meta.trials)), card("best", fmt(meta.best_value)),
+    card("directions", meta.directions.join(", ")), card("searcher", meta.searcher || "–"),
+    card("space", meta.space || "–"), card("cache hit rate", hit),
+    card("evaluations saved", String(meta.evaluations_saved)), card("time saved", secs(meta.eval_seconds_saved)));
+  document.getElementById("summary").dataset.total = String(meta.total_trials);
+}
+
+function objName(i) { return esc((meta && meta.objectives && meta.objectives[i]) || "value_" + i); }
+
+async function renderHistory() {
+  const h = await api("/studies/" + SID + "/history");
+  const marks = (pts) => {
+    const c = pts.filter((p) => p.state === "CACHED");
+    return {x: c.map((p) => p.number), y: c.map((p) => p.value), mode: "markers", name: "served from cache",
+            marker: {color: STATE_COLORS.CACHED, size: 10, symbol: "star"}, type: "scatter"};
+  };
+  const b = h.best_by_number;
+  plot("best-number", [
+    {x: b.map((p) => p.number), y: b.map((p) => p.value), mode: "lines+markers", line: {shape: "hv"},
+     name: "best so far", text: b.map((p) => "trial " + p.number), type: "scatter"}, marks(b)],
+    {title: {text: "best " + objName(0) + " over trials"}, xaxis: {title: {text: "trial"}}});
+  const t = h.best_by_time;
+  const ct = t.filter((p) => p.state === "CACHED");
+  plot("best-time", [
+    {x: t.map((p) => p.finished_at), y: t.map((p) => p.value), mode: "lines+markers", line: {shape: "hv"},
+     name: "best so far", text: t.map((p) => "trial " + p.number), type: "scatter"},
+    {x: ct.map((p) => p.finished_at), y: ct.map((p) => p.value), mode: "markers", name: "served from cache",
+     marker: {color: STATE_COLORS.CACHED, size: 10, symbol: "star"}, type: "scatter"}],
+    {title: {text: "best " + objName(0) + " over wall time"}, xaxis: {type: "date"}});
+  const byState = {};
+  for (const p of h.scatter.points) {
+    const s = (byState[p.state] = byState[p.state] || {x: [], y: [], text: []});
+    s.x.push(p.lo_number, p.lo_number); s.y.push(p.min, p.max);
+    const t2 = p.count > 1 ? "trials " + p.lo_number + "–" + p.hi_number + " (" + p.count + ")" : "trial " + p.lo_number;
+    s.text.push(t2 + " min", t2 + " max");
+  }
+  plot("scatter", Object.entries(byState).map(([s, d]) => ({x: d.x, y: d.y, text: d.text, name: s,
+    mode: "markers", type: "scattergl", marker: {color: STATE_COLORS[s], size: 5, opacity: 0.7}})),
+    {title: {text: "all trials" + (h.scatter.bucket_width > 1 ? " (min/max per " + h.scatter.bucket_width + " trials)" : "")},
+     xaxis: {title: {text: "trial"}}, yaxis: {title: {text: objName(0)}}});
+}
+
+async function renderParams() {
+  const p = await api("/studies/" + SID + "/params");
+  const names = Object.keys(p.params);
+  const imp = Object.entries(p.importance).sort((a, b) => a[1] - b[1]);
+  plot("importance", [{type: "bar", orientation: "h", x: imp.map((e) => e[1]), y: imp.map((e) => esc(e[0]))}],
+       {title: {text: "parameter importance (random forest on " + p.objective.length + " trials)"}, margin: {l: 140}});
+  const n = Math.max(names.length, 1), cols = Math.min(n, 3), rows = Math.ceil(n / cols);
+  const traces = names.map((name, i) => {
+    const c = p.params[name];
+    return {x: c.kind === "numeric" ? c.values : c.values.map(esc), y: p.objective, mode: "markers", type: "scattergl", name: esc(name), showlegend: false,
+            text: p.numbers.map((k) => "trial " + k), marker: {size: 4, opacity: 0.5},
+            xaxis: "x" + (i + 1), yaxis: "y" + (i + 1)};
+  });
+  const layout = {title: {text: "slice"}, grid: {rows: rows, columns: cols, pattern: "independent"}, height: 230 * rows + 60};
+  names.forEach((name, i) => { layout["xaxis" + (i + 1)] = {title: {text: esc(name)}, type: p.params[name].kind === "numeric" ? "linear" : "category"}; });
+  plot("slice", traces, layout);
+  const dims = names.map((name) => {
+    const c = p.params[name];
+    return c.kind === "numeric" ? {label: esc(name), values: c.values}
+      : {label: esc(name), values: c.codes, tickvals: c.labels.map((_, i) => i), ticktext: c.labels.map(esc)};
+  });
+  dims.push({label: objName(0), values: p.objective});
+  plot("parcoords", [{type: "parcoords", dimensions: dims, line: {color: p.objective, colorscale: "Viridis", showscale: true}}],
+       {title: {text: "parallel coordinates"}, margin: {l: 80, r: 80, t: 60, b: 30}});
+}
+
+async function renderPareto() {
+  const sec = document.getElementById("pareto-section");
+  if (!meta || meta.directions.length < 2) { sec.hidden = true; return; }
+  const p = await api("/studies/" + SID + "/pareto");
+  const three = p.objectives === 3;
+  const v = (pts, i) => pts.map((q) => q.values[i]);
+  const kind = three ? "scatter3d" : "scattergl";
+  const tr = (pts, name, color, size, text) => {
+    const t = {type: kind, mode: "markers", name: name, x: v(pts, 0), y: v(pts, 1), text: text,
+               customdata: pts.map((q) => q.id), marker: {color: color, size: size}, hoverinfo: "text"};
+    if (three) t.z = v(pts, 2);
+    return t;
+  };
+  const frontText = p.front.map((q) => "trial " + q.number + " " + q.state + "<br>" + q.values.map((x) => fmt(x)).join(", ") + "<br>" + esc(q.candidate));
+  const names = [0, 1, 2].map(objName);
+  const layout = three ? {scene: {xaxis: {title: {text: names[0]}}, yaxis: {title: {text: names[1]}}, zaxis: {title: {text: names[2]}}}}
+                       : {xaxis: {title: {text: names[0]}}, yaxis: {title: {text: names[1]}}};
+  layout.title = {text: p.front.length + " on the front of " + p.n_scored + " scored trials"};
+  plot("pareto", [tr(p.others, "dominated", "#bbb", three ? 2 : 4, p.others.map((q) => "trial " + q.number)),
+                  tr(p.front, "Pareto front", "#d62728", three ? 4 : 8, frontText)], layout);
+  const node = document.getElementById("pareto");
+  node.removeAllListeners && node.removeAllListeners("plotly_click");
+  node.on("plotly_click", (e) => { const id = e.points[0].customdata; if (id) location.href = "/trials/" + id; });
+}
+
+
+async function renderIntermediate() {
+  const d = await api("/studies/" + SID + "/intermediate");
+  const traces = d.curves.map((c) => ({x: c.steps.map((s) => s[0]), y: c.steps.map((s) => s[1]), type: "scattergl",
+    mode: "lines", name: "trial " + c.number + (c.state === "PRUNED" ? " (pruned)" : ""),
+    line: {color: c.state === "PRUNED" ? "#d62728" : "#1f77b4", dash: c.state === "PRUNED" ? "dot" : "solid", width: 1},
+    showlegend: false}));
+  plot("intermediate", traces, {title: {text: d.curves.length ? "latest " + d.curves.length + " curves (pruned dotted red)" : "no intermediate values"},
+                                xaxis: {title: {text: "step"}}});
+}
+
+async function renderTimeline() {
+  const d = await api("/studies/" + SID + "/timeline");
+  const byState = {};
+  for (const t of d.trials) {
+    const s = (byState[t.state] = byState[t.state] || {y: [], base: [], x: [], text: []});
+    const start = Date.parse(t.start), end = t.end ? Date.parse(t.end) : Date.now();
+    s.y.push(esc(t.worker)); s.base.push(t.start); s.x.push(Math.max(end - start, 1)); s.text.push("trial " + t.number);
+  }
+  plot("timeline", Object.entries(byState).map(([s, d2]) => ({type: "bar", orientation: "h", y: d2.y, base: d2.base,
+    x: d2.x, text: d2.text, name: s, marker: {color: STATE_COLORS[s]}, hoverinfo: "text+name"})),
+    {title: {text: "latest " + d.trials.length + " trials per worker"}, xaxis: {type: "date"}, barmode: "overlay", margin: {l: 160}});
+  document.getElementById("workers").replaceChildren(el("p", {class: "muted",
+    text: Object.entries(d.workers).map(([w, c]) => w + ": " + stateCounts(c)).join(" | ")}));
+}
+
+let page = 1;
+function query() {
+  const f = new FormData(document.getElementById("filters"));
+  const q = new URLSearchParams();
+  for (const [k, v] of f.entries()) if (v !== "") q.set(k, v);
+  q.set("page", String(page));
+  return q;
+}
+
+async function renderTrials() {
+  let d;
+  try { d = await api("/studies/" + SID + "/trials?" + query().toString()); }
+  catch (e) { document.getElementById("total").textContent = "error: " + e.message; return; }
+  document.querySelector("#trials tbody").replaceChildren(...d.rows.map((r) => el("tr", {"data-number": r.number},
+    el("td", {}, el("a", {href: "/trials/" + r.id, text: String(r.number)})),
+    el("td", {class: "state-" + r.state, text: r.state}),
+    el("td", {text: (r.values || []).map((x) => fmt(x)).join(", ") || "–"}),
+    el("td", {text: r.duration_s === null ? "–" : r.duration_s.toFixed(3)}),
+    el("td", {text: r.worker || "–"}),
+    el("td", {text: r.cached_from === null ? "" : "#" + r.cached_from}),
+    el("td", {text: (r.functional_hash || "").slice(0, 10)}),
+    el("td", {class: "params", text: JSON.stringify(r.params)}))));
+  document.getElementById("pages").textContent = String(d.pages);
+  document.getElementById("total").textContent = String(d.total);
+  document.getElementById("page").value = String(d.page);
+}
+
+document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); page = 1; renderTrials(); });
+document.getElementById("prev").addEventListener("click", () => { if (page > 1) { page--; renderTrials(); } });
+document.getElementById("next").addEventListener("click", () => {
+  if (page < Number(document.getElementById("pages").textContent)) { page++; renderTrials(); } });
+document.getElementById("page").addEventListener("change", (e) => { page = Math.max(1, Number(e.target.value) || 1); renderTrials(); });
+
+let heavyAt = 0;
+async function refreshAll(first) {
+  await renderSummary();
+  const jobs = [renderHistory(), renderTrials(), renderTimeline(), renderIntermediate()];
+  if (first || Date.now() - heavyAt > 10000) { heavyAt = Date.now(); jobs.push(renderParams(), renderPareto()); }
+  await Promise.all(jobs);
+  document.body.dataset.refreshed = String(Date.now());
+}
+
+refreshAll(true).then(() => { document.body.dataset.loaded = "1"; });
+live(studyWatcher(SID), () => refreshAll(false), 2000);

@@ -1,0 +1,322 @@
+"""Read-only study aggregations for the dashboard, computed in SQL (bounded rows at any size).
+
+Every query returns at most a few thousand rows whatever the study's size: curves keep only the
+improvements, scatters are bucketed (min and max per bucket), samples are strided.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import aliased
+
+from hashtune.store.base import StoreBase, utcnow
+from hashtune.store.models import FecAudit, FecCache, IntermediateValue, Study, Trial
+
+SCORED = ("COMPLETE", "CACHED")
+PAID = ("COMPLETE", "FAILED", "PRUNED")
+LIVE_WINDOW_S = 60.0
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.replace(tzinfo=UTC).isoformat()
+
+
+class DashboardQueriesMixin(StoreBase):
+    """Aggregations behind the dashboard's pages; nothing here writes."""
+
+    def study_activity(self) -> dict[int, dict[str, Any]]:
+        """Per study: last heartbeat and whether a worker was seen within LIVE_WINDOW_S."""
+        with self._read() as s:
+            rows = s.execute(
+                select(
+                    Trial.study_id,
+                    func.max(Trial.heartbeat_at),
+                    func.sum(case((Trial.state.in_(("RUNNING", "PENDING")), 1), else_=0)),
+                ).group_by(Trial.study_id)
+            ).all()
+        cutoff = utcnow() - timedelta(seconds=LIVE_WINDOW_S)
+        return {
+            sid: {
+                "last_seen": _iso(hb),
+                "running": bool(live) and hb is not None and hb >= cutoff,
+            }
+            for sid, hb, live in rows
+        }
+
+    def best_so_far(self, study_id: int, maximize: bool, by: str = "number") -> list[dict]:
+        """The trials that improved the best first-objective value, ordered by number or time."""
+        order = Trial.number if by == "number" else Trial.finished_at
+        signed = Trial.value if maximize else -Trial.value
+        base = select(
+            Trial.number,
+            Trial.value,
+            Trial.state,
+            Trial.finished_at,
+            func.max(signed).over(order_by=(order, Trial.number)).label("run"),
+        ).where(Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None))
+        base = base.subquery()
+        lagged = select(
+            base, func.lag(base.c.run).over(order_by=(base.c[by], base.c.number)).label("prev")
+        ).subquery()
+        rows = self._rows(
+            select(lagged.c.number, lagged.c.value, lagged.c.state, lagged.c.finished_at)
+            .where((lagged.c.prev.is_(None)) | (lagged.c.run > lagged.c.prev))
+            .order_by(lagged.c[by], lagged.c.number)
+        )
+        return [
+            {"number": n, "value": v, "state": st, "finished_at": _iso(f)} for n, v, st, f in rows
+        ]
+
+    def value_buckets(self, study_id: int, max_points: int = 4000) -> dict[str, Any]:
+        """Scored trials bucketed by number: per (bucket, state) the min and max value."""
+        n = self._max_number(study_id)
+        width = max(1, math.ceil((n + 1) * 2 / max_points))
+        bucket = (Trial.number // width) if width > 1 else Trial.number
+        rows = self._rows(
+            select(
+                func.min(Trial.number),
+                func.max(Trial.number),
+                Trial.state,
+                func.min(Trial.value),
+                func.max(Trial.value),
+                func.count(),
+            )
+            .where(Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None))
+            .group_by(bucket, Trial.state)
+            .order_by(func.min(Trial.number))
+        )
+        return {
+            "bucket_width": width,
+            "points": [
+                {"lo_number": a, "hi_number": b, "state": st, "min": lo, "max": hi, "count": c}
+                for a, b, st, lo, hi, c in rows
+            ],
+        }
+
+    def param_sample(self, study_id: int, size: int = 2000) -> list[dict[str, Any]]:
+        """A strided sample of scored trials: number, values, params."""
+        count = self._count(study_id, SCORED)
+        stride = max(1, math.ceil(count / size))
+        cond = [Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None)]
+        if stride > 1:
+            cond.append(Trial.number % stride == 0)
+        rows = self._rows(
+            select(Trial.number, Trial.values, Trial.params).where(*cond).order_by(Trial.number)
+        )
+        return [{"number": n, "values": v, "params": p} for n, v, p in rows]
+
+    def objective_points(self, study_id: int, k: int) -> list[tuple]:
+        """(id, number, state, obj_0, ..., obj_k-1) of every scored trial, as floats from SQL."""
+        cols = [Trial.value] + [Trial.values[i].as_float() for i in range(1, k)]
+        return self._rows(
+            select(Trial.id, Trial.number, Trial.state, *cols).where(
+                Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None)
+            )
+        )
+
+    def candidates(self, trial_ids: list[int]) -> dict[int, str]:
+        """Candidate text of a few trials, by id."""
+        if not trial_ids:
+            return {}
+        return dict(self._rows(select(Trial.id, Trial.candidate).where(Trial.id.in_(trial_ids))))
+
+    def intermediate_curves(self, study_id: int, max_trials: int = 100) -> list[dict[str, Any]]:
+        """Intermediate values of the latest `max_trials` trials that reported any."""
+        ids = (
+            select(IntermediateValue.trial_id)
+            .join(Trial, Trial.id == IntermediateValue.trial_id)
+            .where(Trial.study_id == study_id)
+            .group_by(IntermediateValue.trial_id)
+            .order_by(IntermediateValue.trial_id.desc())
+            .limit(max_trials)
+        )
+        picked = [r[0] for r in self._rows(ids)]
+        if not picked:
+            return []
+        rows = self._rows(
+            select(
+                Trial.id, Trial.number, Trial.state, IntermediateValue.step, IntermediateValue.value
+            )
+            .join(Trial, Trial.id == IntermediateValue.trial_id)
+            .where(IntermediateValue.trial_id.in_(picked))
+            .order_by(Trial.number, IntermediateValue.step)
+        )
+        curves: dict[int, dict[str, Any]] = {}
+        for tid, number, state, step, value in rows:
+            c = curves.setdefault(tid, {"id": tid, "number": number, "state": state, "steps": []})
+            c["steps"].append([step, value])
+        return list(curves.values())
+
+    def timeline(self, study_id: int, last: int = 1500) -> dict[str, Any]:
+        """The latest `last` trials' start/finish per worker, and per-worker counts by state."""
+        rows = self._rows(
+            select(
+                Trial.id, Trial.number, Trial.worker, Trial.state, Trial.started_at,
+                Trial.finished_at, Trial.heartbeat_at,
+            )
+            .where(Trial.study_id == study_id, Trial.started_at.is_not(None))
+            .order_by(Trial.number.desc())
+            .limit(last)
+        )  # fmt: skip
+        per_worker = self._rows(
+            select(Trial.worker, Trial.state, func.count())
+            .where(Trial.study_id == study_id)
+            .group_by(Trial.worker, Trial.state)
+        )
+        workers: dict[str, dict[str, int]] = {}
+        for w, st, c in per_worker:
+            workers.setdefault(w or "?", {})[st] = c
+        return {
+            "trials": [
+                {
+                    "id": i, "number": n, "worker": w or "?", "state": st, "start": _iso(a),
+                    "end": _iso(b or hb),
+                }
+                for i, n, w, st, a, b, hb in reversed(rows)
+            ],
+            "workers": workers,
+        }  # fmt: skip
+
+    def hashing_buckets(self, study_id: int, buckets: int = 200) -> list[dict[str, Any]]:
+        """Per bucket of trial numbers: proposals, paid evaluations, hits and seconds saved."""
+        n = self._max_number(study_id)
+        width = max(1, math.ceil((n + 1) / buckets))
+        source = aliased(Trial)
+        cache_secs = (
+            select(FecCache.eval_seconds)
+            .where(FecCache.task == Trial.task, FecCache.functional_hash == Trial.functional_hash)
+            .scalar_subquery()
+        )
+        saved = case(
+            (Trial.state == "CACHED", func.coalesce(source.duration_s, cache_secs, 0.0)),
+            else_=0.0,
+        )
+        rows = self._rows(
+            select(
+                func.min(Trial.number),
+                func.count(),
+                func.sum(case((Trial.state.in_(PAID), 1), else_=0)),
+                func.sum(case((Trial.state == "CACHED", 1), else_=0)),
+                func.sum(saved),
+                func.max(Trial.finished_at),
+            )
+            .select_from(Trial)
+            .outerjoin(source, source.id == Trial.cached_from_trial_id)
+            .where(Trial.study_id == study_id)
+            .group_by(Trial.number // width if width > 1 else Trial.number)
+            .order_by(func.min(Trial.number))
+        )
+        return [
+            {
+                "number": a, "proposals": c, "paid": int(p or 0), "cached": int(h or 0),
+                "saved_s": float(sv or 0.0), "finished_at": _iso(f),
+            }
+            for a, c, p, h, sv, f in rows
+        ]  # fmt: skip
+
+    def largest_classes(self, study_id: int, k: int = 15, members: int = 8) -> list[dict]:
+        """The `k` functional hashes with most trials in the study, with up to `members` each."""
+        top = self._rows(
+            select(Trial.functional_hash, Trial.task, func.count().label("n"))
+            .where(Trial.study_id == study_id, Trial.functional_hash.is_not(None))
+            .group_by(Trial.functional_hash, Trial.task)
+            .having(func.count() > 1)
+            .order_by(func.count().desc(), Trial.functional_hash)
+            .limit(k)
+        )
+        if not top:
+            return []
+        rank = (
+            func.row_number()
+            .over(partition_by=Trial.functional_hash, order_by=Trial.number)
+            .label("r")
+        )
+        sub = (
+            select(Trial.id, Trial.number, Trial.state, Trial.value, Trial.candidate,
+                   Trial.functional_hash, rank)
+            .where(Trial.study_id == study_id, Trial.functional_hash.in_([h for h, _, _ in top]))
+            .subquery()
+        )  # fmt: skip
+        rows = self._rows(select(sub).where(sub.c.r <= members).order_by(sub.c.number))
+        by_hash: dict[str, list[dict]] = {}
+        for tid, number, state, value, cand, h, _ in rows:
+            by_hash.setdefault(h, []).append(
+                {"id": tid, "number": number, "state": state, "value": value, "candidate": cand}
+            )
+        return [
+            {"functional_hash": h, "task": t, "size": n, "members": by_hash.get(h, [])}
+            for h, t, n in top
+        ]
+
+    def study_audits(self, study_id: int, limit: int = 300) -> dict[str, Any]:
+        """Collision/noise audits of the study's cache hits: latest `limit` and a summary."""
+        cond = [Trial.study_id == study_id]
+        joined = select(FecAudit, Trial.number).join(Trial, Trial.id == FecAudit.trial_id)
+        summary = self._rows(
+            select(func.count(), func.avg(FecAudit.abs_diff), func.max(FecAudit.abs_diff))
+            .select_from(FecAudit)
+            .join(Trial, Trial.id == FecAudit.trial_id)
+            .where(*cond)
+        )[0]
+        rows = self._rows(joined.where(*cond).order_by(FecAudit.id.desc()).limit(limit))
+        return {
+            "count": summary[0],
+            "mean_abs_diff": summary[1],
+            "max_abs_diff": summary[2],
+            "audits": [
+                {
+                    "trial_number": number, "trial_id": a.trial_id, "cached": a.cached,
+                    "fresh": a.fresh, "abs_diff": a.abs_diff, "created_at": _iso(a.created_at),
+                }
+                for a, number in rows
+            ],
+        }  # fmt: skip
+
+    def study_version(self, study_id: int) -> dict[str, Any]:
+        """A cheap change marker: trial count, finished count and the latest heartbeat."""
+        n, done, hb = self._rows(
+            select(
+                func.count(),
+                func.sum(case((Trial.finished_at.is_not(None), 1), else_=0)),
+                func.max(Trial.heartbeat_at),
+            ).where(Trial.study_id == study_id)
+        )[0]
+        return {"trials": n, "finished": int(done or 0), "heartbeat": _iso(hb)}
+
+    def finished_since(self, study_id: int, since: datetime | None, limit: int = 100) -> list:
+        """Trials finished after `since` (newest last), at most `limit`."""
+        cond = [Trial.study_id == study_id, Trial.finished_at.is_not(None)]
+        if since is not None:
+            cond.append(Trial.finished_at > since.astimezone(UTC).replace(tzinfo=None))
+        rows = self._rows(
+            select(Trial.id, Trial.number, Trial.state, Trial.value, Trial.finished_at)
+            .where(*cond)
+            .order_by(Trial.finished_at.desc())
+            .limit(limit)
+        )
+        return [
+            {"id": i, "number": n, "state": st, "value": v, "finished_at": _iso(f)}
+            for i, n, st, v, f in reversed(rows)
+        ]
+
+    def study_names(self) -> dict[int, str]:
+        """Study id → name."""
+        return dict(self._rows(select(Study.id, Study.name)))
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _rows(self, stmt: Any) -> list[tuple]:
+        with self._read() as s:
+            return [tuple(r) for r in s.execute(stmt).all()]
+
+    def _max_number(self, study_id: int) -> int:
+        return int(self._rows(select(func.coalesce(func.max(Trial.number), 0)).where(
+            Trial.study_id == study_id))[0][0])  # fmt: skip
+
+    def _count(self, study_id: int, states: tuple[str, ...]) -> int:
+        cond = [Trial.study_id == study_id, Trial.state.in_(states)]
+        return int(self._rows(select(func.count()).select_from(Trial).where(*cond))[0][0])

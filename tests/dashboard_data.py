@@ -1,0 +1,111 @@
+"""Real studies for the dashboard tests: NB201 evolution (cache hits, lineage, audits) and a
+two-objective study with intermediate values and pruned trials, run through `Study`."""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pyglove as pg
+
+from hashtune import FunctionEvaluator, Study
+from hashtune.spaces.base import Space
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "nb201_fixture.csv"
+NB201 = "nb201 <script>alert(1)</script>"  # a hostile name: pages must show it as text
+MULTI = "two-objectives"
+
+
+def nb201_study(url: str, trials: int = 40, name: str = NB201) -> Study:
+    """Regularized evolution on NB201 cells scored from the tabular fixture, audits on."""
+    study = Study.create(
+        name,
+        space="nas_bench_201",
+        evaluator="nas_bench_201_tabular",
+        evaluator_args={"path": str(FIXTURE)},
+        searcher="regularized_evolution",
+        searcher_args={"population_size": 10, "tournament_size": 3},
+        storage=url,
+        cache={"audit_fraction": 0.5},
+        seed=0,
+        load_if_exists=True,
+    )
+    study.enqueue(_first_cell())
+    if trials:
+        study.optimize(n_trials=trials)
+    return study
+
+
+def _first_cell():
+    from hashtune.spaces.nas_bench_201 import cell_from_string
+
+    return cell_from_string("|skip_connect~0|+|none~0|none~1|+|avg_pool_3x3~0|none~1|none~2|")
+
+
+def curve_score(candidate, context) -> tuple[float, float]:
+    """Two objectives of (x, `<script>` param); reports 4 steps, pruned when x is 0."""
+    x, w = float(candidate["x"]), float(candidate["<script>"])
+    for step in range(4):
+        context.report(step, x * (step + 1) + w)
+    if x == 0:
+        from hashtune.evaluators.base import TrialPruned
+
+        raise TrialPruned("pruned for the test")
+    return (x - 2.0) ** 2 + w, math.sqrt(x) + 0.1 * w
+
+
+def multi_study(url: str, trials: int = 24) -> Study:
+    """Random search on a small space with a parameter named `<script>`, two objectives."""
+    space = Space(
+        pg.Dict(x=pg.oneof([0, 1, 2, 3, 4]), **{"<script>": pg.oneof([0, 1, 2])}), name="xy"
+    )
+    study = Study.create(
+        MULTI,
+        space=space,
+        evaluator=FunctionEvaluator(curve_score, objectives=("loss", "gain")),
+        searcher="random",
+        directions=["minimize", "maximize"],
+        storage=url,
+        seed=1,
+    )
+    study.optimize(n_trials=trials)
+    return study
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """The dashboard app on uvicorn in a thread, on a free port (stopped by `stop`)."""
+
+    def __init__(self, url: str):
+        import uvicorn
+
+        from hashtune.dashboard import create_app
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(url), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 20
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("dashboard server did not start")
+            time.sleep(0.05)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
