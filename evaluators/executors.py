@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import concurrent.futures
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -19,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext, TrialPruned
+from hashtune.evaluators.lifetime import WATCH_INTERVAL_S, die_with_parent
+from hashtune.evaluators.pruning_channel import QueueDesk, ShouldPrune
 
 OutcomeState = Literal["COMPLETE", "FAILED", "PRUNED"]
-ShouldPrune = Callable[[int, float, list[tuple[int, float]]], bool]
 
 
 @dataclass
@@ -214,9 +216,22 @@ def relay(
     return out
 
 
-def _run_in_worker(evaluator: Evaluator, candidate: Any, number: int) -> Outcome:
-    """Worker-side entry point (module level so spawned workers can import it)."""
-    return run_evaluation(evaluator, candidate, number)
+def _run_in_worker(
+    evaluator: Evaluator, candidate: Any, number: int, should_prune: ShouldPrune | None = None
+) -> Outcome:
+    """Worker-side entry point (module level so spawned workers can import it).
+
+    `should_prune` is a picklable link that asks the driver's pruner (see pruning_channel).
+    """
+    return run_evaluation(evaluator, candidate, number, should_prune)
+
+
+def with_curve(outcome: Outcome, received: list[tuple[int, float]]) -> Outcome:
+    """`outcome`, given the values the driver received live when it came back without any
+    (a worker killed by a timeout or a crash takes its own record with it)."""
+    if not outcome.intermediate and received:
+        outcome.intermediate = list(received)
+    return outcome
 
 
 def _exit_reason(exitcode: int | None) -> str:
@@ -237,12 +252,13 @@ class LocalProcessExecutor(Executor):
     pool replaces the worker and keeps serving. Workers are started with `spawn` (JAX is not
     fork-safe), so evaluator and candidate must be picklable and every function they reference
     importable (module level); scripts using this executor need an `if __name__ == "__main__":`
-    guard. Pruning is not live: `should_prune` is ignored (an evaluator may still raise
-    `TrialPruned` itself); intermediate values come back with the outcome, except when the worker
-    is killed or dies.
+    guard. Pruning is live: with `should_prune`, each `context.report` in the worker is sent to
+    the driver (Manager queues, see pruning_channel), the driver's pruner decides, and the worker
+    stops the trial as PRUNED; values received live also survive a killed worker. Workers (and
+    the Manager) die with the driver, even on SIGKILL (see lifetime).
     """
 
-    supports_pruning = False
+    supports_pruning = True
 
     def __init__(self, max_workers: int = 2, start_method: str = "spawn", max_tasks: int = 0):
         import pebble
@@ -255,11 +271,39 @@ class LocalProcessExecutor(Executor):
                 f"got {start_method!r}"
             )
         self.max_workers = max_workers
+        self._context = multiprocessing.get_context(start_method)
         self._pool = pebble.ProcessPool(
             max_workers=max_workers,
             max_tasks=max_tasks,
-            context=multiprocessing.get_context(start_method),
+            context=self._context,
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
         )
+        # Start every worker now, from a thread that lives as long as the pool: the kernel's
+        # parent-death signal fires when the *thread* that forked a worker exits.
+        self._closed = threading.Event()
+        started = threading.Event()
+        threading.Thread(
+            target=self._own_workers, args=(started,), name="hashtune-pool-owner", daemon=True
+        ).start()
+        started.wait()
+        self._desk: QueueDesk | None = None
+        self._desk_lock = threading.Lock()
+
+    def _own_workers(self, started: threading.Event) -> None:
+        try:
+            self._pool.schedule(int)
+        finally:
+            started.set()
+        self._closed.wait()
+
+    def _pruning_desk(self) -> QueueDesk:
+        with self._desk_lock:
+            if self._desk is None:
+                self._desk = QueueDesk(
+                    self._context, die_with_parent, (os.getpid(), WATCH_INTERVAL_S, False)
+                )
+            return self._desk
 
     def submit(
         self,
@@ -270,11 +314,18 @@ class LocalProcessExecutor(Executor):
         should_prune: ShouldPrune | None = None,
     ) -> concurrent.futures.Future[Outcome]:
         _check_timeout(timeout_s)
+        desk = self._pruning_desk() if should_prune is not None else None
+        token, link = desk.open(should_prune) if desk is not None else (None, None)
+
+        def to_outcome(task: concurrent.futures.Future, elapsed: float) -> Outcome:
+            received = desk.close(token) if desk is not None else []
+            return with_curve(self._to_outcome(task, timeout_s, elapsed), received)
+
         return relay(
             lambda: self._pool.schedule(
-                _run_in_worker, args=(evaluator, candidate, number), timeout=timeout_s
+                _run_in_worker, args=(evaluator, candidate, number, link), timeout=timeout_s
             ),
-            lambda task, elapsed: self._to_outcome(task, timeout_s, elapsed),
+            to_outcome,
         )
 
     @staticmethod
@@ -304,6 +355,10 @@ class LocalProcessExecutor(Executor):
         else:
             self._pool.stop()
         self._pool.join()
+        self._closed.set()
+        if self._desk is not None:
+            self._desk.shutdown()
+            self._desk = None
 
 
 def _ray_executor(**kwargs: Any) -> Executor:
@@ -346,4 +401,5 @@ __all__ = [
     "register_executor",
     "relay",
     "run_evaluation",
+    "with_curve",
 ]

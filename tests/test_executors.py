@@ -179,3 +179,93 @@ def test_mlp_evaluator_runs_in_spawned_worker(process_executor):
     assert out.state == "COMPLETE" and out.values[0] > 0.8
     assert out.values == local.values  # same seed, same result across processes
     assert [s for s, _ in out.intermediate] == [1, 2, 3]
+
+
+# ---- live pruning on pool workers; workers die with their driver --------------------------------
+def test_pool_workers_ask_the_driver_and_each_trial_gets_its_own_decision(process_executor):
+    assert process_executor.supports_pruning
+    asked: dict[str, list[int]] = {"a": [], "b": []}
+
+    def pruner_for(name, stop_at):
+        def should_prune(step, value, own):
+            asked[name].append(step)
+            assert [s for s, _ in own] == list(range(step + 1))  # the driver sees the live curve
+            return step == stop_at
+
+        return should_prune
+
+    futs = [
+        process_executor.submit(QuadraticEvaluator(steps=6), 1.0, 0, 30, pruner_for("a", 2)),
+        process_executor.submit(QuadraticEvaluator(steps=6), 2.0, 1, 30, pruner_for("b", None)),
+    ]
+    a, b = (f.result(timeout=60) for f in futs)
+    assert a.state == "PRUNED" and "step 2" in a.error
+    assert [s for s, _ in a.intermediate] == [0, 1, 2] == asked["a"]
+    assert b.state == "COMPLETE" and b.values == (-4.0,) and asked["b"] == list(range(6))
+
+
+def test_pool_keeps_the_live_curve_of_a_trial_whose_worker_was_killed(process_executor):
+    out = _outcome(
+        process_executor,
+        SleepEvaluator(seconds=None, report_every=0.05),
+        timeout_s=0.6,
+        should_prune=lambda step, value, own: False,
+    )
+    assert out.state == "FAILED" and out.error == "timed out after 0.6s"
+    assert len(out.intermediate) >= 3 and [s for s, _ in out.intermediate][:3] == [0, 1, 2]
+
+
+def test_median_pruner_stops_bad_trials_on_a_process_pool_worker(sqlite_url):
+    import pyglove as pg
+
+    import hashtune as ht
+
+    xs = [0.0, 0.5, 0.25, 2.0, 0.1, 3.0]
+    study = ht.Study.create(
+        "pool-prune", space=ht.Space(pg.Dict(x=pg.oneof(sorted(xs)))),
+        evaluator=QuadraticEvaluator(target=0.0, steps=5), searcher="random",
+        executor="process", executor_args={"max_workers": 1}, storage=sqlite_url,
+        pruner="median", pruner_args={"n_startup_trials": 2, "n_warmup_steps": 1},
+    )  # fmt: skip
+    for x in xs:
+        assert study.enqueue(pg.Dict(x=x))
+    study.optimize(n_trials=len(xs))
+    trials = study.trials()
+    assert [t.state for t in trials] == ["COMPLETE"] * 3 + ["PRUNED", "COMPLETE", "PRUNED"]
+    for t in trials:  # the store holds each trial's curve, pruned ones cut at the decision
+        steps = [s for s, _ in t.intermediate]
+        assert steps == ([0, 1] if t.state == "PRUNED" else [0, 1, 2, 3, 4]), (t.number, steps)
+
+
+_DRIVER = """
+import os, sys, time
+from hashtune.evaluators.executors import LocalProcessExecutor
+from hashtune.evaluators.testing import SleepEvaluator
+if __name__ == "__main__":
+    ex = LocalProcessExecutor(max_workers=2)
+    ex.submit(SleepEvaluator(seconds=None), None, 0)  # hangs, no timeout
+    ex.submit(SleepEvaluator(seconds=None), None, 1, should_prune=lambda s, v, o: False)
+    time.sleep(1.5)  # both evaluations running, the pruning Manager started
+    print("READY", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_no_pool_worker_outlives_a_killed_driver(tmp_path):
+    import os
+    import subprocess
+
+    psutil = pytest.importorskip("psutil")
+    script = tmp_path / "driver.py"
+    script.write_text(_DRIVER)
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert driver.stdout.readline().strip() == "READY"
+        children = psutil.Process(driver.pid).children(recursive=True)
+        assert len(children) >= 3  # two workers (hanging) and the Manager
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=10)
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive, f"orphaned: {[(p.pid, p.cmdline()) for p in alive]}"
+    finally:
+        driver.kill()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyglove as pg
 import pytest
 
@@ -59,8 +61,60 @@ def test_timeouts_and_crashes_on_ray_fail_only_their_trials(ray_local, sqlite_ur
         evaluator=ExitEvaluator(code=9),
         searcher="random",
         executor="ray",
+        executor_args={"max_retries": 0},  # a crash is retried like a lost node otherwise
         storage=sqlite_url,
     )
     crash.optimize(n_trials=2)
     assert [t.state for t in crash.trials()] == ["FAILED", "FAILED"]
     assert all("worker process died" in t.error for t in crash.trials())
+
+
+def test_median_pruner_stops_bad_trials_on_ray_workers(ray_local, sqlite_url) -> None:
+    xs = [0.0, 0.5, 0.25, 2.0, 0.1, 3.0]
+    study = ht.Study.create(
+        "ray-prune", space=ht.Space(pg.Dict(x=pg.oneof(sorted(xs)))),
+        evaluator=QuadraticEvaluator(target=0.0, steps=5), searcher="random",
+        executor="ray", executor_args={"max_workers": 1}, storage=sqlite_url,
+        pruner="median", pruner_args={"n_startup_trials": 2, "n_warmup_steps": 1},
+    )  # fmt: skip
+    for x in xs:
+        assert study.enqueue(pg.Dict(x=x))
+    study.optimize(n_trials=len(xs))
+    trials = study.trials()
+    assert [t.state for t in trials] == ["COMPLETE"] * 3 + ["PRUNED", "COMPLETE", "PRUNED"]
+    for t in trials:  # the decision was the driver's pruner's, the curve reached the store
+        steps = [s for s, _ in t.intermediate]
+        assert steps == ([0, 1] if t.state == "PRUNED" else [0, 1, 2, 3, 4]), (t.number, steps)
+
+
+def test_ray_keeps_the_live_curve_of_a_timed_out_task_and_cancels_on_shutdown(ray_local) -> None:
+    from hashtune.evaluators.ray_executor import RayExecutor
+
+    ex = RayExecutor(max_workers=2)
+    never = lambda step, value, own: False  # noqa: E731
+    warm = ex.submit(QuadraticEvaluator(), 1.0, 0, None, never).result(60)  # worker, actor up
+    assert warm.state == "COMPLETE"
+    out = ex.submit(SleepEvaluator(None, report_every=0.05), None, 0, 2.0, never).result(60)
+    assert out.state == "FAILED" and out.error == "timed out after 2s"
+    assert len(out.intermediate) >= 3  # received live; the killed worker took its own copy
+    hanging = ex.submit(SleepEvaluator(None), None, 1)
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    ex.shutdown(wait=False)
+    cancelled = hanging.result(timeout=30)
+    assert cancelled.state == "FAILED" and time.monotonic() - t0 < 15
+
+
+def test_ray_options_validate_and_pass_per_trial_resources(ray_local) -> None:
+    from hashtune.evaluators.ray_executor import RayExecutor
+
+    ex = RayExecutor(num_cpus_per_trial=0.5, num_gpus_per_trial=0.25, resources_per_trial={"x": 1})
+    assert ex.task_options == {
+        "num_cpus": 0.5, "num_gpus": 0.25, "max_retries": 3, "retry_exceptions": False,
+        "resources": {"x": 1},
+    }  # fmt: skip
+    for bad in ({"GPU": 1}, {"x": -1}):
+        with pytest.raises(ValueError, match="resources_per_trial"):
+            RayExecutor(resources_per_trial=bad)
+    with pytest.raises(ValueError, match="max_retries"):
+        RayExecutor(max_retries=-1)
