@@ -3,8 +3,10 @@
 from hashtune.hashing.functional_hash import (
     BATCHED_META_KEY,
     HASH_CHARS,
+    HASH_VERSION,
     functional_hash,
     functional_hashes,
+    output_digest,
 )
 from hashtune.hashing.params import content_param_fn
 from hashtune.hashing.probe import Probe
@@ -15,9 +17,11 @@ __all__ = [
     "DEFAULT_DIGITS",
     "DEFAULT_FLUSH",
     "HASH_CHARS",
+    "HASH_VERSION",
     "Probe",
     "content_param_fn",
     "functional_hash",
     "functional_hashes",
+    "output_digest",
     "quantise",
 ]

@@ -31,6 +31,11 @@ from hashtune.spaces.base import BATCHED_META_KEY, Executable
 
 #: Hex characters of the returned digest.
 HASH_CHARS = 32
+#: Version of the hash algorithm, digested into every hash (and part of every cache key): bump it
+#: whenever a change alters digests (probes, quantisation, parameter rule), so entries stored
+#: under an older version are never matched. v3: log-scale probes across magnitudes, per-batch
+#: flush.
+HASH_VERSION = "v3"
 #: `BATCHED_META_KEY` (spaces.base) names the batched form: `(batched_fn, data)`, where
 #: `batched_fn(param_fn, data, *inputs)` equals `fn(param_fn, *inputs)`, `data` is a pytree of
 #: arrays (e.g. op indices). Executables sharing `batched_fn` (the same object) and data shapes are
@@ -39,7 +44,6 @@ HASH_CHARS = 32
 #: float32 and would hash a slightly different function than the eager form.
 #: Candidates per compiled call of the batched path (padded, so one compile per group).
 CHUNK = 512
-_VERSION = b"hashtune-ufh-v2"
 
 
 def _resolve(candidate: Any, probe: Probe | None) -> tuple[Callable[..., Any], Probe, Any, Any]:
@@ -65,14 +69,19 @@ def _resolve(candidate: Any, probe: Probe | None) -> tuple[Callable[..., Any], P
     )
 
 
-def _digest(leaves: Sequence[np.ndarray], digits: int, flush: float) -> str:
-    """SHA-256 of the quantised leaves (each with a leading probe-batch axis) and their shapes."""
-    h = hashlib.sha256(_VERSION)
+def output_digest(
+    leaves: Sequence[np.ndarray], digits: int = DEFAULT_DIGITS, flush: float = DEFAULT_FLUSH
+) -> str:
+    """SHA-256 of the quantised output leaves (each with a leading probe-batch axis) and shapes.
+
+    Each batch is flushed against its own largest magnitude (batches are magnitude regimes).
+    """
+    h = hashlib.sha256(f"hashtune-ufh-{HASH_VERSION}".encode())
     h.update(f"|digits={digits}|flush={flush}|leaves={len(leaves)}".encode())
     for leaf in leaves:
         arr = np.asarray(leaf)
         h.update(f"|{arr.dtype.kind}{arr.shape}".encode())
-        exp, man = quantise(arr, digits, flush)
+        exp, man = quantise(arr, digits, flush, axis=tuple(range(1, arr.ndim)))
         h.update(exp.astype("<i8").tobytes())
         h.update(man.astype("<i8").tobytes())
     return h.hexdigest()[:HASH_CHARS]
@@ -107,8 +116,8 @@ def functional_hash(
     fn, p, _, batched = _resolve(candidate_or_fn, probe)
     if batched is not None:  # the compiled batched form: same digest, far faster than eager ops
         batched_fn, data = batched
-        return _digest(_run_batched(batched_fn, [data], p, 1)[0], digits, flush)
-    return _digest(_run_eager(fn, p), digits, flush)
+        return output_digest(_run_batched(batched_fn, [data], p, 1)[0], digits, flush)
+    return output_digest(_run_eager(fn, p), digits, flush)
 
 
 @lru_cache(maxsize=64)
@@ -154,7 +163,7 @@ def functional_hashes(
     for i, cand in enumerate(candidates):
         fn, p, _, batched = _resolve(cand, probe)
         if batched is None:
-            out[i] = _digest(_run_eager(fn, p), digits, flush)
+            out[i] = output_digest(_run_eager(fn, p), digits, flush)
             continue
         batched_fn, data = batched
         leaves, treedef = jax.tree_util.tree_flatten(data)
@@ -164,5 +173,5 @@ def functional_hashes(
         batched_fn, _, p = members[0][1]
         leaves = _run_batched(batched_fn, [m[1][1] for m in members], p, min(chunk, len(members)))
         for (i, _), cand_leaves in zip(members, leaves, strict=True):
-            out[i] = _digest(cand_leaves, digits, flush)
+            out[i] = output_digest(cand_leaves, digits, flush)
     return [h for h in out if h is not None]

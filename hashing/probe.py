@@ -5,6 +5,15 @@ index, input position, shape, dtype, range). Raw 64-bit words are turned into nu
 (`(word >> 11) * 2**-53`), so the values depend neither on Python's `hash()` nor on how a numpy
 version implements `Generator.uniform`: they are the same in every process, run and machine.
 Inputs are identified by position, never by name, so renaming an argument does not change a hash.
+
+Log-scale inputs (`InputSpec.scale` "log"/"log+") cover many decades: each batch is one magnitude
+*regime*, a quantile `q_b` of every input's log range shared by all log inputs of the batch
+(batches are spread by a shifted van der Corput sequence, so any prefix of them covers the range),
+and each value sits within `REGIME_SPREAD` of it, with a random sign and a `zeros` fraction of
+exact zeros. Inputs of one batch thus differ by a few decades at most (a large `w` next to a tiny
+`g`), which keeps float cancellation noise (`(g + w) - w` against `g`) far below the quantisation
+step, while across batches every input visits its whole range. Magnitudes are `10**k * (1 + 9f)`
+(`10**k` from correctly rounded literals): no libm `pow` in the probe values.
 """
 
 from __future__ import annotations
@@ -16,11 +25,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from hashtune.spaces.base import InputSpec
+from hashtune.spaces.base import SCALES, InputSpec
 
 _FLOAT_DTYPES = ("float64", "float32", "float16")
 _INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
 _DTYPES = _FLOAT_DTYPES + _INT_DTYPES + ("bool",)
+#: Half-width, in quantiles of an input's log range, of the values around a batch's regime.
+REGIME_SPREAD = 0.15
+_POW10 = {k: float(f"1e{k}") for k in range(-320, 309)}
 
 
 def stable_seed(text: str) -> int:
@@ -46,16 +58,56 @@ def _draw(text: str, shape: tuple[int, ...], dtype: str, low: float, high: float
     return (low + (high - low) * u).reshape(shape).astype(dtype)
 
 
+def _van_der_corput(b: int) -> float:
+    """The base-2 radical inverse of `b`: 0, 1/2, 1/4, 3/4, 1/8, ... (well spread prefixes)."""
+    q, denom = 0.0, 1.0
+    while b:
+        b, bit = divmod(b, 2)
+        denom *= 2.0
+        q += bit / denom
+    return q
+
+
+def regime(seed: int, b: int) -> float:
+    """The magnitude quantile in [0, 1) that log-scale inputs of batch `b` are drawn around."""
+    shift = float(stable_uniform(f"hashtune-probe|{seed}|regime", 1)[0])
+    return (shift + _van_der_corput(b)) % 1.0
+
+
+def _draw_log(
+    text: str, shape: tuple[int, ...], q: float, low: float, high: float, signed: bool, zeros: float
+) -> np.ndarray:
+    """Magnitudes log-uniform around quantile `q` of [low, high], random signs, exact zeros."""
+    n = int(np.prod(shape, dtype=np.int64))
+    u = stable_uniform(text, 3 * n).reshape(3, n)
+    e = q + REGIME_SPREAD * (2.0 * u[0] - 1.0)
+    e = np.where(e < 0.0, -e, np.where(e > 1.0, 2.0 - e, e))  # reflect into [0, 1]
+    lo, hi = np.log10(low), np.log10(high)
+    p = lo + e * (hi - lo)
+    k = np.floor(p)
+    pow10 = np.array([_POW10[int(x)] for x in np.clip(k, -320, 308)])
+    mag = np.clip(pow10 * (1.0 + 9.0 * (p - k)), low, high)
+    sign = np.where(u[1] < 0.5, -1.0, 1.0) if signed else 1.0
+    return np.where(u[2] < zeros, 0.0, sign * mag).reshape(shape)
+
+
 @lru_cache(maxsize=256)
 def _stacked(signature: tuple) -> tuple[np.ndarray, ...]:
     """Probe arrays of a `Probe.signature` (cached: candidates share a handful of probes)."""
-    shapes, dtypes, ranges, num_batches, seed = signature
+    shapes, dtypes, ranges, num_batches, seed, scales, zeros = signature
     out = []
     for i, (shape, dtype, (lo, hi)) in enumerate(zip(shapes, dtypes, ranges, strict=True)):
-        batches = [
-            _draw(f"hashtune-probe|{seed}|{b}|{i}|{shape}|{dtype}|{lo}|{hi}", shape, dtype, lo, hi)
-            for b in range(num_batches)
-        ]
+        batches = []
+        for b in range(num_batches):
+            text = f"hashtune-probe|{seed}|{b}|{i}|{shape}|{dtype}|{lo}|{hi}"
+            if scales[i] == "linear":
+                batches.append(_draw(text, shape, dtype, lo, hi))
+                continue
+            q = regime(seed, b)
+            vals = _draw_log(
+                f"{text}|{scales[i]}|{zeros[i]}", shape, q, lo, hi, scales[i] == "log", zeros[i]
+            )
+            batches.append(vals.astype(dtype))
         arr = np.stack(batches)
         arr.setflags(write=False)
         out.append(arr)
@@ -64,13 +116,18 @@ def _stacked(signature: tuple) -> tuple[np.ndarray, ...]:
 
 @dataclass(frozen=True)
 class Probe:
-    """Shapes, dtypes and ranges of the inputs, plus how many independent batches and the seed."""
+    """Shapes, dtypes, ranges and scales of the inputs, plus how many batches and the seed.
+
+    `scales` (per input, default "linear") and `zeros` (per input, default 0) as in `InputSpec`.
+    """
 
     shapes: Sequence[Sequence[int]]
     dtypes: Sequence[str] | None = None
     ranges: Sequence[tuple[float, float]] | None = None
     num_batches: int = 4
     seed: int = 0
+    scales: Sequence[str] | None = None
+    zeros: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         shapes = tuple(tuple(int(d) for d in s) for s in self.shapes)
@@ -93,6 +150,18 @@ class Probe:
         for lo, hi in ranges:
             if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
                 raise ValueError(f"`ranges` entries must be finite (low, high), got {(lo, hi)!r}")
+        scales = tuple(self.scales) if self.scales is not None else ("linear",) * n
+        zeros = tuple(float(z) for z in self.zeros) if self.zeros is not None else (0.0,) * n
+        if len(scales) != n or any(sc not in SCALES for sc in scales):
+            raise ValueError(f"`scales` must be {n} entries from {SCALES}, got {self.scales!r}")
+        if len(zeros) != n or not all(0.0 <= z <= 1.0 for z in zeros):
+            raise ValueError(f"`zeros` must be {n} fractions in [0, 1], got {self.zeros!r}")
+        for sc, d, (lo, hi) in zip(scales, dtypes, ranges, strict=True):
+            if sc != "linear" and (d not in _FLOAT_DTYPES or lo <= 0.0):
+                raise ValueError(
+                    f"`scales` entry {sc!r} needs a float dtype and magnitudes 0 < low <= high, "
+                    f"got dtype {d!r} and range {(lo, hi)!r}"
+                )
         if not isinstance(self.num_batches, int) or self.num_batches < 1:
             raise ValueError(f"`num_batches` must be an int >= 1, got {self.num_batches!r}")
         if not isinstance(self.seed, int):
@@ -100,6 +169,8 @@ class Probe:
         object.__setattr__(self, "shapes", shapes)
         object.__setattr__(self, "dtypes", dtypes)
         object.__setattr__(self, "ranges", ranges)
+        object.__setattr__(self, "scales", scales)
+        object.__setattr__(self, "zeros", zeros)
 
     @classmethod
     def from_specs(cls, specs: Sequence[InputSpec], num_batches: int = 4, seed: int = 0) -> Probe:
@@ -111,6 +182,8 @@ class Probe:
             ranges=[(s.low, s.high) for s in specs],
             num_batches=num_batches,
             seed=seed,
+            scales=[s.scale for s in specs],
+            zeros=[s.zeros for s in specs],
         )
 
     def with_specs(self, specs: Sequence[InputSpec]) -> Probe:
@@ -120,7 +193,15 @@ class Probe:
     @property
     def signature(self) -> tuple:
         """A hashable description of everything that determines the probe values."""
-        return (self.shapes, self.dtypes, self.ranges, self.num_batches, self.seed)
+        return (
+            self.shapes,
+            self.dtypes,
+            self.ranges,
+            self.num_batches,
+            self.seed,
+            self.scales,
+            self.zeros,
+        )
 
     @property
     def stacked(self) -> tuple[np.ndarray, ...]:

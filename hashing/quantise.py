@@ -1,8 +1,10 @@
 """Quantisation of probe outputs into stable integer tokens, the bytes the functional hash digests.
 
-A float becomes (decimal exponent, mantissa rounded to `digits` significant digits). Values whose
-magnitude is below `flush` times the largest finite magnitude of the same output leaf become zero,
-so mathematically-zero results that carry cancellation noise (`a*(1-t) + b*t - interp(a, b, t)`)
+A float becomes (decimal exponent, mantissa rounded to `digits` significant digits): relative
+precision, so 1e-12 and 1e12 are resolved alike. Values whose magnitude is below `flush` times the
+largest finite magnitude of the same output leaf (of the same probe batch, when `axis` names the
+other axes; the hash does so, because each batch is one magnitude regime) become zero, so
+mathematically-zero results that carry cancellation noise (`a*(1-t) + b*t - interp(a, b, t)`)
 agree. NaN, +inf and -inf get their own tokens; -0.0 and 0.0 share one (they compare equal, and
 which one arises depends on evaluation order). Known limitation: two computations that differ by
 float reassociation noise (a few ulps) still split if a value lies within that noise of a rounding
@@ -41,21 +43,29 @@ def _mantissa(a: np.ndarray, exp: np.ndarray, digits: int) -> np.ndarray:
     return np.rint(scaled / _pow10(np.where(small, q + 300, q)))
 
 
-def quantise(values: np.ndarray, digits: int = DEFAULT_DIGITS, flush: float = DEFAULT_FLUSH):
-    """(exponents, mantissas) int64 arrays of `values`' tokens (ints and bools are exact)."""
+def quantise(
+    values: np.ndarray,
+    digits: int = DEFAULT_DIGITS,
+    flush: float = DEFAULT_FLUSH,
+    axis: int | tuple[int, ...] | None = None,
+):
+    """(exponents, mantissas) int64 arrays of `values`' tokens (ints and bools are exact).
+
+    The flush scale is the largest finite magnitude over `axis` (None: the whole array).
+    """
     if not isinstance(digits, int) or not 1 <= digits <= 15:
         raise ValueError(f"`digits` must be an int in [1, 15], got {digits!r}")
     arr = np.asarray(values)
     if arr.dtype.kind in "biu":
         return np.zeros(arr.shape, np.int64), arr.astype(np.int64)
     if arr.dtype.kind == "c":
-        er, mr = quantise(arr.real, digits, flush)
-        ei, mi = quantise(arr.imag, digits, flush)
+        er, mr = quantise(arr.real, digits, flush, axis)
+        ei, mi = quantise(arr.imag, digits, flush, axis)
         return np.stack([er, ei]), np.stack([mr, mi])
     a = arr.astype(np.float64)
     finite = np.isfinite(a)
     absa = np.where(finite, np.abs(a), 0.0)
-    scale = float(absa.max()) if absa.size else 0.0
+    scale = absa.max(axis=axis, keepdims=True) if absa.size else np.zeros_like(absa)
     nonzero = finite & (absa > scale * flush)
     exp = np.full(a.shape, _SPECIAL, np.int64)
     man = np.full(a.shape, _ZERO, np.int64)

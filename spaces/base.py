@@ -28,15 +28,27 @@ ParamFn = Callable[[str, tuple[int, ...], Any], Any]
 BATCHED_META_KEY = "batched"
 
 
+#: `InputSpec.scale` values: uniform in [low, high]; magnitudes log-uniform in [low, high] with
+#: random signs ("log") or positive ("log+").
+SCALES: tuple[str, ...] = ("linear", "log", "log+")
+
+
 @dataclass(frozen=True)
 class InputSpec:
-    """One probe input: its name, shape, dtype and the uniform range probe values are drawn from."""
+    """One probe input: name, shape, dtype and the distribution probe values are drawn from.
+
+    `scale="linear"`: uniform in [low, high]. `"log"` / `"log+"`: magnitudes log-uniform in
+    [low, high] (0 < low <= high) with random / positive signs, so probes cover the decades real
+    inputs span (gradients 1e-8 .. 1e3); `zeros` is the fraction of values that are exactly 0.
+    """
 
     name: str
     shape: tuple[int, ...]
     dtype: str = "float64"
     low: float = -1.0
     high: float = 1.0
+    scale: str = "linear"
+    zeros: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,6 @@ EQUAL = {
         "s = maximum(g, m)\nreturn s, m, v",
         "s = -minimum(-g, -m)\nreturn s, m, v",
     ),
-    "clip_inactive_on_domain": ("s = clip(g, 1.0)\nreturn s, m, v", "return g, m, v"),
     "reassociated_lion": (
         "c = interp(g, m, 0.9)\nu = sign(c) * lr\nm = interp(g, m, 0.99)\nreturn u, m, v",
         "m2 = m * 0.99 + g * 0.01\nu = lr * sign(m * 0.9 + g * 0.1)\nreturn u, m2, v",

@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 import pyglove as pg
 
-from hashtune.spaces.base import Executable, InputSpec
+from hashtune.spaces.base import BATCHED_META_KEY, Executable, InputSpec
+from hashtune.spaces.optimizers.batched import program_arrays, run_program_arrays
 from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, op_impl
 
 #: Canonical input names, in call order (`t` only when `Program.uses_step`).
@@ -26,6 +27,21 @@ INPUTS: tuple[str, ...] = ("w", "g", "m", "v", "lr", "t")
 OUTPUTS: tuple[str, ...] = ("update", "m", "v")
 #: Probe vector length of the executable form.
 PROBE_SIZE = 16
+_VEC = (PROBE_SIZE,)
+#: Fraction of exact zeros among probe values of w, g, m, v (zero state, zero gradients).
+PROBE_ZEROS = 1 / 16
+#: What the functional hash probes a program on: the magnitudes real optimizer inputs take.
+#: Weights, gradients and momenta from 1e-8 to 1e3 with either sign, second moments (about g**2)
+#: from 1e-16 to 1e6 and never negative, learning rates over six decades, steps up to 1e4, plus
+#: exact zeros; so `clip(g, 1.0)` and `g` (equal on [-1, 1]) hash apart.
+INPUT_SPECS: tuple[InputSpec, ...] = (
+    InputSpec("w", _VEC, low=1e-8, high=1e3, scale="log", zeros=PROBE_ZEROS),
+    InputSpec("g", _VEC, low=1e-8, high=1e3, scale="log", zeros=PROBE_ZEROS),
+    InputSpec("m", _VEC, low=1e-8, high=1e3, scale="log", zeros=PROBE_ZEROS),
+    InputSpec("v", _VEC, low=1e-16, high=1e6, scale="log+", zeros=PROBE_ZEROS),
+    InputSpec("lr", (), low=1e-6, high=1.0, scale="log+"),
+    InputSpec("t", (), low=1.0, high=1e4, scale="log+"),
+)
 
 _ARG = pg.typing.Union([pg.typing.Str(), pg.typing.Float()])
 
@@ -244,17 +260,10 @@ class Program(pg.Object):
             del param_fn
             return fn(w, g, m, v, lr, t)
 
-        vec = (PROBE_SIZE,)
+        data = program_arrays(self.live_statements(), self.outputs, INPUTS)
         return Executable(
             fn=run,
-            inputs=(
-                InputSpec("w", vec, low=-1.0, high=1.0),
-                InputSpec("g", vec, low=-1.0, high=1.0),
-                InputSpec("m", vec, low=-1.0, high=1.0),
-                InputSpec("v", vec, low=0.0, high=1.0),
-                InputSpec("lr", (), low=1e-3, high=1e-1),
-                InputSpec("t", (), low=1.0, high=100.0),
-            ),
+            inputs=INPUT_SPECS,
             static_key=None,
-            meta={"kind": "optimizer_program"},
+            meta={"kind": "optimizer_program", BATCHED_META_KEY: (run_program_arrays, data)},
         )
