@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,10 @@ def _fmt_ratio(row: dict[str, Any], key: str) -> str:
     return f"{row[f'{key}_vs_no_fec']:.2f}x"
 
 
+def _note(text: str) -> None:
+    print(textwrap.fill(text, width=79, initial_indent="  ", subsequent_indent="    "))
+
+
 def print_table(info: TableInfo, rows: list[dict[str, Any]], paired: dict[str, Any] | None) -> None:
     """80 columns: one row per method, then the footnotes."""
     seeds = max((r["seeds"] for r in rows), default=0)
@@ -157,27 +162,27 @@ def print_table(info: TableInfo, rows: list[dict[str, Any]], paired: dict[str, A
             f"{_fmt(100 * r['functional_dup_fraction'], '.0f'):>6}"
         )
     print("-" * 79)
-    print(f"  cost: {info.cost_unit}; 'best true': best noise-free value within the budget")
-    print(f"  target: {info.target_note}")
-    print("  a median run that never reached the target shows '>budget' / 'never'")
+    _note(f"cost: {info.cost_unit}; 'best true': best noise-free value within the budget")
+    _note(f"target: {info.target_note}")
+    _note("a median run that never reached the target shows '>budget' / 'never'")
     if paired is not None:
-        print(
-            f"  paired by seed: RE + FEC needed fewer paid evals to target than RE, no FEC in "
+        _note(
+            f"paired by seed: RE + FEC needed fewer paid evals to target than RE, no FEC in "
             f"{paired['fewer']}/{paired['seeds']} seeds, as many in {paired['equal']}, more in "
             f"{paired['more']}, neither reached it in {paired['neither_reached']}; median "
             f"{paired['served_from_cache']:.0f} proposals per run served from the cache"
         )
     dedup = next((r for r in rows if r["method"] == PG_DEDUP), None)
     if dedup is not None:
-        print(
-            f"  {SHORT[PG_DEDUP]}: median {dedup['rejected_inside_generator']:.0f} exact-DNA "
+        _note(
+            f"{SHORT[PG_DEDUP]}: median {dedup['rejected_inside_generator']:.0f} exact-DNA "
             "repeats per run redrawn inside the generator (never paid)"
         )
     if info.tpe_method == TPE_HASHTUNE:
-        print("  TPE row: hashtune's `tpe` searcher (Optuna TPESampler) in a Study, cache off")
+        _note("TPE row: hashtune's `tpe` searcher (Optuna TPESampler) in a Study, cache off")
     if any(r["method"] == RE_FEC for r in rows):
         wall = {SHORT.get(r["method"], r["method"]): round(r["wall_seconds"], 1) for r in rows}
-        print(f"  wall seconds per run (median): {wall}")
+        _note(f"wall seconds per run (median): {wall}")
 
 
 def report(path: Path) -> None:

@@ -5,11 +5,13 @@ The table is package data (evaluators/tables/nb201_results.csv.gz); nothing here
 
 from __future__ import annotations
 
+import re
 import statistics
 
 import numpy as np
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from hashtune import Study
 from hashtune.evaluators.base import TrialContext
@@ -22,6 +24,7 @@ from hashtune.evaluators.nas_bench_201_tabular import (
 from hashtune.hashing import functional_hashes
 from hashtune.spaces.nas_bench_201 import Cell, functional_form, nas_bench_201_space
 from hashtune.spaces.nas_bench_201_iso import isomorphism_key
+from hashtune.tables import stats_table
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"  # noqa: E501
 #: Node 1 is zero (edge 0->1 is none), so edges 1->2 and 1->3 are dead: 25 encodings, one function.
@@ -145,6 +148,11 @@ def test_stats_count_simulated_gpu_time_saved_by_hits(sqlite_url: str) -> None:
     assert cost.paid_s == pytest.approx(t[0].user_attrs["simulated_gpu_seconds"])
     assert cost.saved_s == pytest.approx(2 * cost.paid_s)
     assert study.audit_summary() is None
+    console = Console(width=100, record=True)
+    console.print(stats_table(study.name, study.stats(), cost, study.audit_summary()))
+    text = console.export_text()
+    saved = re.escape(f"{2 * cost.paid_s / 3600:.2f}")
+    assert re.search(rf"simulated GPU hours saved\s*│\s*{saved}\s*│", text), text
 
 
 # -- the partition check: hash classes differ only by training noise ------------------------
