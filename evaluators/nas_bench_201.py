@@ -3,36 +3,27 @@
 `NasBench201TrainEvaluator` trains the NB201 macro network on scikit-learn's bundled 8×8 `digits`:
 it ships with scikit-learn (works offline, no download), is small (1,797 images) and trains in
 seconds on one CPU core, yet still ranks cells by how well they learn images.
-`NasBench201TabularEvaluator` reads a user-supplied benchmark table (e.g. an NB201 export).
+`NasBench201TabularEvaluator` (in `nas_bench_201_tabular`, re-exported here) looks cells up in a
+benchmark table, by default the real NB201 results shipped with hashtune.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import hashlib
-import io
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext
 from hashtune.evaluators.data import DIGITS_DATASET, NUM_CLASSES, load_digits_split
-from hashtune.spaces.nas_bench_201 import Cell, format_arch, parse_arch
+from hashtune.evaluators.nas_bench_201_tabular import NasBench201TabularEvaluator, cell_ops
+from hashtune.spaces.nas_bench_201 import format_arch
+
+__all__ = ["NasBench201TabularEvaluator", "NasBench201TrainEvaluator"]
 
 _INPUT_SHAPE = (8, 8, 1)
-
-
-def _ops_of(candidate: Any) -> tuple[str, ...]:
-    if isinstance(candidate, Cell):
-        return candidate.ops
-    if isinstance(candidate, str):
-        return parse_arch(candidate)
-    raise ValueError(f"candidate must be a NB201 Cell or arch string, got {candidate!r}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -161,7 +152,7 @@ class NasBench201TrainEvaluator(Evaluator):
             param_count,
         )
 
-        ops = _ops_of(candidate)
+        ops = cell_ops(candidate)
         x_tr, y_tr, x_va, y_va = load_digits_split(self.seed, self.val_fraction, flat=False)
         steps = len(x_tr) // self.batch_size
         opt, step_fn, accuracy_fn = _programs(
@@ -210,130 +201,3 @@ class NasBench201TrainEvaluator(Evaluator):
         }
         extra = tuple(float(metadata[o]) for o in self.objectives[1:])
         return EvaluationResult(values=(acc, *extra), metadata=metadata, intermediate=intermediate)
-
-
-class NasBench201TabularEvaluator(Evaluator):
-    """Looks a cell up in a benchmark table; objectives are `metric` then `extra_objectives`.
-
-    CSV: a header row with an ``arch`` column (NB201 strings, e.g. ``|nor_conv_3x3~0|+|...|``) and
-    numeric metric columns such as ``val_accuracy,test_accuracy,params,flops,train_seconds``; lines
-    starting with ``#`` and blank lines are ignored; an empty field means "unknown" (not allowed in
-    objective columns). JSON (``.json``): an object mapping arch string → {column: number}.
-    Each arch may appear once. Columns not used as objectives are returned as metadata.
-    Malformed rows raise ValueError naming the file, line (CSV) or arch (JSON) and the bad value.
-    """
-
-    name = "nas_bench_201_tabular"
-
-    def __init__(
-        self,
-        path: str | Path,
-        metric: str = "val_accuracy",
-        extra_objectives: tuple[str, ...] | list[str] = (),
-    ):
-        self.path = Path(path)
-        self.metric = metric
-        self.objectives = (metric, *extra_objectives)
-        if len(set(self.objectives)) != len(self.objectives):
-            raise ValueError(f"objectives repeat a column: {self.objectives!r}")
-        try:
-            raw = self.path.read_bytes()
-        except OSError as e:
-            raise ValueError(f"cannot read benchmark file {str(self.path)!r}: {e}") from e
-        self.sha256 = hashlib.sha256(raw).hexdigest()
-        text = raw.decode("utf-8")
-        if self.path.suffix.lower() == ".json":
-            self._rows = self._parse_json(text)
-        else:
-            self._rows = self._parse_csv(text)
-
-    def _number(self, where: str, column: str, value: Any) -> float | None:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if column in self.objectives:
-                raise ValueError(f"{where}: objective column {column!r} is empty")
-            return None
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        if isinstance(value, bool) or not math.isfinite(number):
-            raise ValueError(f"{where}: column {column!r} has non-numeric value {value!r}")
-        return number
-
-    def _parse_csv(self, text: str) -> dict[tuple[str, ...], dict[str, float | None]]:
-        rows: dict[tuple[str, ...], dict[str, float | None]] = {}
-        seen: dict[tuple[str, ...], int] = {}
-        header: list[str] | None = None
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            where = f"{self.path}:{lineno}"
-            fields = [f.strip() for f in next(csv.reader(io.StringIO(line)))]
-            if header is None:
-                header = fields
-                if "arch" not in header or len(set(header)) != len(header):
-                    raise ValueError(
-                        f"{where}: header {line!r} needs one 'arch' column, no repeats"
-                    )
-                missing = [c for c in self.objectives if c not in header]
-                if missing:
-                    raise ValueError(f"{where}: header {line!r} lacks objective columns {missing}")
-                continue
-            if len(fields) != len(header):
-                raise ValueError(f"{where}: expected {len(header)} fields, got {len(fields)}")
-            record = dict(zip(header, fields, strict=True))
-            arch = record.pop("arch")
-            ops = self._arch(where, arch)
-            if ops in seen:
-                raise ValueError(f"{where}: arch {arch!r} repeats line {seen[ops]}")
-            seen[ops] = lineno
-            rows[ops] = {c: self._number(where, c, v) for c, v in record.items()}
-        if header is None:
-            raise ValueError(f"benchmark file {str(self.path)!r} has no header row")
-        return rows
-
-    def _parse_json(self, text: str) -> dict[tuple[str, ...], dict[str, float | None]]:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{self.path}: invalid JSON: {e}") from e
-        if not isinstance(data, dict):
-            raise ValueError(f"{self.path}: expected an object of arch → metrics, got {data!r:.80}")
-        rows: dict[tuple[str, ...], dict[str, float | None]] = {}
-        for arch, record in data.items():
-            where = f"{self.path}: entry {arch!r}"
-            ops = self._arch(where, arch)
-            if ops in rows:
-                raise ValueError(f"{where}: arch repeats another entry")
-            if not isinstance(record, dict):
-                raise ValueError(f"{where}: expected an object of metrics, got {record!r}")
-            missing = [c for c in self.objectives if c not in record]
-            if missing:
-                raise ValueError(f"{where}: lacks objective columns {missing}")
-            rows[ops] = {c: self._number(where, c, v) for c, v in record.items()}
-        return rows
-
-    @staticmethod
-    def _arch(where: str, arch: str) -> tuple[str, ...]:
-        try:
-            return parse_arch(arch)
-        except ValueError as e:
-            raise ValueError(f"{where}: bad arch {arch!r}: {e}") from e
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def config(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "metric": self.metric, "objectives": list(self.objectives)}
-
-    def evaluate(self, candidate: Any, context: TrialContext) -> EvaluationResult:
-        """The table's row for `candidate` (a Cell or NB201 string)."""
-        ops = _ops_of(candidate)
-        row = self._rows.get(ops)
-        if row is None:
-            raise ValueError(
-                f"arch {format_arch(ops)!r} is not in benchmark file {str(self.path)!r}"
-            )
-        values = tuple(float(row[c]) for c in self.objectives)  # type: ignore[arg-type]
-        meta = {c: v for c, v in row.items() if c not in self.objectives and v is not None}
-        return EvaluationResult(values=values, metadata=meta)

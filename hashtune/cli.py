@@ -121,7 +121,9 @@ def run(
         )
     else:
         console.print(trials_table(study, study.top(top), f"{study.name}: best candidates"))
-    console.print(stats_table(study.name, study.stats()))
+    console.print(
+        stats_table(study.name, study.stats(), study.simulated_cost(), study.audit_summary())
+    )
     console.print(f"store: {study.store.url}")
 
 
@@ -244,8 +246,8 @@ def stats(study: str, storage: str = StorageOpt) -> None:
     """Proposals, unique functions, cache hits and the evaluations and time the cache saved."""
     from hashtune.tables import stats_table
 
-    store, record = _open(study, storage)
-    console.print(stats_table(study, store.study_stats(record.id)))
+    view = _load_study(study, storage)
+    console.print(stats_table(study, view.stats(), view.simulated_cost(), view.audit_summary()))
 
 
 @app.command()

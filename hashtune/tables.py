@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hashtune.accounting import AuditSummary, SimulatedCost
 from hashtune.store import StudyStats, StudySummary, TrialRecord
 
 if TYPE_CHECKING:
@@ -208,8 +209,13 @@ def studies_table(studies: Sequence[StudySummary]) -> Table:
     return table
 
 
-def stats_table(name: str, stats: StudyStats) -> Table:
-    """Proposal and cache accounting of one study."""
+def stats_table(
+    name: str,
+    stats: StudyStats,
+    cost: SimulatedCost | None = None,
+    audits: AuditSummary | None = None,
+) -> Table:
+    """Proposal and cache accounting of one study; simulated GPU hours and audits when known."""
     from rich.table import Table
 
     table = Table(title=f"{name}: proposals and the equivalence cache", header_style="bold")
@@ -230,6 +236,17 @@ def stats_table(name: str, stats: StudyStats) -> Table:
         ("evaluation seconds paid", f"{stats.eval_seconds_paid:.1f}"),
     ):
         table.add_row(label, str(value))
+    if cost is not None:
+        table.add_row("simulated GPU hours paid", f"{cost.paid_s / 3600:.2f}")
+        table.add_row("simulated GPU hours saved", f"{cost.saved_s / 3600:.2f}")
+        if cost.unknown_hits:
+            table.add_row("hits of unknown simulated cost", str(cost.unknown_hits))
+    if audits is not None:
+        table.add_row("audited hits", str(audits.audits))
+        table.add_row(
+            "audit |cached - fresh| median / max",
+            f"{audits.median_abs_diff:.4g} / {audits.max_abs_diff:.4g}",
+        )
     return table
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hashtune.accounting import AuditSummary, SimulatedCost, audit_summary, simulated_cost
 from hashtune.recovery import was_interrupted
 from hashtune.search.selection import pareto_front
 from hashtune.store import Store, StudyRecord, StudyStats, TrialRecord
@@ -100,6 +101,20 @@ class StudyView:
     def stats(self) -> StudyStats:
         """Proposals, states, unique functions and what the cache saved."""
         return self.store.study_stats(self.study_id)
+
+    def simulated_cost(self) -> SimulatedCost | None:
+        """Simulated GPU seconds paid and saved (None unless trials report `simulated_gpu_seconds`)."""
+        return simulated_cost(self.trials())
+
+    def audit_summary(self) -> AuditSummary | None:
+        """How far audited cache hits of this study sat from their fresh evaluations (None: none)."""
+        trials = self.trials()
+        audits = [
+            a
+            for task in sorted({t.task for t in trials if t.task})
+            for a in self.store.cache_audits(task)
+        ]
+        return audit_summary(audits, trials)
 
     def count_toward_budget(self) -> int:
         """Finished trials that count against a total budget (interrupted ones do not)."""
