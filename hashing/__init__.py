@@ -3,6 +3,7 @@
 from hashtune.hashing.functional_hash import (
     BATCHED_META_KEY,
     HASH_CHARS,
+    HASH_VERSION,
     functional_hash,
     functional_hashes,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "DEFAULT_DIGITS",
     "DEFAULT_FLUSH",
     "HASH_CHARS",
+    "HASH_VERSION",
     "Probe",
     "content_param_fn",
     "functional_hash",

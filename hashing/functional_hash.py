@@ -39,7 +39,10 @@ HASH_CHARS = 32
 #: float32 and would hash a slightly different function than the eager form.
 #: Candidates per compiled call of the batched path (padded, so one compile per group).
 CHUNK = 512
-_VERSION = b"hashtune-ufh-v2"
+#: Version of the hash algorithm (probes, quantisation, digest layout). Part of every cache key:
+#: bump it whenever a candidate's digest changes, so entries hashed the old way are never served.
+HASH_VERSION = "hashtune-ufh-v2"
+_VERSION = HASH_VERSION.encode()
 
 
 def _resolve(candidate: Any, probe: Probe | None) -> tuple[Callable[..., Any], Probe, Any, Any]:

@@ -192,11 +192,15 @@ def plot(
 
 @app.command()
 def stats(study: str, storage: str = StorageOpt) -> None:
-    """Proposals, unique functions, cache hits and the evaluations and time the cache saved."""
-    from hashtune.tables import stats_table
+    """Proposals, cache hits and savings; the study's task, who shares it, stale hash versions."""
+    from hashtune.hashing import HASH_VERSION
+    from hashtune.tables import stats_table, task_table
 
     store, record = _open(study, storage)
     console.print(stats_table(study, store.study_stats(record.id)))
+    if record.config.get("task"):
+        summary = store.task_cache_summary(record.config["task"], version=HASH_VERSION)
+        console.print(task_table(record, summary, HASH_VERSION))
 
 
 if __name__ == "__main__":

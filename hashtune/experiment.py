@@ -51,6 +51,9 @@ class Experiment(_Strict):
     study: str = Field(min_length=1, max_length=255)
     storage: str | None = None
     seed: int = 0
+    #: Declares the task the cache entries belong to (studies naming one task share them);
+    #: by default the evaluator's content fingerprint.
+    task: str | None = Field(default=None, min_length=1, max_length=255)
     space: Component
     evaluator: Component
     searcher: Component = Component(name="regularized_evolution")
@@ -124,6 +127,7 @@ def open_study(exp: Experiment, path: str | Path, storage: str | None = None):
             seed=exp.seed,
             cache=CacheConfig(**exp.cache.model_dump()),
             load_if_exists=True,
+            task=exp.task,
         )
     except ComponentError as e:
         raise ExperimentError(f"{path}: field {e}") from e
