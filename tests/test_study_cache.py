@@ -49,8 +49,8 @@ class Tally:
     """A scoring function that counts its calls (thread-safe) and can sleep, add noise or fail.
 
     `score(candidate)` returns `base(candidate) + (call number if noisy)`; with `fail_first` the
-    first call raises. Pass the bound method `tally.score` to `FunctionEvaluator`: its qualified
-    name is stable, so evaluators built on different `Tally` objects share a task fingerprint.
+    first call raises. Its call counter and lock are part of the bound method `tally.score`'s
+    content, so studies here declare their task (`task=`) to share the cache on purpose.
     """
 
     def __init__(
@@ -129,6 +129,7 @@ def make_study(
         storage=url,
         cache=cache,
         load_if_exists=load_if_exists,
+        task=f"{RUN}-{task}",
     )
 
 
