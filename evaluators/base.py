@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import abc
-import hashlib
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from hashtune.evaluators.fingerprint import TaskFingerprint, evaluator_fingerprint
 
 
 class TrialPruned(Exception):
@@ -74,27 +74,26 @@ class Evaluator(abc.ABC):
     name: str = "evaluator"
     #: Objective names, in order (their count is the number of objectives).
     objectives: tuple[str, ...] = ("score",)
+    #: Instance attributes left out of the task fingerprint: lazy caches derived from the others.
+    fingerprint_ignores: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def evaluate(self, candidate: Any, context: TrialContext) -> EvaluationResult | float | tuple:
         """Train/score `candidate`; may call `context.report(step, value)`."""
 
     def config(self) -> dict[str, Any]:
-        """Everything that determines the task (data, steps, seed): the cache's task fingerprint."""
+        """What determines the task (data, steps, seed), readable; the fingerprint also digests
+        the class and every instance attribute by content."""
         return {}
 
     def fingerprint(self) -> str:
-        """Stable digest of (evaluator class, config): equal only for the same task."""
-        payload = json.dumps(
-            {
-                "evaluator": f"{type(self).__module__}.{type(self).__qualname__}",
-                "objectives": list(self.objectives),
-                **self.config(),
-            },
-            sort_keys=True,
-            default=repr,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+        """Content digest of everything the scores depend on: equal only for the same task."""
+        return self.task_fingerprint().digest
+
+    def task_fingerprint(self) -> TaskFingerprint:
+        """The digest of class, objectives, `config()` and attributes, and what it could not
+        digest (see `hashtune.evaluators.fingerprint`)."""
+        return evaluator_fingerprint(self)
 
 
 class FunctionEvaluator(Evaluator):
@@ -115,23 +114,8 @@ class FunctionEvaluator(Evaluator):
         return self.fn(candidate)
 
     def config(self) -> dict[str, Any]:
-        """The function's name and a digest of its code, constants and captured values (two
-        lambdas in one scope share a name), plus the user's `**config` (data, seeds, ...)."""
+        """The function's name and the user's `**config`; the fingerprint digests the function's
+        code and everything it reads (globals, closures, defaults) by content."""
         fn = self.fn
         name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
-        return {"fn": name, "code": _code_digest(fn), **self._config}
-
-
-def _code_digest(fn: Callable[..., Any]) -> str | None:
-    """Digest of a Python function's bytecode, constants, names and closure values."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return None
-    closure = []
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            closure.append(repr(cell.cell_contents)[:200])
-        except ValueError:  # an empty cell (a variable not bound yet)
-            closure.append("<empty>")
-    parts = [code.co_code.hex(), repr(code.co_consts), repr(code.co_names), repr(closure)]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+        return {"fn": name, **self._config}

@@ -104,6 +104,8 @@ class OptimizerProxyEvaluator(Evaluator):
 
     name = "optimizer_proxy"
     objectives = ("score",)
+    #: Compiled trainers and prepared data, derived from the other attributes on first use.
+    fingerprint_ignores = ("_cache", "_cache_size", "_setup")
 
     def __init__(
         self,

@@ -243,11 +243,16 @@ def plot(
 
 @app.command()
 def stats(study: str, storage: str = StorageOpt) -> None:
-    """Proposals, unique functions, cache hits and the evaluations and time the cache saved."""
-    from hashtune.tables import stats_table
+    """Proposals, cache hits and savings; the study's task, who shares it, stale hash versions."""
+    from hashtune.hashing import HASH_VERSION
+    from hashtune.tables import stats_table, task_table
 
     view = _load_study(study, storage)
     console.print(stats_table(study, view.stats(), view.simulated_cost(), view.audit_summary()))
+    record = view.record
+    if record.config.get("task"):
+        summary = view.store.task_cache_summary(record.config["task"], version=HASH_VERSION)
+        console.print(task_table(record, summary, HASH_VERSION))
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """Functional-equivalence cache policy: hash a candidate, serve known scores, evaluate each function once.
 
-The cache table lives in the store, keyed by (task fingerprint, functional hash), so it is shared by every
-worker and every later study on the same task, and never across tasks. This module decides *what* to do;
+The cache table lives in the store, keyed by (task, functional hash, hash version), so it is shared by
+every worker and every later study on the same task, and never across tasks or hash versions. This module decides *what* to do;
 the store makes each step atomic.
 """
 
@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import pyglove as pg
 
+from hashtune.hashing import HASH_VERSION, functional_hash
 from hashtune.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,6 @@ def candidate_hash(candidate: Any) -> str:
     equal networks trained differently are different results.
     """
     if hasattr(candidate, "executable"):
-        from hashtune.hashing import functional_hash
-
         executable = candidate.executable()
         digest = functional_hash(candidate)
         training = executable.meta.get("training") if executable.meta else None
@@ -69,11 +68,12 @@ Decision = Literal["hit", "evaluate", "wait"]
 
 
 class EquivalenceCache:
-    """Per-study view of the shared cache for one task fingerprint."""
+    """Per-study view of the shared cache for one task, under the current hash version."""
 
     def __init__(self, store: Store, task: str, config: CacheConfig, seed: int = 0):
         self.store = store
         self.task = task
+        self.version = HASH_VERSION
         self.config = config
         self._rng = random.Random(f"audit:{seed}")
 
@@ -93,13 +93,15 @@ class EquivalenceCache:
         A peer's claim older than `steal_after_s` (default an hour) is taken over: its worker is
         presumed dead.
         """
-        entry = self.store.cache_lookup(self.task, fhash)
+        entry = self.store.cache_lookup(self.task, fhash, version=self.version)
         if entry is not None and entry.status == "READY" and entry.count >= self.config.reevaluate:
             return "hit", entry
         if entry is not None and entry.status == "READY":
             return "evaluate", entry  # noisy task: needs more evaluations before serving the mean
         stale = 3600.0 if steal_after_s is None else steal_after_s
-        if self.store.cache_claim(self.task, fhash, trial_id, stale_after_s=stale):
+        if self.store.cache_claim(
+            self.task, fhash, trial_id, version=self.version, stale_after_s=stale
+        ):
             return "evaluate", None
         return "wait", None
 
@@ -109,17 +111,17 @@ class EquivalenceCache:
 
     def record(self, fhash: str, values: list[float], trial_id: int, seconds: float) -> None:
         """A paid evaluation finished: add it to the function's running mean."""
-        self.store.cache_record(self.task, fhash, values, trial_id, seconds)
+        self.store.cache_record(self.task, fhash, values, trial_id, seconds, version=self.version)
 
     def release(self, fhash: str, trial_id: int) -> None:
         """A paid evaluation failed: let another proposal of the same function try."""
-        self.store.cache_release(self.task, fhash, trial_id)
+        self.store.cache_release(self.task, fhash, trial_id, version=self.version)
 
     def wait(self, fhash: str, stop: threading.Event | None = None):
         """Block until a peer's evaluation of `fhash` is ready (None if it failed, timed out, or
         `stop` was set)."""
         return self.store.cache_wait(
-            self.task, fhash, timeout_s=self.config.wait_timeout_s, stop=stop
+            self.task, fhash, version=self.version, timeout_s=self.config.wait_timeout_s, stop=stop
         )
 
     def audit(self, fhash: str, trial_id: int, cached: list[float], fresh: list[float]) -> None:

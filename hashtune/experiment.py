@@ -57,6 +57,9 @@ class Experiment(_Strict):
     study: str = Field(min_length=1, max_length=255)
     storage: str | None = None
     seed: int = 0
+    #: Declares the task the cache entries belong to (studies naming one task share them);
+    #: by default the evaluator's content fingerprint.
+    task: str | None = Field(default=None, min_length=1, max_length=255)
     space: Component
     evaluator: Component
     searcher: Component = Component(name="regularized_evolution")
@@ -184,6 +187,7 @@ def open_study(
             enqueue=exp.enqueue,
             load_if_exists=True,
             allow_config_change=allow_config_change,
+            task=exp.task,
         )
     except ComponentError as e:
         raise ExperimentError(f"{path}: field {e}") from e

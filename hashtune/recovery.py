@@ -13,6 +13,7 @@ import socket
 import uuid
 from datetime import UTC, datetime
 
+from hashtune.hashing import HASH_VERSION
 from hashtune.store import Store, TrialRecord
 
 INTERRUPTED = "interrupted: the run that owned this trial died before it finished"
@@ -60,7 +61,7 @@ def recover_dead_trials(
             continue
         store.finish_trial(trial.id, state="FAILED", error=f"{INTERRUPTED} ({trial.worker})")
         if trial.functional_hash and trial.task:
-            store.cache_release(trial.task, trial.functional_hash, trial.id)
+            store.cache_release(trial.task, trial.functional_hash, trial.id, version=HASH_VERSION)
         failed.append(trial.number)
     return failed
 

@@ -26,6 +26,7 @@ from hashtune.search.pruners import Pruner, make_pruner
 from hashtune.search.registry import make_searcher
 from hashtune.spaces.base import Space
 from hashtune.store import Store, TrialRecord
+from hashtune.task_identity import TaskIdentity, new_task, resumed_task
 from hashtune.view import SCORED, StudyView
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Study(StudyView):
         executor_factory: Callable[[], Executor],
         cache: CacheConfig,
         pruner: Pruner | None,
+        task: str,
         owns_executor: bool = True,
     ):
         self.store = store
@@ -81,7 +83,7 @@ class Study(StudyView):
         self.searcher = searcher
         self.cache_config = cache
         self.pruner = pruner
-        self.task = evaluator.fingerprint()
+        self.task = task
         self.worker = new_worker_id()
         self.cache = EquivalenceCache(store, self.task, cache, seed=searcher.seed)
         self.stop_requested = False
@@ -121,11 +123,14 @@ class Study(StudyView):
         enqueue: Sequence[Any] = (),
         load_if_exists: bool = False,
         allow_config_change: bool = False,
+        task: str | None = None,
     ) -> Study:
         """Create the study `name` in `storage` (or load it when `load_if_exists`).
 
         `enqueue` candidates are checked against the space before anything is written. Loading a
         study recorded with another space or searcher is refused unless `allow_config_change`.
+        `task` names the task the cache entries belong to, so studies share them on purpose;
+        by default it is the evaluator's content fingerprint (see `hashtune.task_identity`).
         """
         store = storage if isinstance(storage, Store) else Store(storage)
         existing = store.get_study(name)
@@ -162,6 +167,11 @@ class Study(StudyView):
             cache_cfg = cache if isinstance(cache, CacheConfig) else CacheConfig(**(cache or {}))
         except (TypeError, ValueError) as e:
             raise ComponentError("cache", repr(cache), e) from e
+        if existing is None:
+            identity = new_task(name, evaluator_obj, task)
+        else:
+            _check_same_directions(existing, dirs)
+            identity = resumed_task(existing, evaluator_obj, task)
         config = {
             "space": _spec(space, space_args),
             "evaluator": _spec(evaluator, evaluator_args),
@@ -170,19 +180,19 @@ class Study(StudyView):
             "pruner": _spec(pruner, pruner_args),
             "cache": asdict(cache_cfg),
             "seed": seed,
-            "task": evaluator_obj.fingerprint(),
+            "task": identity.task,
+            "task_identity": identity.as_config(),
             "objectives": list(evaluator_obj.objectives),
         }
         if existing is None:
             record = store.create_study(name, list(dirs), config)
         else:
             record = existing
-            _check_same_task(existing, config, dirs)
             if not allow_config_change:
                 _check_same_config(existing, config)
         study = cls._assemble(
             store, record, space_obj, evaluator_obj, searcher_obj, None, executor,
-            executor_args, pruner_obj, None, cache_cfg, seed,
+            executor_args, pruner_obj, None, cache_cfg, seed, identity,
         )  # fmt: skip
         for dna in queued:
             study.enqueue(dna)
@@ -199,8 +209,13 @@ class Study(StudyView):
         searcher: Searcher | None = None,
         executor: Executor | str | None = None,
         pruner: Pruner | None = None,
+        task: str | None = None,
     ) -> Study:
-        """Open an existing study; components not given are rebuilt from its recorded config."""
+        """Open an existing study; components not given are rebuilt from its recorded config.
+
+        The study keeps its recorded task; an evaluator whose fingerprint changed is refused
+        unless `task` repeats the recorded one.
+        """
         store = storage if isinstance(storage, Store) else Store(storage)
         record = store.require_study(name)
         cfg = record.config
@@ -231,13 +246,13 @@ class Study(StudyView):
             (cfg.get("searcher") or {}).get("args"),
             executor if executor is not None else exec_spec["name"], exec_spec.get("args"),
             pruner if pruner is not None else pruner_spec.get("name"), pruner_spec.get("args"),
-            CacheConfig(**cfg.get("cache", {})), seed,
+            CacheConfig(**cfg.get("cache", {})), seed, resumed_task(record, evaluator_obj, task),
         )  # fmt: skip
 
     @classmethod
     def _assemble(
         cls, store, record, space, evaluator, searcher, searcher_args, executor, executor_args,
-        pruner, pruner_args, cache_cfg, seed,
+        pruner, pruner_args, cache_cfg, seed, identity: TaskIdentity,
     ) -> Study:  # fmt: skip
         dirs = tuple(record.directions)
         if isinstance(searcher, str):
@@ -265,6 +280,7 @@ class Study(StudyView):
             executor_factory=factory,
             cache=cache_cfg,
             pruner=pruner,
+            task=identity.task,
             owns_executor=owns_executor,
         )
 
@@ -418,16 +434,10 @@ def _check_same_config(existing: Any, config: dict[str, Any]) -> None:
         )
 
 
-def _check_same_task(existing: Any, config: dict[str, Any], dirs: tuple[str, ...]) -> None:
-    """Resuming must not silently change the task or the directions of a study."""
+def _check_same_directions(existing: Any, dirs: tuple[str, ...]) -> None:
+    """Resuming must not silently change the directions of a study (the task: `resumed_task`)."""
     if tuple(existing.directions) != dirs:
         raise ValueError(
             f"study {existing.name!r} exists with directions {tuple(existing.directions)!r}, "
             f"not {dirs!r}; use a new study name"
-        )
-    old = existing.config.get("task")
-    if old is not None and old != config["task"]:
-        raise ValueError(
-            f"study {existing.name!r} exists with a different evaluator configuration "
-            f"(task {old[:12]} vs {config['task'][:12]}); use a new study name"
         )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hashtune.accounting import AuditSummary, SimulatedCost
-from hashtune.store import StudyStats, StudySummary, TrialRecord
+from hashtune.store import StudyRecord, StudyStats, StudySummary, TaskCacheSummary, TrialRecord
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -287,4 +287,38 @@ def trial_detail(study: StudyView, trial: TrialRecord) -> Table:
     ]
     for field, value in rows:
         table.add_row(field, str(value))
+    return table
+
+
+_SOURCES = {
+    "computed": "computed from the evaluator's content",
+    "explicit": "declared with task=",
+    "scoped": "scoped to this study (part of the evaluator cannot be digested)",
+}
+
+
+def task_table(record: StudyRecord, summary: TaskCacheSummary, version: str) -> Table:
+    """The task a study's cache entries belong to, who shares them, and stale hash versions."""
+    from rich.table import Table
+
+    info = record.config.get("task_identity") or {}
+    table = Table(title=f"{record.name}: task and cache entries", header_style="bold")
+    table.add_column("measure")
+    table.add_column("value", overflow="fold")
+    others = [n for n in summary.studies if n != record.name]
+    rows = [
+        ("task", summary.task),
+        ("task source", _SOURCES.get(info.get("source"), "recorded by an older hashtune")),
+        *(("undigestable", u) for u in info.get("undigestable", [])),
+        (f"entries (hash version {version})", str(summary.entries)),
+        ("studies sharing these entries", ", ".join(others) or "none"),
+    ]
+    for label, counts in (
+        ("this task", summary.other_versions),
+        ("whole store", summary.store_other_versions),
+    ):
+        for old, n in sorted(counts.items()):
+            rows.append((f"older hash version ({label})", f"{n} entries under {old}, never served"))
+    for label, value in rows:
+        table.add_row(label, value)
     return table

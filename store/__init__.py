@@ -13,6 +13,7 @@ from hashtune.store.records import (
     StudyRecord,
     StudyStats,
     StudySummary,
+    TaskCacheSummary,
     TrialRecord,
 )
 from hashtune.store.store import Store
@@ -28,6 +29,7 @@ __all__ = [
     "StudyRecord",
     "StudyStats",
     "StudySummary",
+    "TaskCacheSummary",
     "TrialNotFoundError",
     "TrialRecord",
 ]

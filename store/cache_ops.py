@@ -1,4 +1,8 @@
-"""Functional-equivalence cache operations: atomic claim, Welford record, release, wait, audit."""
+"""Functional-equivalence cache operations: atomic claim, Welford record, release, wait, audit.
+
+Every entry is keyed by (task, functional hash, hash version); each operation names the version
+of the hash algorithm its caller hashes with, and never touches entries of another version.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,15 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hashtune.store.base import StoreBase, utcnow
-from hashtune.store.models import FecAudit, FecCache
-from hashtune.store.records import AuditRecord, CacheEntry, aware, floats
+from hashtune.store.models import FecAudit, FecCache, Trial
+from hashtune.store.models import Study as StudyRow
+from hashtune.store.records import AuditRecord, CacheEntry, TaskCacheSummary, aware, floats
 
 
 def cache_entry(row: Mapping[str, Any]) -> CacheEntry:
@@ -37,14 +42,15 @@ def cache_entry(row: Mapping[str, Any]) -> CacheEntry:
         claimed_by_trial_id=row["claimed_by_trial_id"],
         claimed_at=aware(row["claimed_at"]),
         updated_at=aware(row["updated_at"]),
+        hash_version=row["hash_version"],
     )
 
 
 class CacheOpsMixin(StoreBase):
-    """The cache keyed by (task fingerprint, functional hash), shared by all studies and workers."""
+    """The cache keyed by (task, functional hash, hash version), shared by studies and workers."""
 
     def _insert_ignore(self, s: Session, **values: Any) -> int:
-        """INSERT a fec_cache row unless (task, hash) exists; 1 if inserted, else 0."""
+        """INSERT a fec_cache row unless its key exists; 1 if inserted, else 0."""
         dialect = s.get_bind().dialect.name
         table = FecCache.__table__
         if dialect == "postgresql":
@@ -52,29 +58,26 @@ class CacheOpsMixin(StoreBase):
         elif dialect == "sqlite":
             stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
         else:  # other backends: the write lock/transaction makes check-then-insert safe enough
-            exists = s.get(FecCache, (values["task"], values["functional_hash"]))
+            key = (values["task"], values["functional_hash"], values["hash_version"])
+            exists = s.get(FecCache, key)
             if exists is not None:
                 return 0
             stmt = insert(table).values(**values)
         # RETURNING tells reliably whether a row was inserted (rowcount is -1 on some drivers)
         return int(s.execute(stmt.returning(table.c.task)).first() is not None)
 
-    def cache_lookup(self, task: str, fhash: str) -> CacheEntry | None:
-        """The cache entry for this function on this task, or None."""
+    def cache_lookup(self, task: str, fhash: str, *, version: str) -> CacheEntry | None:
+        """The cache entry for this function on this task under hash `version`, or None."""
         with self._read() as s:
             row = (
-                s.execute(
-                    select(FecCache.__table__).where(
-                        FecCache.task == task, FecCache.functional_hash == fhash
-                    )
-                )
+                s.execute(select(FecCache.__table__).where(*_key(task, fhash, version)))
                 .mappings()
                 .first()
             )
         return None if row is None else cache_entry(row)
 
     def cache_claim(
-        self, task: str, fhash: str, trial_id: int, *, stale_after_s: float = 3600
+        self, task: str, fhash: str, trial_id: int, *, version: str, stale_after_s: float = 3600
     ) -> bool:
         """Atomically take the right to evaluate this function (new row, or a stale claim)."""
         now = utcnow()
@@ -83,6 +86,7 @@ class CacheOpsMixin(StoreBase):
                 s,
                 task=task,
                 functional_hash=fhash,
+                hash_version=version,
                 status="PENDING",
                 claimed_by_trial_id=trial_id,
                 claimed_at=now,
@@ -93,7 +97,7 @@ class CacheOpsMixin(StoreBase):
             )
             if inserted:
                 return True
-            key = (FecCache.task == task, FecCache.functional_hash == fhash)
+            key = _key(task, fhash, version)
             cutoff = now - timedelta(seconds=float(stale_after_s))
             taken = s.execute(
                 update(FecCache)
@@ -109,7 +113,14 @@ class CacheOpsMixin(StoreBase):
             return taken.rowcount == 1
 
     def cache_record(
-        self, task: str, fhash: str, values: list[float], trial_id: int, seconds: float
+        self,
+        task: str,
+        fhash: str,
+        values: list[float],
+        trial_id: int,
+        seconds: float,
+        *,
+        version: str,
     ) -> CacheEntry:
         """Add one paid evaluation to the function's running mean/variance and mark it READY."""
         x = [float(v) for v in values]
@@ -121,6 +132,7 @@ class CacheOpsMixin(StoreBase):
                 s,
                 task=task,
                 functional_hash=fhash,
+                hash_version=version,
                 status="PENDING",
                 claimed_by_trial_id=trial_id,
                 claimed_at=now,
@@ -129,7 +141,9 @@ class CacheOpsMixin(StoreBase):
                 m2=[],
                 updated_at=now,
             )
-            row = s.get(FecCache, (task, fhash), with_for_update=True, populate_existing=True)
+            row = s.get(
+                FecCache, (task, fhash, version), with_for_update=True, populate_existing=True
+            )
             assert row is not None
             count = row.count or 0
             mean = list(floats(row.mean) or ())
@@ -161,13 +175,12 @@ class CacheOpsMixin(StoreBase):
             entry = cache_entry({c.key: getattr(row, c.key) for c in FecCache.__table__.c})
         return entry
 
-    def cache_release(self, task: str, fhash: str, trial_id: int) -> None:
+    def cache_release(self, task: str, fhash: str, trial_id: int, *, version: str) -> None:
         """The claimant failed: drop its PENDING row so another proposal may evaluate."""
         with self._write() as s:
             s.execute(
                 delete(FecCache).where(
-                    FecCache.task == task,
-                    FecCache.functional_hash == fhash,
+                    *_key(task, fhash, version),
                     FecCache.status == "PENDING",
                     FecCache.claimed_by_trial_id == trial_id,
                 )
@@ -178,6 +191,7 @@ class CacheOpsMixin(StoreBase):
         task: str,
         fhash: str,
         *,
+        version: str,
         timeout_s: float,
         poll_s: float = 0.05,
         stop: threading.Event | None = None,
@@ -186,7 +200,7 @@ class CacheOpsMixin(StoreBase):
         (None)."""
         deadline = time.monotonic() + float(timeout_s)
         while stop is None or not stop.is_set():
-            entry = self.cache_lookup(task, fhash)
+            entry = self.cache_lookup(task, fhash, version=version)
             if entry is None:
                 return None
             if entry.status == "READY":
@@ -195,6 +209,37 @@ class CacheOpsMixin(StoreBase):
                 return None
             time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
         return None
+
+    def task_cache_summary(self, task: str, *, version: str) -> TaskCacheSummary:
+        """Entries of `task` under `version` and under other versions, and its studies."""
+        count = func.count()
+        with self._read() as s:
+            per_version = dict(
+                s.execute(
+                    select(FecCache.hash_version, count)
+                    .where(FecCache.task == task)
+                    .group_by(FecCache.hash_version)
+                ).all()
+            )
+            store_wide = dict(
+                s.execute(
+                    select(FecCache.hash_version, count)
+                    .where(FecCache.hash_version != version)
+                    .group_by(FecCache.hash_version)
+                ).all()
+            )
+            studies = s.scalars(
+                select(StudyRow.name)
+                .where(StudyRow.id.in_(select(Trial.study_id).where(Trial.task == task)))
+                .order_by(StudyRow.name)
+            ).all()
+        return TaskCacheSummary(
+            task=task,
+            entries=per_version.pop(version, 0),
+            other_versions=per_version,
+            store_other_versions=store_wide,
+            studies=tuple(studies),
+        )
 
     def cache_audit(
         self, task: str, fhash: str, trial_id: int, cached: list[float], fresh: list[float]
@@ -238,3 +283,12 @@ class CacheOpsMixin(StoreBase):
             )
             for r in rows
         ]
+
+
+def _key(task: str, fhash: str, version: str) -> tuple[Any, ...]:
+    """WHERE clauses selecting one cache entry."""
+    return (
+        FecCache.task == task,
+        FecCache.functional_hash == fhash,
+        FecCache.hash_version == version,
+    )

@@ -117,12 +117,15 @@ class Lineage(Base):
 
 
 class FecCache(Base):
-    """Functional-equivalence cache: running statistics of one function's scores on one task."""
+    """Functional-equivalence cache: running statistics of one function's scores on one task,
+    under one version of the hash algorithm (entries of other versions are never matched)."""
 
     __tablename__ = "fec_cache"
 
     task: Mapped[str] = mapped_column(String(255), primary_key=True)
     functional_hash: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # Added by revision 0003 (rows from before it: "hashtune-ufh-v2").
+    hash_version: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     claimed_by_trial_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)

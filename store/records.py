@@ -115,6 +115,19 @@ class CacheEntry:
     claimed_by_trial_id: int | None
     claimed_at: datetime | None = None
     updated_at: datetime | None = None
+    hash_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCacheSummary:
+    """A task's cache entries: how many under the current hash version, how many under others
+    (per version, task and store-wide), and every study that ran on the task."""
+
+    task: str
+    entries: int
+    other_versions: dict[str, int]
+    store_other_versions: dict[str, int]
+    studies: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -321,17 +321,20 @@ class TrialOpsMixin(StoreBase):
                     Trial.study_id == study_id, Trial.functional_hash.is_not(None)
                 )
             )
+            # One value per trial even when the function has entries under several hash versions.
+            entry_seconds = (
+                select(func.max(FecCache.eval_seconds))
+                .where(
+                    FecCache.task == Trial.task,
+                    FecCache.functional_hash == Trial.functional_hash,
+                )
+                .correlate(Trial)
+                .scalar_subquery()
+            )
             saved = s.scalar(
-                select(func.sum(func.coalesce(source.duration_s, FecCache.eval_seconds, 0.0)))
+                select(func.sum(func.coalesce(source.duration_s, entry_seconds, 0.0)))
                 .select_from(Trial)
                 .outerjoin(source, source.id == Trial.cached_from_trial_id)
-                .outerjoin(
-                    FecCache,
-                    and_(
-                        FecCache.task == Trial.task,
-                        FecCache.functional_hash == Trial.functional_hash,
-                    ),
-                )
                 .where(
                     Trial.study_id == study_id,
                     Trial.state == "CACHED",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hashtune.hashing import HASH_VERSION
 from hashtune.recovery import is_dead, new_worker_id, recover_dead_trials, was_interrupted
 from hashtune.store import Store, StoreError
 
@@ -48,12 +49,14 @@ def test_trials_of_a_dead_local_process_are_failed_and_their_claims_released(
     me = new_worker_id()
     orphan = store.reserve_trial(study.id, worker=dead)
     store.set_proposal(orphan.id, dna=[1], candidate="{}", params={}, functional_hash="h", task="t")
-    assert store.cache_claim("t", "h", orphan.id)
+    assert store.cache_claim("t", "h", orphan.id, version=HASH_VERSION)
     mine = store.reserve_trial(study.id, worker=me)
     assert recover_dead_trials(store, study.id, me) == [orphan.number]
     failed = store.trial(orphan.id)
     assert failed.state == "FAILED" and was_interrupted(failed) and dead in failed.error
-    assert store.cache_lookup("t", "h") is None, "the dead trial's claim must be released"
+    assert store.cache_lookup("t", "h", version=HASH_VERSION) is None, (
+        "the dead trial's claim must be released"
+    )
     assert store.trial(mine.id).state == "PENDING", "a live worker's trial is left alone"
 
 

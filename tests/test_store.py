@@ -27,6 +27,7 @@ from hashtune.store.models import Base, IntermediateValue, Lineage, Study, Trial
 from hashtune.store.trial_ops import TrialOpsMixin
 
 HEAD = "0006"
+V = "hashtune-ufh-v2"  # the hash version the store tests key their cache entries under
 
 
 def _trial(store: Store, study_id: int, **kw):
@@ -284,7 +285,7 @@ def test_cache_claim_is_exclusive_and_release_reopens(storage_url: str) -> None:
 
     def claim(k: int) -> None:
         barrier.wait()
-        results[k] = stores[k].cache_claim("task", "h1", ids[k])
+        results[k] = stores[k].cache_claim("task", "h1", ids[k], version=V)
 
     threads = [threading.Thread(target=claim, args=(k,)) for k in range(2)]
     for th in threads:
@@ -295,20 +296,22 @@ def test_cache_claim_is_exclusive_and_release_reopens(storage_url: str) -> None:
     winner = ids[0] if results[0] else ids[1]
     loser = ids[1] if results[0] else ids[0]
     store = stores[0]
-    assert store.cache_lookup("task", "h1").claimed_by_trial_id == winner
-    assert store.cache_claim("task", "h1", winner)  # re-claiming one's own claim is fine
-    assert not store.cache_claim("task", "h1", ids[2])
-    store.cache_release("task", "h1", loser)  # not the owner: no effect
-    assert store.cache_lookup("task", "h1").status == "PENDING"
-    store.cache_release("task", "h1", winner)
-    assert store.cache_lookup("task", "h1") is None
-    assert store.cache_claim("task", "h1", ids[2])
-    assert store.cache_claim("task", "h1", loser, stale_after_s=0.0)  # stale claim taken over
-    store.cache_record("task", "h1", [1.0], loser, 0.5)
-    assert not store.cache_claim("task", "h1", ids[2], stale_after_s=0.0)  # READY
-    store.cache_release("task", "h1", loser)  # READY rows are kept
-    assert store.cache_lookup("task", "h1").status == "READY"
-    assert store.cache_lookup("other-task", "h1") is None  # never shared across tasks
+    assert store.cache_lookup("task", "h1", version=V).claimed_by_trial_id == winner
+    assert store.cache_claim("task", "h1", winner, version=V)  # re-claiming one's own claim is fine
+    assert not store.cache_claim("task", "h1", ids[2], version=V)
+    store.cache_release("task", "h1", loser, version=V)  # not the owner: no effect
+    assert store.cache_lookup("task", "h1", version=V).status == "PENDING"
+    store.cache_release("task", "h1", winner, version=V)
+    assert store.cache_lookup("task", "h1", version=V) is None
+    assert store.cache_claim("task", "h1", ids[2], version=V)
+    assert store.cache_claim(
+        "task", "h1", loser, stale_after_s=0.0, version=V
+    )  # stale claim taken over
+    store.cache_record("task", "h1", [1.0], loser, 0.5, version=V)
+    assert not store.cache_claim("task", "h1", ids[2], stale_after_s=0.0, version=V)  # READY
+    store.cache_release("task", "h1", loser, version=V)  # READY rows are kept
+    assert store.cache_lookup("task", "h1", version=V).status == "READY"
+    assert store.cache_lookup("other-task", "h1", version=V) is None  # never shared across tasks
 
 
 def test_cache_record_welford_matches_numpy(storage_url: str) -> None:
@@ -316,10 +319,10 @@ def test_cache_record_welford_matches_numpy(storage_url: str) -> None:
     rng = np.random.default_rng(7)
     xs = rng.normal(loc=[3.0, -1.0], scale=[0.5, 2.0], size=(9, 2))
     secs = rng.uniform(1.0, 3.0, size=9)
-    assert store.cache_claim("T", "f", 11)
+    assert store.cache_claim("T", "f", 11, version=V)
     entry = None
     for i, (x, sec) in enumerate(zip(xs, secs, strict=True)):
-        entry = store.cache_record("T", "f", list(x), 11 + i, float(sec))
+        entry = store.cache_record("T", "f", list(x), 11 + i, float(sec), version=V)
         if i == 0:
             assert entry.variance == (0.0, 0.0) and entry.count == 1
     assert entry.status == "READY" and entry.count == 9 and entry.first_trial_id == 11
@@ -327,28 +330,30 @@ def test_cache_record_welford_matches_numpy(storage_url: str) -> None:
     np.testing.assert_allclose(entry.mean, xs.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(entry.variance, xs.var(axis=0, ddof=1), rtol=1e-10)
     np.testing.assert_allclose(entry.eval_seconds, secs.mean(), rtol=1e-12)
-    assert store.cache_lookup("T", "f") == entry
+    assert store.cache_lookup("T", "f", version=V) == entry
     with pytest.raises(ValueError, match="objectives"):
-        store.cache_record("T", "f", [1.0], 99, 1.0)
+        store.cache_record("T", "f", [1.0], 99, 1.0, version=V)
 
 
 def test_cache_wait_and_audit(storage_url: str) -> None:
     store = Store(storage_url)
-    assert store.cache_wait("T", "none", timeout_s=1.0) is None  # nothing claimed
-    assert store.cache_claim("T", "h", 1)
+    assert store.cache_wait("T", "none", timeout_s=1.0, version=V) is None  # nothing claimed
+    assert store.cache_claim("T", "h", 1, version=V)
     t0 = time.monotonic()
-    assert store.cache_wait("T", "h", timeout_s=0.2, poll_s=0.02) is None  # timeout
+    assert store.cache_wait("T", "h", timeout_s=0.2, poll_s=0.02, version=V) is None  # timeout
     assert time.monotonic() - t0 >= 0.2
     peer = Store(storage_url)
-    timer = threading.Timer(0.2, lambda: peer.cache_record("T", "h", [0.5, 1.5], 1, 2.0))
+    timer = threading.Timer(0.2, lambda: peer.cache_record("T", "h", [0.5, 1.5], 1, 2.0, version=V))
     timer.start()
-    entry = store.cache_wait("T", "h", timeout_s=30, poll_s=0.02)
+    entry = store.cache_wait("T", "h", timeout_s=30, poll_s=0.02, version=V)
     timer.join()
     assert entry is not None and entry.status == "READY" and entry.mean == (0.5, 1.5)
-    assert store.cache_claim("T", "g", 2)
-    timer = threading.Timer(0.2, lambda: peer.cache_release("T", "g", 2))
+    assert store.cache_claim("T", "g", 2, version=V)
+    timer = threading.Timer(0.2, lambda: peer.cache_release("T", "g", 2, version=V))
     timer.start()
-    assert store.cache_wait("T", "g", timeout_s=30, poll_s=0.02) is None  # claimant failed
+    assert (
+        store.cache_wait("T", "g", timeout_s=30, poll_s=0.02, version=V) is None
+    )  # claimant failed
     timer.join()
     store.cache_audit("T", "h", 5, [0.5, 1.5], [0.75, 1.0])
     store.cache_audit("U", "h", 6, [1.0], [1.0])

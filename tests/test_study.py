@@ -190,7 +190,10 @@ def test_interrupting_optimize_fails_in_flight_trials_and_releases_their_claims(
     first, second = study.trials()
     assert first.state == "COMPLETE"
     assert second.state == "FAILED" and second.error.startswith("interrupted")
-    assert study.store.cache_lookup(study.task, second.functional_hash) is None
+    assert (
+        study.store.cache_lookup(study.task, second.functional_hash, version=study.cache.version)
+        is None
+    )
     assert study.count_toward_budget() == 1
 
 
