@@ -19,12 +19,13 @@ from hashtune.store.models import (
     Study,
     Trial,
 )
+from hashtune.store.peer_ops import PeerOpsMixin
 from hashtune.store.proposal_ops import ProposalOpsMixin
 from hashtune.store.records import StudyRecord, StudySummary
 from hashtune.store.trial_ops import TrialOpsMixin
 
 
-class Store(ProposalOpsMixin, TrialOpsMixin, CacheOpsMixin, StoreBase):
+class Store(PeerOpsMixin, ProposalOpsMixin, TrialOpsMixin, CacheOpsMixin, StoreBase):
     """Transactional store of studies, trials, lineage and the shared FEC cache.
 
     `Store(url)` connects, creates the schema or upgrades it to the latest migration, and returns
