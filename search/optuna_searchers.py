@@ -152,7 +152,8 @@ class OptunaSearcher(Searcher):
     def _enqueue_random_unseen(self) -> None:
         for _ in range(64):
             dna = self.space.random_dna(self.rng)
-            if dna_key(dna) not in self._known:
+            key = dna_key(dna)
+            if key not in self._known and key not in self._peer_keys:
                 self._enqueue_params(dna)
                 return
 
