@@ -7,6 +7,7 @@ they are evaluating now (`set_pending`). Worker A runs as a real process in the 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -23,6 +24,7 @@ from sqlalchemy import insert, select
 
 from hashtune import Study
 from hashtune.search.base import Feedback
+from hashtune.search.mixins import dna_key
 from hashtune.store import Store
 from hashtune.store.base import utcnow
 from hashtune.store.engine import make_engine, migrate
@@ -244,3 +246,44 @@ def test_optuna_searcher_turns_peers_pending_into_running_trials_and_finishes_th
     assert got == [("COMPLETE", 1.5), ("FAIL", None), ("RUNNING", None)]
     s.tell(s.ask(0), Feedback("COMPLETE", (0.0,)))  # its own asks still work alongside
     assert len(s.study.get_trials()) == 4
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["random", "regularized_evolution", "hill_climb", "nsga2", "tpe"]
+    + [pytest.param(n, marks=pytest.mark.slow) for n in ("qmc", "cmaes", "gp")],
+)
+def test_every_searcher_learns_proposals_it_never_made(name: str) -> None:
+    """Foreign finished trials (good, failed, pruned) and peers' pending proposals are accepted by
+    every searcher, which then asks proposals that repeat none of them."""
+    from hashtune.search.base import Proposal
+    from hashtune.search.registry import make_searcher
+
+    sp = peer_worker.space()
+    dirs = ("maximize", "minimize") if name == "nsga2" else ("maximize",)
+    s = make_searcher(
+        name,
+        sp,
+        dirs,
+        0,
+        **({"population_size": 4} if name in ("nsga2", "regularized_evolution") else {}),
+    )
+    rng = random.Random(2)
+    foreign = list(dict.fromkeys(dna_key(d) for d in (sp.random_dna(rng) for _ in range(40))))[:14]
+    dnas = [sp.dna_from_json(json.loads(k)) for k in foreign]
+    pending = [Proposal(100 + i, d, None) for i, d in enumerate(dnas[10:])]
+    s.set_pending(pending)
+    for i, dna in enumerate(dnas[:10]):
+        state = ("COMPLETE", "FAILED", "PRUNED", "CACHED")[i % 4]
+        c = sp.materialize(dna)
+        values = (peer_worker.score(c),) * len(dirs) if state in ("COMPLETE", "CACHED") else None
+        s.observe(Proposal(i, dna, None), Feedback(state, values))
+    if hasattr(s, "population"):  # the peer's scored trials joined (size 4), failures did not
+        members = {m.number for m in s.population}
+        assert len(members) == 4 and members <= {0, 3, 4, 7, 8}
+    asked = [s.ask(200 + j) for j in range(6)]
+    for p in asked:
+        s.tell(p, Feedback("COMPLETE", (peer_worker.score(p.candidate),) * len(dirs)))
+    assert not {dna_key(p.dna) for p in asked} & set(foreign)
+    if hasattr(s, "num_asked"):
+        assert s.num_asked == 16  # peers' finished proposals count toward the random phase
