@@ -137,6 +137,7 @@ class OptimizeLoop:
             return
         self.launched += 1
         try:
+            st.peers.sync()  # learn what the other workers finished, see what they run
             proposal = st.searcher.ask(trial.number)
         except BaseException as e:
             st.store.finish_trial(trial.id, state="FAILED", error=f"searcher.ask failed: {e!r}")

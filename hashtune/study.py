@@ -19,6 +19,7 @@ from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
 from hashtune.evaluators.executors import Executor, executor_names, make_executor
 from hashtune.loop import Budget, OptimizeLoop
+from hashtune.peer_sync import PeerSync
 from hashtune.recovery import new_worker_id, recover_dead_trials
 from hashtune.registry import make_evaluator, make_space
 from hashtune.search.base import Feedback, Proposal, Searcher
@@ -97,6 +98,7 @@ class Study(StudyView):
             log.warning(
                 "study %r: marked %d interrupted trials FAILED", self.name, len(self.recovered)
             )
+        self.peers = PeerSync(store, self.study_id, self.worker, space, searcher)
         self._restore_searcher()
 
     # -- construction ------------------------------------------------------------------------
@@ -297,6 +299,7 @@ class Study(StudyView):
             if t.state == "COMPLETE" and t.intermediate:
                 self._curves.append(t.intermediate)
         self.searcher.restore(history)
+        self.peers.mark_known(p.number for p, _ in history)
 
     # -- running -----------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """One ask/tell interface for every searcher (random, evolution, Optuna samplers, ...).
 
 The study numbers trials; a searcher proposes DNA for a given trial number, may have many proposals
-outstanding, and learns from `tell`. Its state can be rebuilt from the store with `restore`.
+outstanding, and learns from `tell`. Its state can be rebuilt from the store with `restore`. When
+several workers share a study, each worker's searcher also `observe`s the trials its peers finished
+and sees their in-flight proposals through `set_pending`.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Searcher(abc.ABC):
         self.directions = tuple(directions)
         self.seed = seed
         self.rng = random.Random(seed)
+        self.peer_pending: tuple[Proposal, ...] = ()
 
     @abc.abstractmethod
     def ask(self, number: int) -> Proposal:
@@ -74,6 +77,22 @@ class Searcher(abc.ABC):
     @abc.abstractmethod
     def tell(self, proposal: Proposal, feedback: Feedback) -> None:
         """Learn the outcome of `proposal`."""
+
+    def observe(self, proposal: Proposal, feedback: Feedback) -> None:
+        """Learn a trial another worker of the study proposed and finished (default: `tell`).
+
+        Searchers must accept proposals they never made; those that book their own asks
+        (dedup, proposal counts) also book observed ones.
+        """
+        self.tell(proposal, feedback)
+
+    def set_pending(self, proposals: Sequence[Proposal]) -> None:
+        """Note the proposals other workers are evaluating now (each call replaces the last).
+
+        The default keeps them in `peer_pending`; deduping searchers avoid re-proposing them,
+        model-based ones treat them as running trials (constant liar).
+        """
+        self.peer_pending = tuple(proposals)
 
     def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
         """Rebuild state after a restart from past proposals in trial order.

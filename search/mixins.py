@@ -1,8 +1,9 @@
 """Pieces shared by the built-in searchers: a warm-start queue and a book of proposed DNA.
 
 `ProposalBookMixin` gives a searcher `enqueue` (queued DNA are proposed before anything else),
-de-duplication against every DNA already proposed, and a count of proposals that `restore` rebuilds
-from history, so a resumed search neither re-proposes nor replays its past.
+de-duplication against every DNA already proposed (by this worker or a peer, finished or in
+flight), and a count of proposals that `restore` rebuilds from history, so a resumed search neither
+re-proposes nor replays its past. Peers' finished proposals count like this worker's own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pyglove as pg
@@ -32,6 +33,7 @@ class ProposalBookMixin(Searcher):
     def _book_init(self) -> None:
         self._queue: deque[pg.DNA] = deque()
         self._seen: set[str] = set()
+        self._peer_keys: set[str] = set()
         self.num_asked = 0
 
     def enqueue(self, dna: pg.DNA | Any) -> None:
@@ -61,7 +63,8 @@ class ProposalBookMixin(Searcher):
         out = draw()
         for _ in range(self.max_dedup_tries - 1):
             dna = out[0] if isinstance(out, tuple) else out
-            if dna_key(dna) not in self._seen or self._exhausted():
+            key = dna_key(dna)
+            if (key not in self._seen and key not in self._peer_keys) or self._exhausted():
                 break
             out = draw()
         return out
@@ -85,6 +88,17 @@ class ProposalBookMixin(Searcher):
             number, dna, parents=parents, mutation=mutation, meta={"origin": origin}
         )
         return self._record(proposal)
+
+    def observe(self, proposal: Proposal, feedback: Feedback) -> None:
+        """Book a peer's finished proposal (count, seen set) and learn it as if told."""
+        self._record(proposal)
+        self._peer_keys.discard(dna_key(proposal.dna))
+        self.tell(proposal, feedback)
+
+    def set_pending(self, proposals: Sequence[Proposal]) -> None:
+        """Peers' in-flight DNA are avoided like proposed ones (until they finish or vanish)."""
+        super().set_pending(proposals)
+        self._peer_keys = {dna_key(p.dna) for p in proposals}
 
     def _book_restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
         """Replay `history`: tell the finished, count all, drop queued DNA already proposed."""

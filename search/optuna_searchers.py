@@ -6,7 +6,9 @@ full PyGlove path, see `optuna_space`); `tell` → `study.tell` (CACHED results 
 evaluated ones; FAILED → `TrialState.FAIL`, PRUNED → `TrialState.PRUNED`). Many proposals may be
 outstanding: TPE uses `constant_liar`, GP its running-trial acquisition, and every searcher re-asks
 (telling the discarded Optuna trial FAIL) when the sampler repeats a DNA that is pending or known.
-`restore` rebuilds the study from the store's history with `create_trial` + `add_trial`.
+`restore` rebuilds the study from the store's history with `create_trial` + `add_trial`; peers'
+finished trials are added the same way (`observe`), their in-flight ones as RUNNING trials
+(`set_pending`), which constant liar and GP treat as pending.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ class OptunaSearcher(Searcher):
         self._pending: dict[int, tuple[optuna.trial.Trial, str]] = {}
         self._known: set[str] = set()
         self._told: set[int] = set()
+        self._peer_running: dict[int, int] = {}  # peer's trial number -> Optuna trial number
+        self._peer_keys: set[str] = set()
         self._n_enqueued = 0
         self.num_discarded = 0
         self.study = self._new_study(seed)
@@ -109,8 +113,13 @@ class OptunaSearcher(Searcher):
             sampler = self.make_sampler(seed)
         except TypeError as e:  # Unknown sampler kwargs from an experiment file.
             raise ValueError(f"searcher {self.name!r}: bad sampler arguments: {e}") from e
+        self._storage = optuna.storages.InMemoryStorage()
         with _quiet():
-            return optuna.create_study(directions=list(self.directions), sampler=sampler)
+            study = optuna.create_study(
+                storage=self._storage, directions=list(self.directions), sampler=sampler
+            )
+        self._study_id = self._storage.get_study_id_from_name(study.study_name)
+        return study
 
     # ---- ask -------------------------------------------------------------------------------
     def ask(self, number: int) -> Proposal:
@@ -126,7 +135,8 @@ class OptunaSearcher(Searcher):
                 key = dna_key(dna)
                 forced = self._n_enqueued > 0  # Enqueued trials come first: propose as asked.
                 self._n_enqueued -= forced
-                if forced or key not in self._known or self._exhausted():
+                fresh = key not in self._known and key not in self._peer_keys
+                if forced or fresh or self._exhausted():
                     break
                 trial.set_user_attr(DISCARDED_ATTR, "repeat")
                 self.study.tell(trial, state=OptunaState.FAIL)
@@ -142,7 +152,8 @@ class OptunaSearcher(Searcher):
     def _enqueue_random_unseen(self) -> None:
         for _ in range(64):
             dna = self.space.random_dna(self.rng)
-            if dna_key(dna) not in self._known:
+            key = dna_key(dna)
+            if key not in self._known and key not in self._peer_keys:
                 self._enqueue_params(dna)
                 return
 
@@ -176,6 +187,10 @@ class OptunaSearcher(Searcher):
             )
 
     def _add_finished(self, dna: pg.DNA, state: OptunaState, values: list[float] | None) -> None:
+        self._add_trial(dna, state, values)
+
+    def _add_trial(self, dna: pg.DNA, state: OptunaState, values: list[float] | None) -> int:
+        """Add `dna` to the private study as a trial in `state`; its Optuna trial number."""
         enc = encode_dna(self.space, dna)
         trial = optuna.trial.create_trial(
             params=enc.params,
@@ -184,7 +199,40 @@ class OptunaSearcher(Searcher):
             state=state,
             user_attrs={CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()},
         )
-        self.study.add_trial(trial)
+        trial_id = self._storage.create_new_trial(self._study_id, template_trial=trial)
+        return self._storage.get_trial_number_from_id(trial_id)
+
+    # ---- peers -----------------------------------------------------------------------------
+    def observe(self, proposal: Proposal, feedback: Feedback) -> None:
+        """Learn a peer's finished trial: finish its running stand-in, or add it finished."""
+        running = self._peer_running.pop(proposal.number, None)
+        if running is None:
+            self.tell(proposal, feedback)
+            return
+        self._check_values(feedback)
+        state, values = _optuna_state(feedback)
+        with _quiet():
+            self.study.tell(running, values=values, state=state)
+        self._told.add(proposal.number)
+        self._known.add(dna_key(proposal.dna))
+
+    def set_pending(self, proposals: Sequence[Proposal]) -> None:
+        """Peers' in-flight proposals become RUNNING trials of the private study, so the sampler
+        treats them as pending (TPE's constant liar, GP's running-trial acquisition)."""
+        super().set_pending(proposals)
+        now = {p.number: p for p in proposals if p.number not in self._told}
+        with _quiet():
+            for number in [n for n in self._peer_running if n not in now]:  # vanished unfinished
+                running = self._peer_running.pop(number)
+                self._storage.set_trial_user_attr(self._trial_id(running), DISCARDED_ATTR, "peer")
+                self.study.tell(running, state=OptunaState.FAIL)
+            for number, p in now.items():
+                if number not in self._peer_running:
+                    self._peer_running[number] = self._add_trial(p.dna, OptunaState.RUNNING, None)
+        self._peer_keys = {dna_key(p.dna) for p in now.values()}
+
+    def _trial_id(self, number: int) -> int:
+        return self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
 
     # ---- restore / enqueue -----------------------------------------------------------------
     def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
@@ -197,6 +245,8 @@ class OptunaSearcher(Searcher):
         n = len(items)
         self.rng = random.Random(f"{self.seed}:{n}")
         self._pending.clear()
+        self._peer_running.clear()
+        self._peer_keys.clear()
         self._n_enqueued = 0
         self._known.clear()
         self._told.clear()

@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from hashtune.store.base import StoreBase, finite_or_none
 from hashtune.store.errors import StudyNotFoundError
-from hashtune.store.models import FINISHED_STATES, IntermediateValue, Lineage, Study, Trial
+from hashtune.store.models import FINISHED_STATES, IntermediateValue, Lineage, Trial
+from hashtune.store.peer_ops import claim_finish_seqs
 
 _CHUNK = 5000
 
@@ -28,7 +29,8 @@ class BulkOpsMixin(StoreBase):
         """
         rows = [_row(i, t) for i, t in enumerate(trials)]
         with self._write() as s:
-            if s.get(Study, study_id) is None:
+            last_seq = claim_finish_seqs(s, study_id, len(rows))  # peers learn these trials too
+            if last_seq is None:
                 raise StudyNotFoundError(study_id, self._safe_url)
             start = s.scalar(
                 select(func.coalesce(func.max(Trial.number) + 1, 0)).where(
@@ -36,7 +38,9 @@ class BulkOpsMixin(StoreBase):
                 )
             )
             for i, row in enumerate(rows):
-                row.update(study_id=study_id, number=start + i)
+                row.update(
+                    study_id=study_id, number=start + i, finish_seq=last_seq - len(rows) + 1 + i
+                )
             for k in range(0, len(rows), _CHUNK):
                 s.execute(insert(Trial), rows[k : k + _CHUNK])
             ids = dict(

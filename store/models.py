@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -51,6 +52,8 @@ class Study(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime())
     status: Mapped[str] = mapped_column(String(16), default="RUNNING")
+    #: Finish numbers handed out so far (revision 0005); its row lock orders finishes per study.
+    finish_seq: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class Trial(Base):
@@ -80,6 +83,8 @@ class Trial(Base):
     cached_from_trial_id: Mapped[int | None] = mapped_column(
         ForeignKey("trials.id", ondelete="SET NULL"), nullable=True
     )
+    #: Position in the study's finish order (revision 0005): peers read what finished since.
+    finish_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 # Added by revision 0002: the sweeps (stale trials, per-state counts) filter on (study_id, state).
@@ -88,6 +93,8 @@ Index("ix_trials_study_state", Trial.study_id, Trial.state)
 Index("ix_trials_study_value", Trial.study_id, Trial.value)
 Index("ix_trials_study_finished", Trial.study_id, Trial.finished_at)
 Index("ix_trials_task_hash", Trial.task, Trial.functional_hash)
+# Added by revision 0005: "finished since my last look" is a range scan on (study_id, finish_seq).
+Index("ix_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
 
 
 class IntermediateValue(Base):

@@ -142,3 +142,25 @@ class AuditRecord:
     fresh: tuple[float, ...]
     abs_diff: float | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PeerTrial:
+    """A trial as a peer's searcher needs it: its proposal (DNA) and, once finished, the outcome."""
+
+    number: int
+    state: str
+    dna: Any
+    values: tuple[float, ...] | None
+    worker: str | None
+    finish_seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerNews:
+    """What a worker's peers did since its cursor: trials finished (in finish order), trials they
+    run now, and the cursor to pass next time."""
+
+    finished: tuple[PeerTrial, ...]
+    running: tuple[PeerTrial, ...]
+    cursor: int

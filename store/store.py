@@ -22,12 +22,14 @@ from hashtune.store.models import (
     Study,
     Trial,
 )
+from hashtune.store.peer_ops import PeerOpsMixin
 from hashtune.store.proposal_ops import ProposalOpsMixin
 from hashtune.store.records import StudyRecord, StudySummary
 from hashtune.store.trial_ops import TrialOpsMixin
 
 
 class Store(
+    PeerOpsMixin,
     ProposalOpsMixin,
     TrialOpsMixin,
     CacheOpsMixin,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -24,6 +24,7 @@ from hashtune.store.models import (
     Study,
     Trial,
 )
+from hashtune.store.peer_ops import claim_finish_seqs
 from hashtune.store.records import LineageRecord, StudyStats, TrialRecord
 
 _MAX_NUMBER_RETRIES = 100
@@ -148,8 +149,10 @@ class TrialOpsMixin(StoreBase):
             raise ValueError(f"`values` are required to finish a trial as {state}, got {values!r}")
         steps = [(int(st), float(v)) for st, v in (intermediate or [])]
         with self._write() as s:
+            owner = select(Trial.study_id).where(Trial.id == trial_id).scalar_subquery()
+            seq = claim_finish_seqs(s, owner)  # first: finishes commit in finish order
             trial = s.get(Trial, trial_id, with_for_update=True)
-            if trial is None:
+            if trial is None or seq is None:
                 raise TrialNotFoundError(f"id={trial_id}", self._safe_url)
             if trial.state not in _REOPENABLE:
                 raise StoreError(
@@ -163,6 +166,7 @@ class TrialOpsMixin(StoreBase):
             trial.error = clip_error(error)
             trial.finished_at = now
             trial.heartbeat_at = now
+            trial.finish_seq = seq
             started = trial.started_at or now
             trial.duration_s = max((now - started).total_seconds(), 0.0)
             if cached_from_trial_id is not None:
@@ -217,12 +221,17 @@ class TrialOpsMixin(StoreBase):
             cutoff = now - timedelta(seconds=float(older_than_s))
             cond.append(func.coalesce(Trial.heartbeat_at, Trial.started_at) < cutoff)
         with self._write() as s:
+            last = claim_finish_seqs(s, study_id, 0)  # lock the counter before reading
             ids = list(s.scalars(select(Trial.id).where(*cond).order_by(Trial.number)))
-            if ids:
+            if ids and last is not None:
+                claim_finish_seqs(s, study_id, len(ids))
                 s.execute(
-                    update(Trial)
-                    .where(Trial.id.in_(ids), Trial.state.in_(("RUNNING", "PENDING")))
-                    .values(state="FAILED", error=error, finished_at=now)
+                    update(Trial.__table__)
+                    .where(Trial.id == bindparam("tid"))
+                    .values(
+                        state="FAILED", error=error, finished_at=now, finish_seq=bindparam("seq")
+                    ),
+                    [{"tid": tid, "seq": last + 1 + i} for i, tid in enumerate(ids)],
                 )
         return ids
 

@@ -1,0 +1,84 @@
+"""Finish order and peer news: how a worker learns what other workers of its study did.
+
+Every transition of a trial to a finished state takes the next number of the study's counter
+(`studies.finish_seq`) in the same transaction. The counter's row lock is held until commit, so
+finish numbers commit in increasing order: whoever sees number N committed also sees every number
+below N. A reader's cursor (the highest number it has read) therefore never skips a late commit,
+and "finished since my last look" is an index range scan returning each finish exactly once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from hashtune.store.base import StoreBase
+from hashtune.store.errors import StudyNotFoundError
+from hashtune.store.models import Study, Trial
+from hashtune.store.records import PeerNews, PeerTrial, floats
+
+_COLUMNS = (Trial.number, Trial.state, Trial.dna, Trial.values, Trial.worker, Trial.finish_seq)
+
+
+def claim_finish_seqs(s: Session, study: Any, n: int = 1) -> int | None:
+    """Lock the study's counter row and advance it by `n`; returns the new (last) number.
+
+    `study` is a study id or a scalar subquery giving one. Call it first in a finishing
+    transaction (before locking trial rows: one lock order, no deadlock), and give the `n`
+    trials the numbers `last - n + 1 .. last`. None when there is no such study.
+    """
+    table = Study.__table__
+    return s.execute(
+        update(table)
+        .where(table.c.id == study)
+        .values(finish_seq=table.c.finish_seq + n)
+        .returning(table.c.finish_seq)
+    ).scalar_one_or_none()
+
+
+class PeerOpsMixin(StoreBase):
+    """`finish_cursor` and `peer_news`: what a worker reads before each ask."""
+
+    def finish_cursor(self, study_id: int) -> int:
+        """The study's highest committed finish number (a cursor that has read everything)."""
+        with self._read() as s:
+            seq = s.scalar(select(Study.finish_seq).where(Study.id == study_id))
+        if seq is None:
+            raise StudyNotFoundError(study_id, self._safe_url)
+        return int(seq)
+
+    def peer_news(self, study_id: int, after: int, worker: str | None) -> PeerNews:
+        """Trials finished after finish number `after`, and RUNNING proposals not of `worker`.
+
+        Finished trials of `worker` itself are filtered out but advance the cursor. The running
+        trials are read first: a trial that leaves RUNNING before that read is in the finished
+        read, so none falls between the two.
+        """
+        not_mine = or_(Trial.worker.is_(None), Trial.worker != worker)
+        with self._read() as s:
+            running = s.execute(
+                select(*_COLUMNS).where(
+                    Trial.study_id == study_id,
+                    Trial.state == "RUNNING",
+                    Trial.dna.is_not(None),
+                    not_mine,
+                )
+            ).all()
+            finished = s.execute(
+                select(*_COLUMNS)
+                .where(Trial.study_id == study_id, Trial.finish_seq > after)
+                .order_by(Trial.finish_seq)
+            ).all()
+        cursor = max((r.finish_seq for r in finished), default=after)
+        peers = [r for r in finished if r.worker is None or r.worker != worker]
+        return PeerNews(
+            finished=tuple(_peer_trial(r) for r in peers),
+            running=tuple(_peer_trial(r) for r in sorted(running, key=lambda r: r.number)),
+            cursor=cursor,
+        )
+
+
+def _peer_trial(row: Any) -> PeerTrial:
+    return PeerTrial(row.number, row.state, row.dna, floats(row.values), row.worker, row.finish_seq)
