@@ -18,6 +18,7 @@ import pyglove as pg
 from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
 from hashtune.evaluators.executors import Executor, executor_names, make_executor
+from hashtune.liveness import LivenessConfig, worker_seed
 from hashtune.loop import Budget, OptimizeLoop
 from hashtune.recovery import new_worker_id, recover_dead_trials
 from hashtune.registry import make_evaluator, make_space
@@ -25,7 +26,7 @@ from hashtune.search.base import Feedback, Proposal, Searcher
 from hashtune.search.pruners import Pruner, make_pruner
 from hashtune.search.registry import make_searcher
 from hashtune.spaces.base import Space
-from hashtune.store import Store, TrialRecord
+from hashtune.store import Store, StudyExistsError, TrialRecord
 from hashtune.view import SCORED, StudyView
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class Study(StudyView):
         cache: CacheConfig,
         pruner: Pruner | None,
         owns_executor: bool = True,
+        worker: str | None = None,
+        slot: int = 0,
+        liveness: LivenessConfig | None = None,
     ):
         self.store = store
         self.record = record
@@ -82,15 +86,24 @@ class Study(StudyView):
         self.cache_config = cache
         self.pruner = pruner
         self.task = evaluator.fingerprint()
-        self.worker = new_worker_id()
-        self.cache = EquivalenceCache(store, self.task, cache, seed=searcher.seed)
+        #: This worker's run id (host + random token) and its slot in the study (0, 1, ...).
+        self.worker = worker or new_worker_id()
+        self.slot = slot
+        self.liveness = liveness or LivenessConfig()
+        self.cache = EquivalenceCache(
+            store, self.task, cache, seed=searcher.seed, stale_after_s=self.liveness.stale_after_s
+        )
         self.stop_requested = False
         self._executor_factory = executor_factory
         self._owns_executor = owns_executor
         self._enqueued: set[str] = set()
         self._executor: Executor | None = None
         self._curves: list[tuple[tuple[int, float], ...]] = []
-        self.recovered = recover_dead_trials(store, self.study_id, self.worker)
+        dead = recover_dead_trials(
+            store, self.study_id, self.worker,
+            self.liveness.stale_after_s, self.liveness.stale_beats,
+        )  # fmt: skip
+        self.recovered = [t.number for t in dead]
         if self.recovered:
             log.warning(
                 "study %r: marked %d interrupted trials FAILED", self.name, len(self.recovered)
@@ -119,13 +132,13 @@ class Study(StudyView):
         executor_args: dict[str, Any] | None = None,
         pruner_args: dict[str, Any] | None = None,
         load_if_exists: bool = False,
+        liveness: LivenessConfig | dict[str, Any] | None = None,
     ) -> Study:
-        """Create the study `name` in `storage` (or load it when `load_if_exists`)."""
+        """Create the study `name` in `storage` (or load it when `load_if_exists`; any number of
+        workers may do so at once on a new study)."""
         store = storage if isinstance(storage, Store) else Store(storage)
         existing = store.get_study(name)
         if existing is not None and not load_if_exists:
-            from hashtune.store import StudyExistsError
-
             raise StudyExistsError(name, store.url)
         # Build everything before writing to the store: a bad component creates no study.
         space_obj = _build("space", space, space_args, make_space)
@@ -161,14 +174,23 @@ class Study(StudyView):
             "task": evaluator_obj.fingerprint(),
             "objectives": list(evaluator_obj.objectives),
         }
-        if existing is None:
-            record = store.create_study(name, list(dirs), config)
-        else:
-            record = existing
-            _check_same_task(existing, config, dirs)
+        try:
+            live = LivenessConfig.of(liveness)
+        except ValueError as e:
+            raise ComponentError("liveness", repr(liveness), e) from e
+        record, created = existing, False
+        if record is None:
+            try:
+                record, created = store.create_study(name, list(dirs), config), True
+            except StudyExistsError:  # a peer created it since we looked: load theirs
+                if not load_if_exists:
+                    raise
+                record = store.require_study(name)
+        if not created:
+            _check_same_task(record, config, dirs)
         return cls._assemble(
-            store, record, space_obj, evaluator_obj, searcher_obj, None, executor,
-            executor_args, pruner_obj, None, cache_cfg, seed,
+            store, record, space_obj, evaluator_obj, searcher_obj, searcher_args, executor,
+            executor_args, pruner_obj, None, cache_cfg, seed, live, searcher,
         )  # fmt: skip
 
     @classmethod
@@ -182,6 +204,7 @@ class Study(StudyView):
         searcher: Searcher | None = None,
         executor: Executor | str | None = None,
         pruner: Pruner | None = None,
+        liveness: LivenessConfig | dict[str, Any] | None = None,
     ) -> Study:
         """Open an existing study; components not given are rebuilt from its recorded config."""
         store = storage if isinstance(storage, Store) else Store(storage)
@@ -214,17 +237,26 @@ class Study(StudyView):
             (cfg.get("searcher") or {}).get("args"),
             executor if executor is not None else exec_spec["name"], exec_spec.get("args"),
             pruner if pruner is not None else pruner_spec.get("name"), pruner_spec.get("args"),
-            CacheConfig(**cfg.get("cache", {})), seed,
+            CacheConfig(**cfg.get("cache", {})), seed, LivenessConfig.of(liveness),
         )  # fmt: skip
 
     @classmethod
     def _assemble(
         cls, store, record, space, evaluator, searcher, searcher_args, executor, executor_args,
-        pruner, pruner_args, cache_cfg, seed,
+        pruner, pruner_args, cache_cfg, seed, liveness, searcher_name=None,
     ) -> Study:  # fmt: skip
+        """Join the study as a worker (a slot of its own) and build what is still a name; the
+        searcher is seeded from (study seed, slot), so parallel workers propose differently."""
         dirs = tuple(record.directions)
+        worker = new_worker_id()
+        slot = store.join_study(
+            record.id, worker, heartbeat_s=liveness.heartbeat_s, stale_beats=liveness.stale_beats
+        )
+        own_seed = worker_seed(seed, slot)
+        if isinstance(searcher_name, str) and own_seed != seed:
+            searcher = searcher_name  # built for validation with the study seed: rebuild
         if isinstance(searcher, str):
-            searcher = make_searcher(searcher, space, dirs, seed, **(searcher_args or {}))
+            searcher = make_searcher(searcher, space, dirs, own_seed, **(searcher_args or {}))
         owns_executor = isinstance(executor, str)
         if isinstance(executor, str):
             name, args = executor, dict(executor_args or {})
@@ -249,6 +281,9 @@ class Study(StudyView):
             cache=cache_cfg,
             pruner=pruner,
             owns_executor=owns_executor,
+            worker=worker,
+            slot=slot,
+            liveness=liveness,
         )
 
     def _restore_searcher(self) -> None:
@@ -345,6 +380,11 @@ class Study(StudyView):
         """Bookkeeping after each finished trial (curves for the pruner)."""
         if record.state == "COMPLETE" and record.intermediate:
             self._curves.append(record.intermediate)
+
+    def close(self) -> None:
+        """Shut down this study's executor and free its worker slot for a later worker."""
+        self.close_executor()
+        self.store.leave_study(self.study_id, self.worker)
 
     def close_executor(self) -> None:
         """Shut down the executor this study built (a given one is left to its owner)."""
