@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from enum import StrEnum
@@ -55,13 +56,26 @@ def run(
 ) -> None:
     """Create or resume the study an experiment file describes, and run it to its budget."""
     from hashtune.experiment import ExperimentError, load_experiment, open_study
-    from hashtune.tables import stats_table, trials_table
+    from hashtune.store import StoreError
 
     try:
         exp = load_experiment(experiment)
         study = open_study(exp, experiment, storage)
     except ExperimentError as e:
         _fail(str(e))
+    try:
+        _run_study(study, exp, trials, progress, top)
+    except StoreError as e:  # retried transient errors gave up, or a permanent one
+        _fail(f"study {study.name!r} stopped: {e}", code=1)
+    finally:
+        with contextlib.suppress(Exception):  # else the slot frees itself once it is stale
+            study.close()
+
+
+def _run_study(study, exp, trials: int | None, progress: bool, top: int) -> None:
+    """Run the opened study to its budget and print the best candidates and the cache stats."""
+    from hashtune.tables import stats_table, trials_table
+
     total = trials if trials is not None else exp.budget.trials
     done = study.count_toward_budget()
     if study.recovered:
@@ -81,6 +95,7 @@ def run(
             timeout=exp.budget.timeout_s,
             max_evaluations=exp.budget.max_evaluations,
             trial_timeout=exp.budget.trial_timeout_s,
+            max_retries=exp.budget.max_retries,
             show_progress=progress,
         )
     console.print(trials_table(study, study.top(top), f"{study.name}: best candidates"))

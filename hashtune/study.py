@@ -20,7 +20,7 @@ from hashtune.evaluators.base import Evaluator
 from hashtune.evaluators.executors import Executor, executor_names, make_executor
 from hashtune.liveness import LivenessConfig, worker_seed
 from hashtune.loop import Budget, OptimizeLoop
-from hashtune.recovery import new_worker_id, recover_dead_trials
+from hashtune.recovery import new_worker_id, recover_dead_trials, was_interrupted
 from hashtune.registry import make_evaluator, make_space
 from hashtune.search.base import Feedback, Proposal, Searcher
 from hashtune.search.pruners import Pruner, make_pruner
@@ -317,12 +317,14 @@ class Study(StudyView):
         max_evaluations: int | None = None,
         trial_timeout: float | None = None,
         total_trials: int | None = None,
+        max_retries: int = 0,
         show_progress: bool = False,
     ) -> None:
         """Propose and score up to `n_trials` more candidates (or until `timeout` seconds pass,
         or `max_evaluations` paid evaluations were started, or the study holds `total_trials`
-        counted across every worker sharing it); cached trials cost no evaluation."""
-        budget = Budget(n_trials, max_evaluations, timeout, total_trials)
+        counted across every worker sharing it); cached trials cost no evaluation. A trial whose
+        worker died is proposed again up to `max_retries` times."""
+        budget = Budget(n_trials, max_evaluations, timeout, total_trials, max_retries)
         self.stop_requested = False
         reporter = None
         if show_progress:
@@ -362,7 +364,11 @@ class Study(StudyView):
                     f"candidate {candidate!r} is not in space {self.space.name!r}: {e}"
                 ) from e
         key = json.dumps(self.space.dna_to_json(dna), sort_keys=True, default=repr)
-        seen = {json.dumps(t.dna, sort_keys=True, default=repr) for t in self.trials()}
+        seen = {  # an interrupted trial did not evaluate its candidate: it may be queued again
+            json.dumps(t.dna, sort_keys=True, default=repr)
+            for t in self.trials()
+            if not was_interrupted(t)
+        }
         if key in seen or key in self._enqueued:
             return False
         self.searcher.enqueue(dna)

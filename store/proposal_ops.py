@@ -42,7 +42,13 @@ class ProposalOpsMixin(StoreBase):
         now = utcnow()
         with self._write() as s:
             trial = s.get(Trial, trial_id, with_for_update=True)
-            if trial is None or trial.state != "PENDING":
+            revived = (  # a peer took us for dead (a stalled heartbeat) but we are alive
+                trial is not None
+                and trial.state == "FAILED"
+                and (trial.error or "").startswith("interrupted")
+                and trial.candidate == ""
+            )
+            if trial is None or (trial.state != "PENDING" and not revived):
                 state = None if trial is None else trial.state
                 raise StoreError(
                     f"trial id={trial_id} is not a PENDING reservation (state {state})"
@@ -58,6 +64,8 @@ class ProposalOpsMixin(StoreBase):
                     functional_hash=functional_hash,
                     task=task,
                     state="RUNNING",
+                    error=None,
+                    finished_at=None,
                     started_at=now,
                     heartbeat_at=now,
                 )
