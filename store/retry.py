@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,7 +35,6 @@ _MARKERS = (
     "consuming input failed",
     "ssl syscall error",
 )
-_depth = threading.local()  # only the outermost store call retries (no nested backoffs)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,12 +60,15 @@ def reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(orig).__name__
 
 
-def _log_retry(state: Any) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    log.warning(
-        "store call %s failed (%s); retry %d", state.fn.__name__ if state.fn else "?",
-        reason(exc) if exc else "?", state.attempt_number,
-    )  # fmt: skip
+def _logger(name: str) -> Callable[[Any], None]:
+    def log_retry(state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "store call %s failed (%s); retry %d",
+            name, reason(exc) if exc else "?", state.attempt_number,
+        )  # fmt: skip
+
+    return log_retry
 
 
 def retrying(fn: F, resume: Callable[..., Any] | None = None) -> F:
@@ -75,19 +76,19 @@ def retrying(fn: F, resume: Callable[..., Any] | None = None) -> F:
 
     `resume(self, *args, **kwargs)`, called before each retry, may return the result of an
     earlier attempt that committed before its connection dropped (so nothing is done twice).
+    A store call that reads back what it wrote calls another wrapped method for it, so a
+    connection lost after the commit retries the read, not the write.
     """
+    log_retry = _logger(fn.__name__)
 
     @functools.wraps(fn)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(_depth, "active", False):
-            return fn(self, *args, **kwargs)
-        _depth.active = True
         try:
             for attempt in Retrying(
                 retry=retry_if_exception(is_transient),
                 wait=wait_random_exponential(multiplier=0.05, max=2.0),
                 stop=stop_after_delay(RETRY_FOR_S),
-                before_sleep=_log_retry,
+                before_sleep=log_retry,
                 reraise=True,
             ):
                 with attempt:
@@ -99,8 +100,6 @@ def retrying(fn: F, resume: Callable[..., Any] | None = None) -> F:
         except SQLAlchemyError as e:
             what = "gave up on a transient error" if is_transient(e) else "error"
             raise StoreError(f"storage {self._safe_url}: {what}: {reason(e)}") from e
-        finally:
-            _depth.active = False
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper  # type: ignore[return-value]

@@ -193,5 +193,8 @@ def _check_directions(directions: list[str]) -> list[str]:
 
 # Every store call is one transaction: retry it on transient database errors (store/retry.py).
 retry_methods(
-    Store, skip=("close", "cache_wait", "open_reservation"), reserve_trial=Store.open_reservation
+    Store,
+    skip=("close", "cache_wait", "open_reservation", "finished_as"),
+    reserve_trial=Store.open_reservation,
+    finish_trial=Store.finished_as,
 )
