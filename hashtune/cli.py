@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from enum import StrEnum
@@ -76,7 +77,7 @@ def run(
 ) -> None:
     """Create or resume the study an experiment file describes, and run it to its budget."""
     from hashtune.experiment import ExperimentError, load_experiment, open_study
-    from hashtune.tables import stats_table, trials_table
+    from hashtune.store import StoreError
 
     for flag, value in (("--trials", trials), ("--more", more)):
         if value is not None and value < 1:
@@ -88,6 +89,19 @@ def run(
         study = open_study(exp, experiment, storage, allow_config_change)
     except ExperimentError as e:
         _fail(str(e))
+    try:
+        _run_study(study, exp, trials, more, progress, top)
+    except StoreError as e:  # retried transient errors gave up, or a permanent one
+        _fail(f"study {study.name!r} stopped: {e}", code=1)
+    finally:
+        with contextlib.suppress(Exception):  # else the slot frees itself once it is stale
+            study.close()
+
+
+def _run_study(study, exp, trials: int | None, more: int | None, progress: bool, top: int) -> None:
+    """Run the opened study to its budget and print the best candidates and the cache stats."""
+    from hashtune.tables import stats_table, trials_table
+
     done = study.count_toward_budget()
     total = done + more if more is not None else (trials or exp.budget.trials)
     if total is not None and total < done:
@@ -113,6 +127,7 @@ def run(
             timeout=exp.budget.timeout_s,
             max_evaluations=exp.budget.max_evaluations,
             trial_timeout=exp.budget.trial_timeout_s,
+            max_retries=exp.budget.max_retries,
             show_progress=progress,
         )
     if len(study.directions) > 1:  # several objectives: the non-dominated trials, nothing else

@@ -70,11 +70,20 @@ Decision = Literal["hit", "evaluate", "wait"]
 class EquivalenceCache:
     """Per-study view of the shared cache for one task, under the current hash version."""
 
-    def __init__(self, store: Store, task: str, config: CacheConfig, seed: int = 0):
+    def __init__(
+        self,
+        store: Store,
+        task: str,
+        config: CacheConfig,
+        seed: int = 0,
+        stale_after_s: float = 3600.0,
+    ):
         self.store = store
         self.task = task
         self.version = HASH_VERSION
         self.config = config
+        #: A claim whose holder has not beaten for this long is a dead worker's: taken over.
+        self.stale_after_s = stale_after_s
         self._rng = random.Random(f"audit:{seed}")
 
     def key(self, candidate: Any) -> str | None:
@@ -90,15 +99,15 @@ class EquivalenceCache:
     ) -> tuple[Decision, Any]:
         """What to do with a proposal whose hash is `fhash`: serve, evaluate, or wait for a peer.
 
-        A peer's claim older than `steal_after_s` (default an hour) is taken over: its worker is
-        presumed dead.
+        A peer's claim silent for longer than `steal_after_s` (default `stale_after_s`) is taken
+        over: its worker is presumed dead.
         """
         entry = self.store.cache_lookup(self.task, fhash, version=self.version)
         if entry is not None and entry.status == "READY" and entry.count >= self.config.reevaluate:
             return "hit", entry
         if entry is not None and entry.status == "READY":
             return "evaluate", entry  # noisy task: needs more evaluations before serving the mean
-        stale = 3600.0 if steal_after_s is None else steal_after_s
+        stale = self.stale_after_s if steal_after_s is None else steal_after_s
         if self.store.cache_claim(
             self.task, fhash, trial_id, version=self.version, stale_after_s=stale
         ):
@@ -118,10 +127,15 @@ class EquivalenceCache:
         self.store.cache_release(self.task, fhash, trial_id, version=self.version)
 
     def wait(self, fhash: str, stop: threading.Event | None = None):
-        """Block until a peer's evaluation of `fhash` is ready (None if it failed, timed out, or
-        `stop` was set)."""
+        """Block until a peer's evaluation of `fhash` is ready (None if it failed, its holder
+        stopped beating, we timed out, or `stop` was set)."""
         return self.store.cache_wait(
-            self.task, fhash, version=self.version, timeout_s=self.config.wait_timeout_s, stop=stop
+            self.task,
+            fhash,
+            version=self.version,
+            timeout_s=self.config.wait_timeout_s,
+            stop=stop,
+            stale_after_s=self.stale_after_s,
         )
 
     def audit(self, fhash: str, trial_id: int, cached: list[float], fresh: list[float]) -> None:

@@ -42,6 +42,8 @@ class BudgetSpec(_Strict):
     timeout_s: float | None = Field(default=None, gt=0)
     trial_timeout_s: float | None = Field(default=None, gt=0)
     max_evaluations: int | None = Field(default=None, ge=1)
+    #: Times a trial whose worker died is proposed again.
+    max_retries: int = Field(default=0, ge=0)
 
 
 class CacheSpec(_Strict):
@@ -49,6 +51,13 @@ class CacheSpec(_Strict):
     reevaluate: int = Field(default=1, ge=1)
     audit_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     wait_timeout_s: float = Field(default=3600.0, gt=0)
+
+
+class LivenessSpec(_Strict):
+    """How often this worker beats, and how many missed beats make a peer dead."""
+
+    heartbeat_s: float = Field(default=5.0, gt=0)
+    stale_beats: float = Field(default=4.0, ge=2)
 
 
 class Experiment(_Strict):
@@ -67,6 +76,7 @@ class Experiment(_Strict):
     directions: list[Literal["maximize", "minimize"]] | None = None
     budget: BudgetSpec = BudgetSpec(trials=20)
     cache: CacheSpec = CacheSpec()
+    liveness: LivenessSpec = LivenessSpec()
     pruner: Component | None = None
     enqueue: list[Any] = Field(default_factory=list)
 
@@ -188,6 +198,7 @@ def open_study(
             load_if_exists=True,
             allow_config_change=allow_config_change,
             task=exp.task,
+            liveness=exp.liveness.model_dump(),
         )
     except ComponentError as e:
         raise ExperimentError(f"{path}: field {e}") from e

@@ -2,20 +2,24 @@
 
 One driver thread owns the searcher and the store writes; evaluations run on the executor and
 waits for a peer's in-flight evaluation of the same function run on a small thread pool. A
-heartbeat thread keeps every in-flight trial alive in the store so that a later run can tell the
-trials of a dead process from those of a live one.
+heartbeat thread (liveness.py) keeps every in-flight trial alive in the store and reclaims the
+trials of dead peers while the loop runs; reclaimed trials may be retried here.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from hashtune.evaluators.executors import Outcome
+from hashtune.liveness import Heartbeat
+from hashtune.recovery import was_interrupted
 from hashtune.search.base import Feedback, Proposal
 from hashtune.store import CacheEntry, TrialRecord
 
@@ -25,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Kind = Literal["evaluate", "audit", "wait"]
-HEARTBEAT_S = 5.0
 
 
 @dataclass
@@ -37,9 +40,11 @@ class Budget:
     timeout_s: float | None = None
     #: The study's total, counted in the store: workers sharing a study stop together.
     total_trials: int | None = None
+    #: Times a trial interrupted by its worker's death is proposed again (by whoever noticed).
+    max_retries: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("n_trials", "max_evaluations", "total_trials"):
+        for name in ("n_trials", "max_evaluations", "total_trials", "max_retries"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 0):
                 raise ValueError(f"`{name}` must be a non-negative int or None, got {v!r}")
@@ -81,10 +86,13 @@ class OptimizeLoop:
         self.launched = 0
         self.paid = 0
         self.t0 = time.monotonic()
-        self._live: set[int] = set()
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._submitting: _InFlight | None = None
+        self._reserved: TrialRecord | None = None  # between reserve and submit
+        self._retries: queue.SimpleQueue[TrialRecord] = queue.SimpleQueue()
+        self.beats = Heartbeat(
+            study.store, study.study_id, study.worker, study.liveness, self._retries.put
+        )
         self._study_full = False  # the shared total is reached (reservations beyond it dropped)
         self._waiters = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="hashtune-wait")
 
@@ -92,13 +100,14 @@ class OptimizeLoop:
 
     def run(self) -> None:
         """Launch until the budget is spent, then drain what is in flight."""
-        beat = threading.Thread(target=self._heartbeat, name="hashtune-heartbeat", daemon=True)
-        beat.start()
         try:
+            self.beats.__enter__()
             while True:
                 while self._can_launch():
                     self._launch()
                 if not self.inflight:
+                    if self._peers_may_fail():
+                        continue
                     break
                 done, _ = cf.wait(list(self.inflight), timeout=1.0, return_when=cf.FIRST_COMPLETED)
                 for fut in done:
@@ -109,7 +118,22 @@ class OptimizeLoop:
             raise
         finally:
             self._stop.set()
+            self.beats.__exit__()
             self._waiters.shutdown(wait=False, cancel_futures=True)
+
+    def _peers_may_fail(self) -> bool:
+        """The shared total is reached but peers' trials are unfinished: wait a beat, since a
+        dead peer's trial is reclaimed and no longer counts (True: go on launching)."""
+        st = self.study
+        total = self.budget.total_trials
+        if not self._study_full or total is None or st.stop_requested:
+            return False
+        if not st.store.trials(st.study_id, states=("RUNNING", "PENDING")):
+            return False
+        time.sleep(st.liveness.heartbeat_s)
+        if st.store.count_budget_trials(st.study_id) < total:
+            self._study_full = False
+        return True
 
     def _can_launch(self) -> bool:
         b = self.budget
@@ -129,10 +153,15 @@ class OptimizeLoop:
     def _launch(self) -> None:
         """Reserve a trial, ask the searcher, hash, and start whatever the cache decides."""
         st = self.study
+        self._requeue_retries()
         trial = st.store.reserve_trial(st.study_id, worker=st.worker)
+        self._reserved = trial
+        self.beats.track(trial.id)
         total = self.budget.total_trials
         if total is not None and st.store.count_budget_trials(st.study_id, trial.number) > total:
             st.store.drop_reservation(trial.id)  # another worker took the last slot
+            self.beats.untrack(trial.id)
+            self._reserved = None
             self._study_full = True
             return
         self.launched += 1
@@ -140,6 +169,7 @@ class OptimizeLoop:
             st.peers.sync()  # learn what the other workers finished, see what they run
             proposal = st.searcher.ask(trial.number)
         except BaseException as e:
+            self._reserved = None
             st.store.finish_trial(trial.id, state="FAILED", error=f"searcher.ask failed: {e!r}")
             raise
         fhash = st.cache.key(proposal.candidate) if st.cache.config.enabled else None
@@ -153,10 +183,30 @@ class OptimizeLoop:
             functional_hash=fhash,
             task=st.task,
         )
-        self._track(trial.id)
         if self.reporter is not None:
             self.reporter.trial_started(trial.number)
         self._route(_InFlight(trial, proposal, fhash, "evaluate"))
+        self._reserved = None
+
+    def _requeue_retries(self) -> None:
+        """Have the searcher propose again the reclaimed trials that have retries left."""
+        st = self.study
+        while not self._retries.empty():
+            dead = self._retries.get()
+            if self.budget.max_retries <= 0 or dead.dna is None:
+                continue
+            key = json.dumps(dead.dna, sort_keys=True)
+            tries = sum(
+                1
+                for t in st.store.trials(st.study_id, states=("FAILED",))
+                if was_interrupted(t) and json.dumps(t.dna, sort_keys=True) == key
+            )
+            if tries > self.budget.max_retries:
+                continue
+            try:
+                st.searcher.enqueue(st.space.dna_from_json(dead.dna))
+            except NotImplementedError:
+                log.warning("searcher %r cannot retry trial %d", st.searcher.name, dead.number)
 
     def _route(self, item: _InFlight, steal_after_s: float | None = None) -> None:
         """Serve from the cache, wait for a peer, or pay for an evaluation."""
@@ -198,8 +248,10 @@ class OptimizeLoop:
     def _settle(self, item: _InFlight, result: Outcome | CacheEntry | None) -> None:
         if item.kind == "wait":
             needed = self.study.cache.config.reevaluate
-            if result is None:  # the peer failed, or its claim outlived our patience: take it
-                self._route(item, steal_after_s=self.study.cache.config.wait_timeout_s)
+            if result is None:  # the peer failed or died, or outlived our patience: take it
+                patience = self.study.cache.config.wait_timeout_s
+                steal = min(patience, self.study.liveness.stale_after_s)
+                self._route(item, steal_after_s=steal)
             elif result.count < needed:  # a noisy task needs more evaluations than it has
                 self._route(item)
             else:
@@ -255,44 +307,27 @@ class OptimizeLoop:
         self._finish(item, record, Feedback("CACHED", tuple(values)))
 
     def _finish(self, item: _InFlight, record: TrialRecord, feedback: Feedback) -> None:
-        self._untrack(item.trial.id)
+        self.beats.untrack(item.trial.id)
         self.study.searcher.tell(item.proposal, feedback)
         self.study.on_trial_finished(record)
         if self.reporter is not None:
             self.reporter.trial_finished(record)
 
-    # -- liveness ----------------------------------------------------------------------------
-
-    def _track(self, trial_id: int) -> None:
-        with self._lock:
-            self._live.add(trial_id)
-
-    def _untrack(self, trial_id: int) -> None:
-        with self._lock:
-            self._live.discard(trial_id)
-
-    def _heartbeat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            with self._lock:
-                ids = sorted(self._live)
-            try:
-                self.study.store.heartbeat_many(ids)
-            except Exception as e:  # a hiccup in the database must not kill the run
-                log.warning("heartbeat failed: %s", e)
-
     def _abandon(self, reason: str) -> None:
         """On interrupt: fail what is in flight and release its cache claims, best effort."""
         st = self.study
-        pending = list(self.inflight.values())
+        pending = [(i.trial, i) for i in self.inflight.values()]
         if self._submitting is not None:
-            pending.append(self._submitting)
-        for item in pending:
+            pending.append((self._submitting.trial, self._submitting))
+        if self._reserved is not None:
+            pending.append((self._reserved, None))
+        for trial, item in pending:
             try:
-                st.store.finish_trial(item.trial.id, state="FAILED", error=reason)
-                if item.claimed and item.fhash is not None:
-                    st.cache.release(item.fhash, item.trial.id)
+                st.store.finish_trial(trial.id, state="FAILED", error=reason)
+                if item is not None and item.claimed and item.fhash is not None:
+                    st.cache.release(item.fhash, trial.id)
             except Exception as e:  # noqa: BLE001 - keep failing the others
-                log.warning("could not mark trial %s failed: %s", item.trial.number, e)
+                log.warning("could not mark trial %s failed: %s", trial.number, e)
         self.inflight.clear()
 
 

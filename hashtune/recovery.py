@@ -1,19 +1,19 @@
-"""Find the trials of runs that died (SIGKILL, power loss) and fail them, so a resume can go on.
+"""Find the trials of runs that died (SIGKILL, power loss, a lost host) and fail them.
 
-A trial is owned by a worker id ``host:pid:token``. It is dead when its owner is a process on this
-host that no longer exists, or when its heartbeat is older than `stale_after_s` (other hosts, or a
-recycled pid). Dead trials become FAILED with an "interrupted" error and their cache claims are
-released so another proposal of the same function may evaluate it.
+Liveness is a heartbeat, not a PID: a worker is a random run id plus its host (PIDs repeat across
+containers and PID namespaces sharing one hostname). An unfinished trial is dead when its
+heartbeat is older than `stale_beats` of its holder's heartbeat interval (recorded in the
+workers table; the caller's own interval when the holder is unknown). Dead trials become FAILED
+with an "interrupted" error and their cache claims are released, atomically, so exactly one
+reclaimer wins and a proposal of the same function may evaluate it at once.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from datetime import UTC, datetime
 
-from hashtune.hashing import HASH_VERSION
 from hashtune.store import Store, TrialRecord
 
 INTERRUPTED = "interrupted: the run that owned this trial died before it finished"
@@ -21,48 +21,47 @@ STALE_AFTER_S = 60.0
 
 
 def new_worker_id() -> str:
-    """A worker id naming this host and process (plus a token: ids never repeat)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """A worker id: this host plus a random run id (never repeats, never a PID)."""
+    return f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def silence_s(trial: TrialRecord, now: datetime | None = None) -> float:
+    """Seconds since the trial's last heartbeat (or start); infinite when it has neither."""
+    beat = trial.heartbeat_at or trial.started_at
+    if beat is None:
+        return float("inf")
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - beat).total_seconds()
 
 
 def is_dead(trial: TrialRecord, me: str, stale_after_s: float = STALE_AFTER_S) -> bool:
-    """Whether the process that owns this unfinished trial is gone."""
-    if trial.worker == me:
-        return False
-    host, _, rest = (trial.worker or "").partition(":")
-    pid_text = rest.partition(":")[0]
-    if host == socket.gethostname() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
-        return True
-    beat = trial.heartbeat_at or trial.started_at
-    if beat is None:
-        return True
-    if beat.tzinfo is None:
-        beat = beat.replace(tzinfo=UTC)
-    return (datetime.now(UTC) - beat).total_seconds() > stale_after_s
+    """Whether this unfinished trial's holder stopped beating (never true for our own)."""
+    return trial.worker != me and silence_s(trial) > stale_after_s
 
 
 def recover_dead_trials(
-    store: Store, study_id: int, me: str, stale_after_s: float = STALE_AFTER_S
-) -> list[int]:
-    """Fail the unfinished trials of dead runs and release their cache claims; their numbers."""
+    store: Store,
+    study_id: int,
+    me: str,
+    stale_after_s: float = STALE_AFTER_S,
+    stale_beats: float | None = None,
+) -> list[TrialRecord]:
+    """Fail the unfinished trials of dead workers and release their cache claims; those failed.
+
+    With `stale_beats`, a holder found in the workers table is judged by its own interval
+    (`stale_beats` × its heartbeat); `stale_after_s` applies to the others.
+    """
+    intervals: dict[str, float] = {}
+    if stale_beats is not None:
+        intervals = {w.run_id: stale_beats * w.heartbeat_s for w in store.workers(study_id)}
     failed = []
     for trial in store.trials(study_id, states=("RUNNING", "PENDING")):
-        if not is_dead(trial, me, stale_after_s):
+        limit = intervals.get(trial.worker or "", stale_after_s)
+        if not is_dead(trial, me, limit):
             continue
-        store.finish_trial(trial.id, state="FAILED", error=f"{INTERRUPTED} ({trial.worker})")
-        if trial.functional_hash and trial.task:
-            store.cache_release(trial.task, trial.functional_hash, trial.id, version=HASH_VERSION)
-        failed.append(trial.number)
+        if store.reclaim_trial(trial.id, limit, f"{INTERRUPTED} ({trial.worker})"):
+            failed.append(trial)
     return failed
 
 

@@ -18,15 +18,16 @@ import pyglove as pg
 from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
 from hashtune.evaluators.executors import Executor, executor_names, make_executor
+from hashtune.liveness import LivenessConfig, worker_seed
 from hashtune.loop import Budget, OptimizeLoop
 from hashtune.peer_sync import PeerSync
-from hashtune.recovery import new_worker_id, recover_dead_trials
+from hashtune.recovery import new_worker_id, recover_dead_trials, was_interrupted
 from hashtune.registry import make_evaluator, make_space
 from hashtune.search.base import Feedback, Proposal, Searcher
 from hashtune.search.pruners import Pruner, make_pruner
 from hashtune.search.registry import make_searcher
 from hashtune.spaces.base import Space
-from hashtune.store import Store, TrialRecord
+from hashtune.store import Store, StudyExistsError, TrialRecord
 from hashtune.task_identity import TaskIdentity, new_task, resumed_task
 from hashtune.view import SCORED, StudyView
 
@@ -76,6 +77,9 @@ class Study(StudyView):
         pruner: Pruner | None,
         task: str,
         owns_executor: bool = True,
+        worker: str | None = None,
+        slot: int = 0,
+        liveness: LivenessConfig | None = None,
     ):
         self.store = store
         self.record = record
@@ -85,15 +89,24 @@ class Study(StudyView):
         self.cache_config = cache
         self.pruner = pruner
         self.task = task
-        self.worker = new_worker_id()
-        self.cache = EquivalenceCache(store, self.task, cache, seed=searcher.seed)
+        #: This worker's run id (host + random token) and its slot in the study (0, 1, ...).
+        self.worker = worker or new_worker_id()
+        self.slot = slot
+        self.liveness = liveness or LivenessConfig()
+        self.cache = EquivalenceCache(
+            store, self.task, cache, seed=searcher.seed, stale_after_s=self.liveness.stale_after_s
+        )
         self.stop_requested = False
         self._executor_factory = executor_factory
         self._owns_executor = owns_executor
         self._enqueued: set[str] = set()
         self._executor: Executor | None = None
         self._curves: list[tuple[tuple[int, float], ...]] = []
-        self.recovered = recover_dead_trials(store, self.study_id, self.worker)
+        dead = recover_dead_trials(
+            store, self.study_id, self.worker,
+            self.liveness.stale_after_s, self.liveness.stale_beats,
+        )  # fmt: skip
+        self.recovered = [t.number for t in dead]
         if self.recovered:
             log.warning(
                 "study %r: marked %d interrupted trials FAILED", self.name, len(self.recovered)
@@ -126,8 +139,10 @@ class Study(StudyView):
         load_if_exists: bool = False,
         allow_config_change: bool = False,
         task: str | None = None,
+        liveness: LivenessConfig | dict[str, Any] | None = None,
     ) -> Study:
-        """Create the study `name` in `storage` (or load it when `load_if_exists`).
+        """Create the study `name` in `storage` (or load it when `load_if_exists`; any number of
+        workers may do so at once on a new study).
 
         `enqueue` candidates are checked against the space before anything is written. Loading a
         study recorded with another space or searcher is refused unless `allow_config_change`.
@@ -137,8 +152,6 @@ class Study(StudyView):
         store = storage if isinstance(storage, Store) else Store(storage)
         existing = store.get_study(name)
         if existing is not None and not load_if_exists:
-            from hashtune.store import StudyExistsError
-
             raise StudyExistsError(name, store.url)
         # Build everything before writing to the store: a bad component creates no study.
         space_obj = _build("space", space, space_args, make_space)
@@ -186,15 +199,25 @@ class Study(StudyView):
             "task_identity": identity.as_config(),
             "objectives": list(evaluator_obj.objectives),
         }
-        if existing is None:
-            record = store.create_study(name, list(dirs), config)
-        else:
-            record = existing
-            if not allow_config_change:
-                _check_same_config(existing, config)
+        try:
+            live = LivenessConfig.of(liveness)
+        except ValueError as e:
+            raise ComponentError("liveness", repr(liveness), e) from e
+        record, created = existing, False
+        if record is None:
+            try:
+                record, created = store.create_study(name, list(dirs), config), True
+            except StudyExistsError:  # a peer created it since we looked: load theirs
+                if not load_if_exists:
+                    raise
+                record = store.require_study(name)
+                _check_same_directions(record, dirs)
+                identity = resumed_task(record, evaluator_obj, task)
+        if not created and not allow_config_change:
+            _check_same_config(record, config)
         study = cls._assemble(
-            store, record, space_obj, evaluator_obj, searcher_obj, None, executor,
-            executor_args, pruner_obj, None, cache_cfg, seed, identity,
+            store, record, space_obj, evaluator_obj, searcher_obj, searcher_args, executor,
+            executor_args, pruner_obj, None, cache_cfg, seed, identity, live, searcher,
         )  # fmt: skip
         for dna in queued:
             study.enqueue(dna)
@@ -212,6 +235,7 @@ class Study(StudyView):
         executor: Executor | str | None = None,
         pruner: Pruner | None = None,
         task: str | None = None,
+        liveness: LivenessConfig | dict[str, Any] | None = None,
     ) -> Study:
         """Open an existing study; components not given are rebuilt from its recorded config.
 
@@ -249,16 +273,26 @@ class Study(StudyView):
             executor if executor is not None else exec_spec["name"], exec_spec.get("args"),
             pruner if pruner is not None else pruner_spec.get("name"), pruner_spec.get("args"),
             CacheConfig(**cfg.get("cache", {})), seed, resumed_task(record, evaluator_obj, task),
+            LivenessConfig.of(liveness),
         )  # fmt: skip
 
     @classmethod
     def _assemble(
         cls, store, record, space, evaluator, searcher, searcher_args, executor, executor_args,
-        pruner, pruner_args, cache_cfg, seed, identity: TaskIdentity,
+        pruner, pruner_args, cache_cfg, seed, identity: TaskIdentity, liveness, searcher_name=None,
     ) -> Study:  # fmt: skip
+        """Join the study as a worker (a slot of its own) and build what is still a name; the
+        searcher is seeded from (study seed, slot), so parallel workers propose differently."""
         dirs = tuple(record.directions)
+        worker = new_worker_id()
+        slot = store.join_study(
+            record.id, worker, heartbeat_s=liveness.heartbeat_s, stale_beats=liveness.stale_beats
+        )
+        own_seed = worker_seed(seed, slot)
+        if isinstance(searcher_name, str) and own_seed != seed:
+            searcher = searcher_name  # built for validation with the study seed: rebuild
         if isinstance(searcher, str):
-            searcher = make_searcher(searcher, space, dirs, seed, **(searcher_args or {}))
+            searcher = make_searcher(searcher, space, dirs, own_seed, **(searcher_args or {}))
         owns_executor = isinstance(executor, str)
         if isinstance(executor, str):
             name, args = executor, dict(executor_args or {})
@@ -284,6 +318,9 @@ class Study(StudyView):
             pruner=pruner,
             task=identity.task,
             owns_executor=owns_executor,
+            worker=worker,
+            slot=slot,
+            liveness=liveness,
         )
 
     def _restore_searcher(self) -> None:
@@ -318,12 +355,14 @@ class Study(StudyView):
         max_evaluations: int | None = None,
         trial_timeout: float | None = None,
         total_trials: int | None = None,
+        max_retries: int = 0,
         show_progress: bool = False,
     ) -> None:
         """Propose and score up to `n_trials` more candidates (or until `timeout` seconds pass,
         or `max_evaluations` paid evaluations were started, or the study holds `total_trials`
-        counted across every worker sharing it); cached trials cost no evaluation."""
-        budget = Budget(n_trials, max_evaluations, timeout, total_trials)
+        counted across every worker sharing it); cached trials cost no evaluation. A trial whose
+        worker died is proposed again up to `max_retries` times."""
+        budget = Budget(n_trials, max_evaluations, timeout, total_trials, max_retries)
         self.stop_requested = False
         reporter = None
         if show_progress:
@@ -351,7 +390,11 @@ class Study(StudyView):
         """
         dna = candidate_dna(self.space, candidate)
         key = json.dumps(self.space.dna_to_json(dna), sort_keys=True, default=repr)
-        seen = {json.dumps(t.dna, sort_keys=True, default=repr) for t in self.trials()}
+        seen = {  # an interrupted trial did not evaluate its candidate: it may be queued again
+            json.dumps(t.dna, sort_keys=True, default=repr)
+            for t in self.trials()
+            if not was_interrupted(t)
+        }
         if key in seen or key in self._enqueued:
             return False
         self.searcher.enqueue(dna)
@@ -369,6 +412,11 @@ class Study(StudyView):
         """Bookkeeping after each finished trial (curves for the pruner)."""
         if record.state == "COMPLETE" and record.intermediate:
             self._curves.append(record.intermediate)
+
+    def close(self) -> None:
+        """Shut down this study's executor and free its worker slot for a later worker."""
+        self.close_executor()
+        self.store.leave_study(self.study_id, self.worker)
 
     def close_executor(self) -> None:
         """Shut down the executor this study built (a given one is left to its owner)."""

@@ -10,7 +10,7 @@ import math
 import threading
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -195,9 +195,10 @@ class CacheOpsMixin(StoreBase):
         timeout_s: float,
         poll_s: float = 0.05,
         stop: threading.Event | None = None,
+        stale_after_s: float | None = None,
     ) -> CacheEntry | None:
-        """Poll until the entry is READY (returned), or released/absent, timed out or `stop` set
-        (None)."""
+        """Poll until the entry is READY (returned), or released/absent, its claim silent for
+        more than `stale_after_s` (a dead holder), timed out or `stop` set (None)."""
         deadline = time.monotonic() + float(timeout_s)
         while stop is None or not stop.is_set():
             entry = self.cache_lookup(task, fhash, version=version)
@@ -205,6 +206,10 @@ class CacheOpsMixin(StoreBase):
                 return None
             if entry.status == "READY":
                 return entry
+            beat = entry.claimed_at
+            if stale_after_s is not None and beat is not None:
+                if (datetime.now(UTC) - beat).total_seconds() > stale_after_s:
+                    return None
             if time.monotonic() >= deadline:
                 return None
             time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))

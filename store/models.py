@@ -157,3 +157,23 @@ class FecAudit(Base):
     fresh: Mapped[list[Any]] = mapped_column(JSON)
     abs_diff: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Worker(Base):
+    """A worker's slot in a study (revision 0004): its stable number, run id and heartbeat.
+
+    The slot seeds the worker's random stream; a slot whose holder stopped or went silent is
+    taken over by the next worker that joins, so a restarted worker reuses it.
+    """
+
+    __tablename__ = "workers"
+    __table_args__ = (UniqueConstraint("study_id", "slot", name="uq_workers_study_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    slot: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(255), index=True)
+    heartbeat_s: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime())
+    started_at: Mapped[datetime] = mapped_column(DateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, update
 
 from hashtune.store.base import StoreBase, utcnow
 from hashtune.store.errors import StoreError
-from hashtune.store.models import FecCache, Lineage, Trial
+from hashtune.store.models import Lineage, Trial
 from hashtune.store.records import TrialRecord
 
 
@@ -42,7 +42,13 @@ class ProposalOpsMixin(StoreBase):
         now = utcnow()
         with self._write() as s:
             trial = s.get(Trial, trial_id, with_for_update=True)
-            if trial is None or trial.state != "PENDING":
+            revived = (  # a peer took us for dead (a stalled heartbeat) but we are alive
+                trial is not None
+                and trial.state == "FAILED"
+                and (trial.error or "").startswith("interrupted")
+                and trial.candidate == ""
+            )
+            if trial is None or (trial.state != "PENDING" and not revived):
                 state = None if trial is None else trial.state
                 raise StoreError(
                     f"trial id={trial_id} is not a PENDING reservation (state {state})"
@@ -58,6 +64,8 @@ class ProposalOpsMixin(StoreBase):
                     functional_hash=functional_hash,
                     task=task,
                     state="RUNNING",
+                    error=None,
+                    finished_at=None,
                     started_at=now,
                     heartbeat_at=now,
                 )
@@ -88,16 +96,21 @@ class ProposalOpsMixin(StoreBase):
                 )
             )
 
-    def heartbeat_many(self, trial_ids: list[int]) -> None:
-        """Heartbeat running trials and refresh their cache claims, so a long evaluation keeps
-        its claim (a claim silent for long is taken over as a dead worker's)."""
-        if not trial_ids:
-            return
-        now = utcnow()
-        with self._write() as s:
-            s.execute(update(Trial).where(Trial.id.in_(trial_ids)).values(heartbeat_at=now))
-            s.execute(
-                update(FecCache)
-                .where(FecCache.status == "PENDING", FecCache.claimed_by_trial_id.in_(trial_ids))
-                .values(claimed_at=now)
+    def open_reservation(self, study_id: int, worker: str | None = None) -> TrialRecord | None:
+        """The worker's reservation still waiting for its proposal, if any (a retried
+        `reserve_trial` whose first attempt committed returns it instead of reserving twice)."""
+        if worker is None:
+            return None
+        with self._read() as s:
+            tid = s.scalar(
+                select(Trial.id)
+                .where(
+                    Trial.study_id == study_id,
+                    Trial.worker == worker,
+                    Trial.state == "PENDING",
+                    Trial.candidate == "",
+                )
+                .order_by(Trial.number.desc())
+                .limit(1)
             )
+        return None if tid is None else self.trial(tid)  # type: ignore[attr-defined]

@@ -25,10 +25,13 @@ from hashtune.store.models import (
 from hashtune.store.peer_ops import PeerOpsMixin
 from hashtune.store.proposal_ops import ProposalOpsMixin
 from hashtune.store.records import StudyRecord, StudySummary
+from hashtune.store.retry import retry_methods
 from hashtune.store.trial_ops import TrialOpsMixin
+from hashtune.store.worker_ops import WorkerOpsMixin
 
 
 class Store(
+    WorkerOpsMixin,
     PeerOpsMixin,
     ProposalOpsMixin,
     TrialOpsMixin,
@@ -48,6 +51,9 @@ class Store(
         self.url = url
         self._safe_url = safe_url(url)
         self._engine = make_engine(url)
+        db = self._engine.url
+        #: An in-memory SQLite store is private to this process: no peers, no liveness needed.
+        self.private = db.get_backend_name() == "sqlite" and db.database in (None, "", ":memory:")
         try:
             migrate(self._engine)
         except StoreError:
@@ -197,3 +203,12 @@ def _check_directions(directions: list[str]) -> list[str]:
             raise ValueError(f"each of `directions` must be one of {DIRECTIONS}, got {d!r}")
         out.append(d.lower())
     return out
+
+
+# Every store call is one transaction: retry it on transient database errors (store/retry.py).
+retry_methods(
+    Store,
+    skip=("close", "cache_wait", "open_reservation", "finished_as"),
+    reserve_trial=Store.open_reservation,
+    finish_trial=Store.finished_as,
+)

@@ -177,6 +177,12 @@ class TrialOpsMixin(StoreBase):
             self._write_intermediate(s, trial_id, steps)
         return self.trial(trial_id)
 
+    def finished_as(self, trial_id: int, *, state: str, **_: Any) -> TrialRecord | None:
+        """The trial if it is already finished as `state` (a retried `finish_trial` whose first
+        attempt committed before its connection dropped returns it)."""
+        found = self.trial(trial_id)
+        return found if found.state == state else None
+
     def _write_intermediate(
         self, s: Session, trial_id: int, steps: list[tuple[int, float]]
     ) -> None:

@@ -25,6 +25,7 @@ space: nas_bench_201
 evaluator: {name: "hashtune.evaluators.testing:SleepEvaluator", args: {seconds: 0.4}}
 searcher: {name: regularized_evolution, args: {population_size: 4, tournament_size: 2}}
 budget: {trials: 14}
+liveness: {heartbeat_s: 0.25}
 """
 
 
@@ -71,6 +72,7 @@ def test_sigkill_then_rerun_resumes_the_same_study_without_losing_or_rerunning_t
     before = {t.number: t for t in finished(store, "killme")}
     running = [t.number for t in store.trials(study_id, states=("RUNNING", "PENDING"))]
     assert running, "the kill should have caught a trial in flight (each sleeps 0.4 s)"
+    time.sleep(1.5)  # the dead run's heartbeat goes stale (4 beats of 0.25 s)
 
     out = cli("run", str(exp), "--storage", url, "--no-progress")
     assert "interrupted trial(s) marked FAILED" in out.stdout

@@ -40,24 +40,77 @@ def test_reserve_then_set_proposal_fills_the_trial_and_its_lineage(storage_url: 
         store.set_proposal(child.id, dna=[3], candidate="", params={})
 
 
-def test_trials_of_a_dead_local_process_are_failed_and_their_claims_released(
+def _age(store: Store, trial_id: int, seconds: float) -> None:
+    """Make a trial's last heartbeat `seconds` old (as if its worker went silent)."""
+    from sqlalchemy import update
+
+    from hashtune.store.models import Trial
+
+    past = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=seconds)
+    with store._engine.begin() as conn:
+        conn.execute(update(Trial).where(Trial.id == trial_id).values(heartbeat_at=past))
+
+
+def test_trials_of_a_silent_worker_are_failed_and_their_claims_released(
     storage_url: str,
 ) -> None:
     store = Store(storage_url)
     study = store.create_study("s", ["maximize"], {})
-    dead = f"{socket.gethostname()}:{_dead_pid()}:abcd1234"
+    dead = new_worker_id()
     me = new_worker_id()
     orphan = store.reserve_trial(study.id, worker=dead)
     store.set_proposal(orphan.id, dna=[1], candidate="{}", params={}, functional_hash="h", task="t")
     assert store.cache_claim("t", "h", orphan.id, version=HASH_VERSION)
     mine = store.reserve_trial(study.id, worker=me)
-    assert recover_dead_trials(store, study.id, me) == [orphan.number]
+    _age(store, orphan.id, 120)
+    assert [t.number for t in recover_dead_trials(store, study.id, me)] == [orphan.number]
     failed = store.trial(orphan.id)
     assert failed.state == "FAILED" and was_interrupted(failed) and dead in failed.error
     assert store.cache_lookup("t", "h", version=HASH_VERSION) is None, (
         "the dead trial's claim must be released"
     )
     assert store.trial(mine.id).state == "PENDING", "a live worker's trial is left alone"
+    assert recover_dead_trials(store, study.id, me) == [], "reclaimed once only"
+
+
+def test_a_live_trial_with_a_reused_pid_on_this_host_is_not_marked_interrupted(
+    storage_url: str,
+) -> None:
+    """Identity by PID: a peer in another PID namespace (a container sharing the hostname) may
+    show a PID that is dead here; its fresh heartbeat says it is alive."""
+    store = Store(storage_url)
+    study = store.create_study("s", ["maximize"], {})
+    peer = f"{socket.gethostname()}:{_dead_pid()}:abcd1234"  # the old host:pid:token form
+    live = store.reserve_trial(study.id, worker=peer)
+    store.set_proposal(live.id, dna=[1], candidate="{}", params={}, functional_hash="h", task="t")
+    assert store.cache_claim("t", "h", live.id)
+    assert recover_dead_trials(store, study.id, new_worker_id()) == []
+    assert store.trial(live.id).state == "RUNNING"
+    assert store.cache_lookup("t", "h").claimed_by_trial_id == live.id
+
+
+def test_a_holder_is_judged_by_its_own_heartbeat_interval(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    study = store.create_study("s", ["maximize"], {})
+    slow, quick = new_worker_id(), new_worker_id()
+    store.join_study(study.id, slow, heartbeat_s=30.0, stale_beats=4)
+    store.join_study(study.id, quick, heartbeat_s=0.5, stale_beats=4)
+    a = store.reserve_trial(study.id, worker=slow)
+    b = store.reserve_trial(study.id, worker=quick)
+    _age(store, a.id, 10)
+    _age(store, b.id, 10)
+    got = recover_dead_trials(store, study.id, new_worker_id(), 1.0, stale_beats=4)
+    assert [t.id for t in got] == [b.id], "10 s is 20 beats of the quick one, <1 of the slow"
+
+
+def test_worker_slots_are_lowest_free_first_and_reused_after_leaving(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    study = store.create_study("s", ["maximize"], {})
+    ids = [new_worker_id() for _ in range(3)]
+    assert [store.join_study(study.id, w, heartbeat_s=5, stale_beats=4) for w in ids] == [0, 1, 2]
+    store.leave_study(study.id, ids[1])
+    assert store.join_study(study.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 1
+    assert store.join_study(study.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 3
 
 
 def test_liveness_rules() -> None:
@@ -71,10 +124,9 @@ def test_liveness_rules() -> None:
             self.started_at = self.heartbeat_at
 
     here = socket.gethostname()
-    alive = f"{here}:{os.getpid()}:x"
+    assert ":" in me and str(os.getpid()) not in me.split(":"), "identity is not a PID"
     assert not is_dead(T(me, 3600), me)
-    assert is_dead(T(f"{here}:{_dead_pid()}:x", 0), me)
-    assert not is_dead(T(alive, 1), me)
-    assert is_dead(T(alive, 3600), me), "a stale heartbeat means dead even if the pid exists"
+    assert not is_dead(T(f"{here}:{_dead_pid()}:x", 0), me), "a dead-looking PID is no proof"
+    assert is_dead(T(f"{here}:{os.getpid()}:x", 3600), me), "stale means dead, PID or not"
     assert not is_dead(T("otherhost:1:x", 5), me)
     assert is_dead(T("otherhost:1:x", 600), me)

@@ -1,0 +1,115 @@
+"""Retry store calls on transient database errors, with exponential backoff and jitter.
+
+Transient: a dropped or terminated connection (PostgreSQL restarted, `pg_terminate_backend`, a
+network blip), serialization failures and deadlocks, SQLite "database is locked"/busy. Each store
+call is one transaction, so running it again is safe. Anything else, or a transient error that
+outlasts `RETRY_FOR_S`, becomes a StoreError whose message names the URL and the cause.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+
+from hashtune.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+RETRY_FOR_S = 60.0
+_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock detected
+_SQLSTATE_CLASSES = ("08", "57")  # connection exceptions, operator intervention (admin shutdown)
+_MARKERS = (
+    "database is locked",
+    "database is busy",
+    "database table is locked",
+    "server closed the connection",
+    "terminating connection",
+    "connection reset",
+    "connection refused",
+    "connection is closed",
+    "consuming input failed",
+    "ssl syscall error",
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether running the failed transaction again may succeed."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(code, str) and (code in _SQLSTATES or code[:2] in _SQLSTATE_CLASSES):
+        return True
+    text = str(orig).lower()
+    return any(m in text for m in _MARKERS)
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of the driver's message (no SQL, no traceback)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
+
+
+def _logger(name: str) -> Callable[[Any], None]:
+    def log_retry(state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "store call %s failed (%s); retry %d",
+            name, reason(exc) if exc else "?", state.attempt_number,
+        )  # fmt: skip
+
+    return log_retry
+
+
+def retrying(fn: F, resume: Callable[..., Any] | None = None) -> F:
+    """`fn` (a Store method) retried on transient errors; other SQLAlchemy errors → StoreError.
+
+    `resume(self, *args, **kwargs)`, called before each retry, may return the result of an
+    earlier attempt that committed before its connection dropped (so nothing is done twice).
+    A store call that reads back what it wrote calls another wrapped method for it, so a
+    connection lost after the commit retries the read, not the write.
+    """
+    log_retry = _logger(fn.__name__)
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception(is_transient),
+                wait=wait_random_exponential(multiplier=0.05, max=2.0),
+                stop=stop_after_delay(RETRY_FOR_S),
+                before_sleep=log_retry,
+                reraise=True,
+            ):
+                with attempt:
+                    if resume is not None and attempt.retry_state.attempt_number > 1:
+                        done = resume(self, *args, **kwargs)
+                        if done is not None:
+                            return done
+                    return fn(self, *args, **kwargs)
+        except SQLAlchemyError as e:
+            what = "gave up on a transient error" if is_transient(e) else "error"
+            raise StoreError(f"storage {self._safe_url}: {what}: {reason(e)}") from e
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper  # type: ignore[return-value]
+
+
+def retry_methods(cls: type, skip: tuple[str, ...] = (), **resumes: Callable[..., Any]) -> type:
+    """Wrap every public method of `cls` (but `skip`) with `retrying`; `resumes` per name."""
+    for name in dir(cls):
+        attr = getattr(cls, name)
+        if name.startswith("_") or name in skip or not callable(attr) or isinstance(attr, type):
+            continue
+        setattr(cls, name, retrying(attr, resumes.get(name)))
+    return cls
