@@ -83,10 +83,10 @@ def test_a_live_trial_with_a_reused_pid_on_this_host_is_not_marked_interrupted(
     peer = f"{socket.gethostname()}:{_dead_pid()}:abcd1234"  # the old host:pid:token form
     live = store.reserve_trial(study.id, worker=peer)
     store.set_proposal(live.id, dna=[1], candidate="{}", params={}, functional_hash="h", task="t")
-    assert store.cache_claim("t", "h", live.id)
+    assert store.cache_claim("t", "h", live.id, version=HASH_VERSION)
     assert recover_dead_trials(store, study.id, new_worker_id()) == []
     assert store.trial(live.id).state == "RUNNING"
-    assert store.cache_lookup("t", "h").claimed_by_trial_id == live.id
+    assert store.cache_lookup("t", "h", version=HASH_VERSION).claimed_by_trial_id == live.id
 
 
 def test_a_holder_is_judged_by_its_own_heartbeat_interval(sqlite_url: str) -> None:
