@@ -5,8 +5,11 @@ another hash version."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -326,3 +329,46 @@ def test_migration_tags_existing_cache_entries_with_the_previous_hash_version(
     assert entry is not None and (entry.mean, entry.hash_version) == ((0.5,), "hashtune-ufh-v2")
     assert store.cache_lookup("T", "h", version="hashtune-ufh-v3") is None
     assert store.cache_claim("T", "h", 8, version="hashtune-ufh-v3")  # a new key, not a conflict
+
+
+# -- the digest itself -------------------------------------------------------------------------
+
+_IN_SUBPROCESS = """
+from hashtune.evaluators.fingerprint import content_fingerprint, evaluator_fingerprint
+from hashtune.evaluators.testing import QuadraticEvaluator
+data = {"names": {"alpha", "beta", "gamma", "delta"}, "pairs": frozenset({("a", 1), ("b", 2)})}
+print(content_fingerprint(data).digest, evaluator_fingerprint(QuadraticEvaluator(1.5)).digest)
+"""
+
+
+def test_fingerprints_are_the_same_in_every_process() -> None:
+    """Resuming in a new process must find the same task: no id(), no str-hash set order."""
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", _IN_SUBPROCESS],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(outs) == 1, outs
+
+
+def test_library_closures_and_jitted_globals_are_digested_by_content() -> None:
+    import jax
+    import optax
+
+    assert content_fingerprint(optax.adam(1e-3)) != content_fingerprint(optax.adam(1e-2))
+    assert content_fingerprint(optax.adam(1e-3)) == content_fingerprint(optax.adam(1e-3))
+    weights = {"w": np.ones(4)}
+
+    @jax.jit
+    def apply(x):
+        return x * weights["w"]
+
+    before = content_fingerprint(apply).digest
+    weights["w"] = np.arange(4.0)
+    assert content_fingerprint(apply).digest != before
