@@ -254,7 +254,9 @@ def test_experiment_files_declare_a_shared_task(tmp_path: Path) -> None:
 # -- undigestable values ----------------------------------------------------------------------
 
 
-def test_undigestable_global_scopes_the_cache_to_the_study_with_a_warning(sqlite_url: str) -> None:
+def test_undigestable_global_scopes_the_cache_to_the_study_with_a_warning(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.warns(UndigestableWarning, match=r"global LOCK of .*locked .*_thread.lock") as seen:
         first_study, first = run(sqlite_url, "a", ht.FunctionEvaluator(locked), [1, 1])
     assert "scoped to this study alone" in str(seen[0].message)
@@ -270,6 +272,9 @@ def test_undigestable_global_scopes_the_cache_to_the_study_with_a_warning(sqlite
             searcher=RandomSearch(space, ("maximize",), 0),
         )  # fmt: skip
     assert again.task == first_study.task
+    monkeypatch.setattr(cli, "console", Console(width=200))
+    out = CliRunner().invoke(cli.app, ["stats", "a", "--storage", sqlite_url]).output
+    assert first_study.task in out and "scoped to this study" in out and "global LOCK" in out
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # declaring the task is the user's word: no warning
         run(sqlite_url, "c", ht.FunctionEvaluator(locked), [1], task="locked")
@@ -311,9 +316,9 @@ def test_entries_of_another_hash_version_are_never_served_and_stats_reports_them
 
 
 def test_migration_tags_existing_cache_entries_with_the_previous_hash_version(
-    sqlite_url: str,
+    storage_url: str,
 ) -> None:
-    engine = make_engine(sqlite_url)
+    engine = make_engine(storage_url)
     migrate(engine, "0002")
     with engine.begin() as conn:
         conn.execute(
@@ -324,7 +329,7 @@ def test_migration_tags_existing_cache_entries_with_the_previous_hash_version(
             )
         )
     engine.dispose()
-    store = Store(sqlite_url)  # upgrades to head
+    store = Store(storage_url)  # upgrades to head
     entry = store.cache_lookup("T", "h", version="hashtune-ufh-v2")
     assert entry is not None and (entry.mean, entry.hash_version) == ((0.5,), "hashtune-ufh-v2")
     assert store.cache_lookup("T", "h", version="hashtune-ufh-v3") is None
