@@ -94,12 +94,12 @@ def content_fingerprint(value: Any, name: str = "value") -> TaskFingerprint:
     return TaskFingerprint(digest[:FINGERPRINT_CHARS], digester.missing())
 
 
-def _join(tag: bytes, *parts: str | bytes) -> str:
+def _join(tag: bytes, *parts: str | bytes | memoryview) -> str:
     """SHA-256 of a tag and length-prefixed parts (no two part lists collide)."""
     h = hashlib.sha256(tag)
     for p in parts:
         b = p.encode() if isinstance(p, str) else p
-        h.update(len(b).to_bytes(8, "little"))
+        h.update(len(b).to_bytes(8, "little"))  # bytes, or a memoryview cast to bytes
         h.update(b)
     return h.hexdigest()
 
@@ -229,7 +229,11 @@ class _Digester:
 
         if array.dtype.hasobject:
             return _join(b"objarray", repr(array.shape), self.digest(array.tolist(), path))
-        data = np.ascontiguousarray(array).tobytes()
+        flat = np.ascontiguousarray(array).reshape(-1)
+        try:
+            data: bytes | memoryview = memoryview(flat).cast("B")  # no copy
+        except (TypeError, ValueError):  # dtypes the buffer protocol lacks (datetime64, ...)
+            data = flat.tobytes()
         return _join(b"array", array.dtype.str, repr(array.dtype), repr(array.shape), data)
 
     def _module(self, module: types.ModuleType, path: str, names: frozenset[str]) -> str:
