@@ -377,3 +377,42 @@ def test_library_closures_and_jitted_globals_are_digested_by_content() -> None:
     before = content_fingerprint(apply).digest
     weights["w"] = np.arange(4.0)
     assert content_fingerprint(apply).digest != before
+
+
+def test_user_module_attributes_and_pandas_frames_are_digested_by_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    import pandas as pd
+
+    (tmp_path / "ht_userdata.py").write_text("import numpy as np\nX = np.arange(5.0)\n")
+    (tmp_path / "ht_objective.py").write_text(
+        "import ht_userdata\n\ndef score(c):\n    return float(ht_userdata.X[c['x']])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data, objective = (importlib.import_module(m) for m in ("ht_userdata", "ht_objective"))
+    before = ht.FunctionEvaluator(objective.score).fingerprint()
+    monkeypatch.setattr(data, "X", np.arange(5.0) * 2)  # `ht_userdata.X`, read through the module
+    assert ht.FunctionEvaluator(objective.score).fingerprint() != before
+
+    frame = pd.DataFrame({"a": np.arange(1000.0), "b": ["x"] * 1000})
+    edited = frame.copy()
+    edited.loc[500, "a"] = -1.0
+    assert content_fingerprint(frame) == content_fingerprint(frame.copy())
+    assert content_fingerprint(frame) != content_fingerprint(edited)
+
+
+def test_a_study_recorded_before_content_fingerprints_resumes_on_a_computed_task(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(sqlite_url)
+    store.create_study("legacy", ["maximize"], {"task": "0123456789abcdef", "seed": 0})
+    space = tiny_space()
+    with caplog.at_level("WARNING", logger="hashtune.task_identity"):
+        study = ht.Study.load(
+            "legacy", storage=store, space=space, evaluator=Offset(1.0),
+            searcher=RandomSearch(space, ("maximize",), 0),
+        )  # fmt: skip
+    assert study.task == Offset(1.0).fingerprint()
+    assert "recorded by an older hashtune" in caplog.text
