@@ -94,12 +94,12 @@ def content_fingerprint(value: Any, name: str = "value") -> TaskFingerprint:
     return TaskFingerprint(digest[:FINGERPRINT_CHARS], digester.missing())
 
 
-def _join(tag: bytes, *parts: str | bytes) -> str:
+def _join(tag: bytes, *parts: str | bytes | memoryview) -> str:
     """SHA-256 of a tag and length-prefixed parts (no two part lists collide)."""
     h = hashlib.sha256(tag)
     for p in parts:
         b = p.encode() if isinstance(p, str) else p
-        h.update(len(b).to_bytes(8, "little"))
+        h.update(len(b).to_bytes(8, "little"))  # bytes, or a memoryview cast to bytes
         h.update(b)
     return h.hexdigest()
 
@@ -113,11 +113,6 @@ def _library_roots() -> tuple[str, ...]:
 
 
 @functools.cache
-def _distributions() -> dict[str, list[str]]:
-    return dict(importlib.metadata.packages_distributions())
-
-
-@functools.cache
 def library_version(module_name: str) -> str | None:
     """'dist==version' when `module_name` is installed library code, else None (user code).
 
@@ -125,22 +120,27 @@ def library_version(module_name: str) -> str | None:
     installed in editable mode, a script or a test module is user code and is digested by content.
     """
     top = module_name.partition(".")[0]
+    path = getattr(sys.modules.get(module_name), "__file__", None)
+    if path is not None and not os.path.realpath(path).startswith(_library_roots()):
+        return None  # a file of the user's, whatever its name
     if top in sys.stdlib_module_names or top == "builtins":
         return f"python=={platform.python_version()}"
-    module = sys.modules.get(module_name)
-    path = getattr(module, "__file__", None)
-    if path is None or not os.path.realpath(path).startswith(_library_roots()):
-        return None
-    dists = _distributions().get(top) or []
-    versions = []
-    for dist in sorted(dists):
-        try:
-            versions.append(f"{dist}=={importlib.metadata.version(dist)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    if not versions:
-        versions.append(f"{top}=={getattr(sys.modules.get(top), '__version__', '?')}")
-    return ",".join(versions)
+    return None if path is None else _package_version(top)
+
+
+@functools.cache
+def _package_version(top: str) -> str:
+    """'dist==version' of the installed package providing the top-level module `top`."""
+    try:  # the common case, fast: the distribution is named like the module (numpy, jax)
+        return f"{top}=={importlib.metadata.version(top)}"
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    version = getattr(sys.modules.get(top), "__version__", None)
+    if isinstance(version, str):
+        return f"{top}=={version}"
+    dists = sorted(importlib.metadata.packages_distributions().get(top) or [])  # a full scan
+    versions = [f"{d}=={importlib.metadata.version(d)}" for d in dists]
+    return ",".join(versions) or f"{top}==?"
 
 
 def _code_names(code: types.CodeType) -> set[str]:
@@ -182,6 +182,8 @@ class _Digester:
             digest = self._dispatch(value, path, names)
         except RecursionError:
             digest = self._undigestable(value, path, "nested too deeply")
+        except Exception as e:  # noqa: BLE001 - an odd object must not break the fingerprint
+            digest = self._undigestable(value, path, f"{type(e).__name__}: {e}")
         finally:
             self._active.discard(key)
         self._memo[key] = (value, digest)  # keeps `value` alive so its id is not reused
@@ -210,7 +212,7 @@ class _Digester:
         array = _as_numpy(value)
         if array is not None:
             return self._array(array, path)
-        if (t.__module__ or "").startswith("pandas") and hasattr(value, "to_numpy"):
+        if _module_of(t).startswith("pandas") and hasattr(value, "to_numpy"):
             import joblib  # content hash of frames, series and indexes (values, index, dtypes)
 
             return _join(b"pandas", _type_name(value), joblib.hash(value, hash_name="sha1"))
@@ -227,7 +229,11 @@ class _Digester:
 
         if array.dtype.hasobject:
             return _join(b"objarray", repr(array.shape), self.digest(array.tolist(), path))
-        data = np.ascontiguousarray(array).tobytes()
+        flat = np.ascontiguousarray(array).reshape(-1)
+        try:
+            data: bytes | memoryview = memoryview(flat).cast("B")  # no copy
+        except (TypeError, ValueError):  # dtypes the buffer protocol lacks (datetime64, ...)
+            data = flat.tobytes()
         return _join(b"array", array.dtype.str, repr(array.dtype), repr(array.shape), data)
 
     def _module(self, module: types.ModuleType, path: str, names: frozenset[str]) -> str:
@@ -243,26 +249,33 @@ class _Digester:
         return _join(b"user-module", module.__name__, *parts)
 
     def _function(self, fn: types.FunctionType, path: str) -> str:
-        name = f"{fn.__module__}.{fn.__qualname__}"
-        version = library_version(fn.__module__ or "")
-        if version is not None:
-            return _join(b"library-function", name, version)
+        name = f"{_module_of(fn)}.{fn.__qualname__}"
         code = fn.__code__
         names = frozenset(_code_names(code))
+        version = library_version(_module_of(fn))
+        if version is not None:  # library code by version; the data its closure holds by content
+            parts = [name, version, *self._closure(fn, name, names)]
+            parts.append(self.digest(fn.__defaults__, f"defaults of {name}"))
+            return _join(b"library-function", *parts)
         parts = [name, self._code(code)]
         for n in sorted(names & fn.__globals__.keys()):
             parts.append(self.digest(fn.__globals__[n], f"global {n} of {name}", names))
-        for var, cell in zip(code.co_freevars, fn.__closure__ or (), strict=True):
+        parts += self._closure(fn, name, names)
+        parts.append(self.digest(fn.__defaults__, f"defaults of {name}"))
+        parts.append(self.digest(fn.__kwdefaults__, f"keyword defaults of {name}"))
+        parts.append(self.digest(dict(fn.__dict__), f"attributes of {name}"))
+        return _join(b"function", *parts)
+
+    def _closure(self, fn: types.FunctionType, name: str, names: frozenset[str]) -> list[str]:
+        parts = []
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True):
             try:
                 contents = cell.cell_contents
             except ValueError:  # an empty cell (a variable not bound yet)
                 parts.append(_join(b"empty-cell", var))
                 continue
             parts.append(self.digest(contents, f"closure {var} of {name}", names))
-        parts.append(self.digest(fn.__defaults__, f"defaults of {name}"))
-        parts.append(self.digest(fn.__kwdefaults__, f"keyword defaults of {name}"))
-        parts.append(self.digest(dict(fn.__dict__), f"attributes of {name}"))
-        return _join(b"function", *parts)
+        return parts
 
     def _code(self, code: types.CodeType) -> str:
         consts = [
@@ -274,8 +287,8 @@ class _Digester:
         return _join(b"code", code.co_code, signature, *consts)
 
     def _class(self, cls: type, path: str) -> str:
-        name = f"{cls.__module__}.{cls.__qualname__}"
-        version = library_version(cls.__module__)
+        name = f"{_module_of(cls)}.{cls.__qualname__}"
+        version = library_version(_module_of(cls))
         if version is not None:
             return _join(b"library-class", name, version)
         parts = [name] + [self.digest(b, f"base of {name}") for b in cls.__bases__]
@@ -331,14 +344,20 @@ def _unwrap_member(member: Any) -> Any:
     return member
 
 
+def _module_of(obj: Any) -> str:
+    """`obj.__module__` when it is a string (some C types answer with a descriptor)."""
+    module = getattr(obj, "__module__", None)
+    return module if isinstance(module, str) else ""
+
+
 def _type_name(value: Any) -> str:
     t = type(value)
-    return f"{t.__module__}.{t.__qualname__}"
+    return f"{_module_of(t)}.{t.__qualname__}"
 
 
 def _as_numpy(value: Any) -> Any:
     """A numpy view of numpy / JAX / torch arrays (None for anything else)."""
-    module = type(value).__module__ or ""
+    module = _module_of(type(value))
     if module.startswith("numpy") and hasattr(value, "dtype") and hasattr(value, "shape"):
         import numpy as np
 

@@ -19,6 +19,7 @@ _EXPORTS = {
     "Study": "hashtune.study",
     "StudyView": "hashtune.view",
     "TrialContext": "hashtune.evaluators.base",
+    "UndigestableWarning": "hashtune.evaluators.fingerprint",
     "register_evaluator": "hashtune.registry",
     "register_searcher": "hashtune.search.registry",
     "register_space": "hashtune.registry",
@@ -34,6 +35,7 @@ __all__ = [
     "Study",
     "StudyView",
     "TrialContext",
+    "UndigestableWarning",
     "register_evaluator",
     "register_searcher",
     "register_space",
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
         FunctionEvaluator,
         TrialContext,
     )
+    from hashtune.evaluators.fingerprint import UndigestableWarning
     from hashtune.registry import register_evaluator, register_space
     from hashtune.search.registry import register_searcher
     from hashtune.spaces.base import Space

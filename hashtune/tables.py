@@ -300,6 +300,7 @@ _SOURCES = {
 def task_table(record: StudyRecord, summary: TaskCacheSummary, version: str) -> Table:
     """The task a study's cache entries belong to, who shares them, and stale hash versions."""
     from rich.table import Table
+    from rich.text import Text
 
     info = record.config.get("task_identity") or {}
     table = Table(title=f"{record.name}: task and cache entries", header_style="bold")
@@ -320,5 +321,5 @@ def task_table(record: StudyRecord, summary: TaskCacheSummary, version: str) -> 
         for old, n in sorted(counts.items()):
             rows.append((f"older hash version ({label})", f"{n} entries under {old}, never served"))
     for label, value in rows:
-        table.add_row(label, value)
+        table.add_row(label, Text(value))  # Text: names like "study:locked:..." stay verbatim
     return table

@@ -5,8 +5,11 @@ another hash version."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -251,7 +254,9 @@ def test_experiment_files_declare_a_shared_task(tmp_path: Path) -> None:
 # -- undigestable values ----------------------------------------------------------------------
 
 
-def test_undigestable_global_scopes_the_cache_to_the_study_with_a_warning(sqlite_url: str) -> None:
+def test_undigestable_global_scopes_the_cache_to_the_study_with_a_warning(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.warns(UndigestableWarning, match=r"global LOCK of .*locked .*_thread.lock") as seen:
         first_study, first = run(sqlite_url, "a", ht.FunctionEvaluator(locked), [1, 1])
     assert "scoped to this study alone" in str(seen[0].message)
@@ -267,6 +272,9 @@ def test_undigestable_global_scopes_the_cache_to_the_study_with_a_warning(sqlite
             searcher=RandomSearch(space, ("maximize",), 0),
         )  # fmt: skip
     assert again.task == first_study.task
+    monkeypatch.setattr(cli, "console", Console(width=200))
+    out = CliRunner().invoke(cli.app, ["stats", "a", "--storage", sqlite_url]).output
+    assert first_study.task in out and "scoped to this study" in out and "global LOCK" in out
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # declaring the task is the user's word: no warning
         run(sqlite_url, "c", ht.FunctionEvaluator(locked), [1], task="locked")
@@ -308,9 +316,9 @@ def test_entries_of_another_hash_version_are_never_served_and_stats_reports_them
 
 
 def test_migration_tags_existing_cache_entries_with_the_previous_hash_version(
-    sqlite_url: str,
+    storage_url: str,
 ) -> None:
-    engine = make_engine(sqlite_url)
+    engine = make_engine(storage_url)
     migrate(engine, "0002")
     with engine.begin() as conn:
         conn.execute(
@@ -321,8 +329,90 @@ def test_migration_tags_existing_cache_entries_with_the_previous_hash_version(
             )
         )
     engine.dispose()
-    store = Store(sqlite_url)  # upgrades to head
+    store = Store(storage_url)  # upgrades to head
     entry = store.cache_lookup("T", "h", version="hashtune-ufh-v2")
     assert entry is not None and (entry.mean, entry.hash_version) == ((0.5,), "hashtune-ufh-v2")
     assert store.cache_lookup("T", "h", version="hashtune-ufh-v3") is None
     assert store.cache_claim("T", "h", 8, version="hashtune-ufh-v3")  # a new key, not a conflict
+
+
+# -- the digest itself -------------------------------------------------------------------------
+
+_IN_SUBPROCESS = """
+from hashtune.evaluators.fingerprint import content_fingerprint, evaluator_fingerprint
+from hashtune.evaluators.testing import QuadraticEvaluator
+data = {"names": {"alpha", "beta", "gamma", "delta"}, "pairs": frozenset({("a", 1), ("b", 2)})}
+print(content_fingerprint(data).digest, evaluator_fingerprint(QuadraticEvaluator(1.5)).digest)
+"""
+
+
+def test_fingerprints_are_the_same_in_every_process() -> None:
+    """Resuming in a new process must find the same task: no id(), no str-hash set order."""
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", _IN_SUBPROCESS],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(outs) == 1, outs
+
+
+def test_library_closures_and_jitted_globals_are_digested_by_content() -> None:
+    import jax
+    import optax
+
+    assert content_fingerprint(optax.adam(1e-3)) != content_fingerprint(optax.adam(1e-2))
+    assert content_fingerprint(optax.adam(1e-3)) == content_fingerprint(optax.adam(1e-3))
+    weights = {"w": np.ones(4)}
+
+    @jax.jit
+    def apply(x):
+        return x * weights["w"]
+
+    before = content_fingerprint(apply).digest
+    weights["w"] = np.arange(4.0)
+    assert content_fingerprint(apply).digest != before
+
+
+def test_user_module_attributes_and_pandas_frames_are_digested_by_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    import pandas as pd
+
+    (tmp_path / "ht_userdata.py").write_text("import numpy as np\nX = np.arange(5.0)\n")
+    (tmp_path / "ht_objective.py").write_text(
+        "import ht_userdata\n\ndef score(c):\n    return float(ht_userdata.X[c['x']])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data, objective = (importlib.import_module(m) for m in ("ht_userdata", "ht_objective"))
+    before = ht.FunctionEvaluator(objective.score).fingerprint()
+    monkeypatch.setattr(data, "X", np.arange(5.0) * 2)  # `ht_userdata.X`, read through the module
+    assert ht.FunctionEvaluator(objective.score).fingerprint() != before
+
+    frame = pd.DataFrame({"a": np.arange(1000.0), "b": ["x"] * 1000})
+    edited = frame.copy()
+    edited.loc[500, "a"] = -1.0
+    assert content_fingerprint(frame) == content_fingerprint(frame.copy())
+    assert content_fingerprint(frame) != content_fingerprint(edited)
+
+
+def test_a_study_recorded_before_content_fingerprints_resumes_on_a_computed_task(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(sqlite_url)
+    store.create_study("legacy", ["maximize"], {"task": "0123456789abcdef", "seed": 0})
+    space = tiny_space()
+    with caplog.at_level("WARNING", logger="hashtune.task_identity"):
+        study = ht.Study.load(
+            "legacy", storage=store, space=space, evaluator=Offset(1.0),
+            searcher=RandomSearch(space, ("maximize",), 0),
+        )  # fmt: skip
+    assert study.task == Offset(1.0).fingerprint()
+    assert "recorded by an older hashtune" in caplog.text
