@@ -276,16 +276,13 @@ class DashboardQueriesMixin(StoreBase):
             ],
         }  # fmt: skip
 
-    def study_version(self, study_id: int) -> dict[str, Any]:
-        """A cheap change marker: trial count, finished count and the latest heartbeat."""
-        n, done, hb = self._rows(
-            select(
-                func.count(),
-                func.sum(case((Trial.finished_at.is_not(None), 1), else_=0)),
-                func.max(Trial.heartbeat_at),
-            ).where(Trial.study_id == study_id)
+    def study_version(self, study_id: int | None = None) -> dict[str, Any]:
+        """A cheap change marker of one study (or all): trial count and latest finish time."""
+        cond = [] if study_id is None else [Trial.study_id == study_id]
+        n, last = self._rows(
+            select(func.count(), func.max(Trial.finished_at)).select_from(Trial).where(*cond)
         )[0]
-        return {"trials": n, "finished": int(done or 0), "heartbeat": _iso(hb)}
+        return {"trials": n, "finished_at": _iso(last)}
 
     def finished_since(self, study_id: int, since: datetime | None, limit: int = 100) -> list:
         """Trials finished after `since` (newest last), at most `limit`."""
