@@ -10,7 +10,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.orm import aliased
 
 from hashtune.store.base import StoreBase, utcnow
@@ -70,6 +70,22 @@ class DashboardQueriesMixin(StoreBase):
         return [
             {"number": n, "value": v, "state": st, "finished_at": _iso(f)} for n, v, st, f in rows
         ]
+
+    def scored_series(self, study_id: int) -> list[tuple]:
+        """(number, value, is_cached, finished_at text) of every scored trial, by number.
+
+        Narrow on purpose: one indexed scan, no JSON, timestamps as sortable ISO text.
+        """
+        return self._rows(
+            select(
+                Trial.number,
+                Trial.value,
+                Trial.state == "CACHED",
+                cast(Trial.finished_at, String),
+            )
+            .where(Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None))
+            .order_by(Trial.number)
+        )
 
     def value_buckets(self, study_id: int, max_points: int = 4000) -> dict[str, Any]:
         """Scored trials bucketed by number: per (bucket, state) the min and max value."""

@@ -12,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from hashtune.dashboard import candidates
+from hashtune.dashboard.history import history as best_history
 from hashtune.dashboard.importance import param_views
 from hashtune.dashboard.pareto import front_indices
 from hashtune.store import Store, StudyRecord, TrialNotFoundError
@@ -19,6 +20,7 @@ from hashtune.store.dashboard_trials import TrialFilter
 
 router = APIRouter()
 MAX_OTHER_POINTS = 3000
+MAX_FRONT = 2000
 
 
 def _clean(obj: Any) -> Any:
@@ -132,12 +134,7 @@ def history(
             request,
             ("history", study_id, max_points),
             study_id,
-            lambda: {
-                "maximize": maximize,
-                "best_by_number": store.best_so_far(study_id, maximize, "number"),
-                "best_by_time": store.best_so_far(study_id, maximize, "finished_at"),
-                "scatter": store.value_buckets(study_id, max_points),
-            },
+            lambda: best_history(store.scored_series(study_id), maximize, max_points),
         )
     )
 
@@ -160,15 +157,16 @@ def pareto(request: Request, study_id: int) -> JSONResponse:
 
 
 def _pareto(request: Request, record: StudyRecord) -> dict[str, Any]:
+    """Every scored trial's objectives in one narrow query; the front by numpy's sort."""
     store, study_id = _store(request), record.id
     k = min(len(record.directions), 3)
     rows = store.objective_points(study_id, k)
     pts = np.array([[np.nan if v is None else v for v in r[3:]] for r in rows], dtype=float)
-    front = front_indices(pts.reshape(-1, k), record.directions[:k])
-    texts = store.candidates([rows[i][0] for i in front[:2000]])
+    front = front_indices(pts.reshape(-1, k), record.directions[:k])[:MAX_FRONT]
     on_front = set(front)
     rest = [i for i in range(len(rows)) if i not in on_front]
     stride = max(1, math.ceil(len(rest) / MAX_OTHER_POINTS))
+    texts = store.candidates([rows[i][0] for i in front])
 
     def point(i: int) -> dict[str, Any]:
         tid, number, state, *vals = rows[i]
@@ -180,8 +178,7 @@ def _pareto(request: Request, record: StudyRecord) -> dict[str, Any]:
         "names": (record.config.get("objectives") or [])[:k],
         "n_scored": len(rows),
         "front": [
-            {**point(i), "candidate": candidates.short(texts.get(rows[i][0], ""))}
-            for i in front[:2000]
+            {**point(i), "candidate": candidates.short(texts.get(rows[i][0], ""))} for i in front
         ],
         "others": [point(i) for i in rest[::stride]],
         "others_stride": stride,
