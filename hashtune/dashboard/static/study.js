@@ -25,9 +25,12 @@ async function renderHistory() {
             marker: {color: STATE_COLORS.CACHED, size: 10, symbol: "star"}, type: "scatter"};
   };
   const b = h.best_by_number;
+  const hits = h.scatter.points.filter((p) => p.state === "CACHED");
   plot("best-number", [
     {x: b.map((p) => p.number), y: b.map((p) => p.value), mode: "lines+markers", line: {shape: "hv"},
-     name: "best so far", text: b.map((p) => "trial " + p.number), type: "scatter"}, marks(b)],
+     name: "best so far", text: b.map((p) => "trial " + p.number), type: "scatter"},
+    {x: hits.map((p) => p.lo_number), y: hits.map((p) => p.max), mode: "markers", type: "scatter",
+     name: "cache hits", marker: {color: STATE_COLORS.CACHED, size: 5, opacity: 0.6}}, marks(b)],
     {title: {text: "best " + objName(0) + " over trials"}, xaxis: {title: {text: "trial"}}});
   const t = h.best_by_time;
   const ct = t.filter((p) => p.state === "CACHED");
@@ -67,7 +70,7 @@ async function renderParams() {
             text: thin(p.numbers).map((k) => "trial " + k), marker: {size: 4, opacity: 0.5},
             xaxis: "x" + (i + 1), yaxis: "y" + (i + 1)};
   });
-  const layout = {title: {text: "slice"}, grid: {rows: rows, columns: cols, pattern: "independent"}, height: 230 * rows + 60};
+  const layout = {title: {text: "slice"}, grid: {rows: rows, columns: cols, pattern: "independent", ygap: 0.45}, height: 260 * rows + 60};
   names.forEach((name, i) => { layout["xaxis" + (i + 1)] = {title: {text: esc(name)}, type: p.params[name].kind === "numeric" ? "linear" : "category"}; });
   plot("slice", traces, layout);
   plotParcoords(names, p);
