@@ -1,10 +1,11 @@
 "use strict";
 const SID = document.body.dataset.studyId;
 const SLICE_POINTS = 400, PARCOORDS_LINES = 500, TIMELINE_TRIALS = 400;
-let meta = null;
+const DIRECTIONS = JSON.parse(document.body.dataset.directions);
+const OBJECTIVES = JSON.parse(document.body.dataset.objectives);
 
 async function renderSummary() {
-  meta = await api("/studies/" + SID);
+  const meta = await api("/studies/" + SID);
   const hit = meta.cache_hit_rate === null ? "–" : (100 * meta.cache_hit_rate).toFixed(1) + " %";
   document.getElementById("summary").replaceChildren(
     card("state", meta.state), card("trials", String(meta.total_trials)),
@@ -15,7 +16,7 @@ async function renderSummary() {
   document.getElementById("summary").dataset.total = String(meta.total_trials);
 }
 
-function objName(i) { return esc((meta && meta.objectives && meta.objectives[i]) || "value_" + i); }
+function objName(i) { return esc(OBJECTIVES[i] || "value_" + i); }
 
 async function renderHistory() {
   const h = await api("/studies/" + SID + "/history");
@@ -121,7 +122,7 @@ function plotParcoords(names, p) {
 
 async function renderPareto() {
   const sec = document.getElementById("pareto-section");
-  if (!meta || meta.directions.length < 2) { sec.hidden = true; return; }
+  if (DIRECTIONS.length < 2) { sec.hidden = true; return; }
   const p = await api("/studies/" + SID + "/pareto");
   const three = p.objectives === 3;
   const v = (pts, i) => pts.map((q) => q.values[i]);
@@ -205,8 +206,7 @@ document.getElementById("page").addEventListener("change", (e) => { page = Math.
 
 let heavyAt = 0;
 async function refreshAll(first) {
-  await renderSummary();
-  const jobs = [renderHistory(), renderTrials(), renderTimeline(), renderIntermediate()];
+  const jobs = [renderSummary(), renderHistory(), renderTrials(), renderTimeline(), renderIntermediate()];
   if (first || Date.now() - heavyAt > 10000) { heavyAt = Date.now(); jobs.push(renderParams(), renderPareto()); }
   await Promise.all(jobs);
   document.body.dataset.refreshed = String(Date.now());
