@@ -93,3 +93,14 @@ def test_importance_ranks_the_parameter_that_drives_the_objective() -> None:
         views["params"]["a"]["kind"] == "numeric" and views["params"]["b"]["kind"] == "categorical"
     )
     assert views["importance"]["a"] > 0.9 > views["importance"]["b"]
+
+
+def test_dashboard_command_fails_clearly_on_a_bad_storage_url(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from hashtune.cli import app
+
+    url = f"sqlite:///{tmp_path}/missing/dir/x.db"
+    result = CliRunner().invoke(app, ["dashboard", "--storage", url, "--port", "1"])
+    assert result.exit_code == 2
+    assert "missing/dir" in result.output and "Traceback" not in result.output
