@@ -1,7 +1,8 @@
 """Read-only study aggregations for the dashboard, computed in SQL (bounded rows at any size).
 
-Every query returns at most a few thousand rows whatever the study's size: curves keep only the
-improvements, scatters are bucketed (min and max per bucket), samples are strided.
+Queries return bounded rows whatever the study's size (buckets, strided samples, the latest N),
+except two narrow scans the dashboard reduces with numpy: `scored_series` (number, value) for the
+best-so-far curves and `objective_points` for the Pareto front.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.orm import aliased
 
 from hashtune.store.base import StoreBase, utcnow
@@ -47,55 +48,21 @@ class DashboardQueriesMixin(StoreBase):
             for sid, hb, live in rows
         }
 
-    def best_so_far(self, study_id: int, maximize: bool, by: str = "number") -> list[dict]:
-        """The trials that improved the best first-objective value, ordered by number or time."""
-        order = Trial.number if by == "number" else Trial.finished_at
-        signed = Trial.value if maximize else -Trial.value
-        base = select(
-            Trial.number,
-            Trial.value,
-            Trial.state,
-            Trial.finished_at,
-            func.max(signed).over(order_by=(order, Trial.number)).label("run"),
-        ).where(Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None))
-        base = base.subquery()
-        lagged = select(
-            base, func.lag(base.c.run).over(order_by=(base.c[by], base.c.number)).label("prev")
-        ).subquery()
-        rows = self._rows(
-            select(lagged.c.number, lagged.c.value, lagged.c.state, lagged.c.finished_at)
-            .where((lagged.c.prev.is_(None)) | (lagged.c.run > lagged.c.prev))
-            .order_by(lagged.c[by], lagged.c.number)
-        )
-        return [
-            {"number": n, "value": v, "state": st, "finished_at": _iso(f)} for n, v, st, f in rows
-        ]
+    def scored_series(self, study_id: int) -> list[tuple]:
+        """(number, value, is_cached, finished_at text) of every scored trial, by number.
 
-    def value_buckets(self, study_id: int, max_points: int = 4000) -> dict[str, Any]:
-        """Scored trials bucketed by number: per (bucket, state) the min and max value."""
-        n = self._max_number(study_id)
-        width = max(1, math.ceil((n + 1) * 2 / max_points))
-        bucket = (Trial.number // width) if width > 1 else Trial.number
-        rows = self._rows(
+        Narrow on purpose: one indexed scan, no JSON, timestamps as sortable ISO text.
+        """
+        return self._rows(
             select(
-                func.min(Trial.number),
-                func.max(Trial.number),
-                Trial.state,
-                func.min(Trial.value),
-                func.max(Trial.value),
-                func.count(),
+                Trial.number,
+                Trial.value,
+                Trial.state == "CACHED",
+                cast(Trial.finished_at, String),
             )
             .where(Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None))
-            .group_by(bucket, Trial.state)
-            .order_by(func.min(Trial.number))
+            .order_by(Trial.number)
         )
-        return {
-            "bucket_width": width,
-            "points": [
-                {"lo_number": a, "hi_number": b, "state": st, "min": lo, "max": hi, "count": c}
-                for a, b, st, lo, hi, c in rows
-            ],
-        }
 
     def param_sample(self, study_id: int, size: int = 2000) -> list[dict[str, Any]]:
         """A strided sample of scored trials: number, values, params."""
@@ -276,16 +243,13 @@ class DashboardQueriesMixin(StoreBase):
             ],
         }  # fmt: skip
 
-    def study_version(self, study_id: int) -> dict[str, Any]:
-        """A cheap change marker: trial count, finished count and the latest heartbeat."""
-        n, done, hb = self._rows(
-            select(
-                func.count(),
-                func.sum(case((Trial.finished_at.is_not(None), 1), else_=0)),
-                func.max(Trial.heartbeat_at),
-            ).where(Trial.study_id == study_id)
+    def study_version(self, study_id: int | None = None) -> dict[str, Any]:
+        """A cheap change marker of one study (or all): trial count and latest finish time."""
+        cond = [] if study_id is None else [Trial.study_id == study_id]
+        n, last = self._rows(
+            select(func.count(), func.max(Trial.finished_at)).select_from(Trial).where(*cond)
         )[0]
-        return {"trials": n, "finished": int(done or 0), "heartbeat": _iso(hb)}
+        return {"trials": n, "finished_at": _iso(last)}
 
     def finished_since(self, study_id: int, since: datetime | None, limit: int = 100) -> list:
         """Trials finished after `since` (newest last), at most `limit`."""

@@ -81,11 +81,22 @@ class DashboardTrialsMixin(StoreBase):
             raise ValueError(f"`page` must be >= 1, got {page!r}")
         cond = flt.conditions(study_id)
         col = SORTABLE[sort]
-        key = col.desc() if descending else col.asc()
-        nulls = col.is_(None)  # NULLs last either way, on both backends
+        order = [col.desc() if descending else col.asc(), Trial.number]
+        if col.nullable:
+            order.insert(0, col.is_(None))  # NULLs last either way, on both backends
         source = aliased(Trial)
         with self._read() as s:
             total = s.scalar(select(func.count()).select_from(Trial).where(*cond))
+            # sort and skip narrow (id, key) tuples first, then fetch the page's full rows
+            ids = list(
+                s.scalars(
+                    select(Trial.id)
+                    .where(*cond)
+                    .order_by(*order)
+                    .offset((page - 1) * per_page)
+                    .limit(per_page)
+                )
+            )
             rows = s.execute(
                 select(
                     Trial.id, Trial.number, Trial.state, Trial.value, Trial.values,
@@ -93,11 +104,10 @@ class DashboardTrialsMixin(StoreBase):
                     Trial.started_at, Trial.finished_at, source.number.label("cached_from"),
                 )
                 .outerjoin(source, source.id == Trial.cached_from_trial_id)
-                .where(*cond)
-                .order_by(nulls, key, Trial.number)
-                .offset((page - 1) * per_page)
-                .limit(per_page)
+                .where(Trial.id.in_(ids))
             ).mappings().all()  # fmt: skip
+        rank = {tid: i for i, tid in enumerate(ids)}
+        rows = sorted(rows, key=lambda r: rank[r["id"]])
         return {"total": int(total or 0), "rows": [dict(r) for r in rows]}
 
     def trial_children(self, trial_id: int) -> list[dict[str, Any]]:

@@ -243,4 +243,7 @@ def test_dashboard_queries_on_both_backends(storage_url: str) -> None:
         t = client.get(f"/api/trials/{store.trial_by_number(study.id, 4).id}").json()
         assert t["cached_from"]["number"] == 3 and len(t["ancestry"]["nodes"]) == 5
         assert client.get(f"/api/studies/{study.id}/params").json()["importance"]
+        h = client.get(f"/api/studies/{study.id}/history").json()
+        assert h["best_by_number"][0]["number"] == 0 and h["best_by_time"][-1]["value"] == 0.0
+        assert h["best_by_time"][0]["finished_at"].startswith("2026-01-01T00:00:00.5")
     store.close()

@@ -12,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from hashtune.dashboard import candidates
+from hashtune.dashboard.history import history as best_history
 from hashtune.dashboard.importance import param_views
 from hashtune.dashboard.pareto import front_indices
 from hashtune.store import Store, StudyRecord, TrialNotFoundError
@@ -19,6 +20,7 @@ from hashtune.store.dashboard_trials import TrialFilter
 
 router = APIRouter()
 MAX_OTHER_POINTS = 3000
+MAX_FRONT = 2000
 
 
 def _clean(obj: Any) -> Any:
@@ -40,6 +42,12 @@ def answer(obj: Any) -> JSONResponse:
 
 def _store(request: Request) -> Store:
     return request.app.state.store
+
+
+def memo(request: Request, key: tuple, study_id: int | None, compute) -> Any:
+    """`compute()` through the app's Memo, keyed on the study's (or the store's) version."""
+    version = _store(request).study_version(study_id)
+    return request.app.state.memo.get(key, (version["trials"], version["finished_at"]), compute)
 
 
 def _study(request: Request, study_id: int) -> StudyRecord:
@@ -89,8 +97,12 @@ def _summary(store: Store, row: Any, activity: dict[int, dict[str, Any]]) -> dic
 def studies(request: Request) -> JSONResponse:
     """Every study with counts by state, best value and what the cache saved."""
     store = _store(request)
-    activity = store.study_activity()
-    return answer([_summary(store, row, activity) for row in store.list_studies()])
+
+    def compute() -> list[dict[str, Any]]:
+        activity = store.study_activity()
+        return [_summary(store, row, activity) for row in store.list_studies()]
+
+    return answer(memo(request, ("studies",), None, compute))
 
 
 @router.get("/studies/{study_id}")
@@ -98,10 +110,12 @@ def study(request: Request, study_id: int) -> JSONResponse:
     """One study's summary and config."""
     store = _store(request)
     record = _study(request, study_id)
-    row = next(r for r in store.list_studies() if r.id == study_id)
-    out = _summary(store, row, store.study_activity())
-    out["config"] = record.config
-    return answer(out)
+
+    def compute() -> dict[str, Any]:
+        row = next(r for r in store.list_studies() if r.id == study_id)
+        return {**_summary(store, row, store.study_activity()), "config": record.config}
+
+    return answer(memo(request, ("study", study_id), study_id, compute))
 
 
 def _maximize(record: StudyRecord) -> bool:
@@ -114,13 +128,14 @@ def history(
 ) -> JSONResponse:
     """Best-so-far by trial number and by finish time, and the bucketed scatter of all trials."""
     store, record = _store(request), _study(request, study_id)
+    maximize = _maximize(record)
     return answer(
-        {
-            "maximize": _maximize(record),
-            "best_by_number": store.best_so_far(study_id, _maximize(record), "number"),
-            "best_by_time": store.best_so_far(study_id, _maximize(record), "finished_at"),
-            "scatter": store.value_buckets(study_id, max_points),
-        }
+        memo(
+            request,
+            ("history", study_id, max_points),
+            study_id,
+            lambda: best_history(store.scored_series(study_id), maximize, max_points),
+        )
     )
 
 
@@ -128,47 +143,46 @@ def history(
 def params(request: Request, study_id: int) -> JSONResponse:
     """Slice / parallel-coordinates columns and importance, from a sample of ≤2000 trials."""
     store, record = _store(request), _study(request, study_id)
-    version = store.study_version(study_id)
-    key = ("params", study_id, version["finished"])
-    cache = request.app.state.cache
-    if key not in cache:
-        cache[key] = param_views(store.param_sample(study_id), _maximize(record))
-    return answer(cache[key])
+    compute = lambda: param_views(store.param_sample(study_id), _maximize(record))  # noqa: E731
+    return answer(memo(request, ("params", study_id), study_id, compute))
 
 
 @router.get("/studies/{study_id}/pareto")
 def pareto(request: Request, study_id: int) -> JSONResponse:
     """The Pareto front (2 or 3 objectives) with candidates for hover, and a sample of the rest."""
-    store, record = _store(request), _study(request, study_id)
+    record = _study(request, study_id)
+    if len(record.directions) < 2:
+        return answer({"objectives": 1, "front": [], "others": []})
+    return answer(memo(request, ("pareto", study_id), study_id, lambda: _pareto(request, record)))
+
+
+def _pareto(request: Request, record: StudyRecord) -> dict[str, Any]:
+    """Every scored trial's objectives in one narrow query; the front by numpy's sort."""
+    store, study_id = _store(request), record.id
     k = min(len(record.directions), 3)
-    if k < 2:
-        return answer({"objectives": k, "front": [], "others": []})
     rows = store.objective_points(study_id, k)
     pts = np.array([[np.nan if v is None else v for v in r[3:]] for r in rows], dtype=float)
-    front = front_indices(pts.reshape(-1, k), record.directions[:k])
-    texts = store.candidates([rows[i][0] for i in front[:2000]])
+    front = front_indices(pts.reshape(-1, k), record.directions[:k])[:MAX_FRONT]
     on_front = set(front)
     rest = [i for i in range(len(rows)) if i not in on_front]
     stride = max(1, math.ceil(len(rest) / MAX_OTHER_POINTS))
+    texts = store.candidates([rows[i][0] for i in front])
 
     def point(i: int) -> dict[str, Any]:
         tid, number, state, *vals = rows[i]
         return {"id": tid, "number": number, "state": state, "values": vals}
 
-    return answer(
-        {
-            "objectives": k,
-            "directions": list(record.directions[:k]),
-            "names": (record.config.get("objectives") or [])[:k],
-            "n_scored": len(rows),
-            "front": [
-                {**point(i), "candidate": candidates.short(texts.get(rows[i][0], ""))}
-                for i in front[:2000]
-            ],
-            "others": [point(i) for i in rest[::stride]],
-            "others_stride": stride,
-        }
-    )
+    return {
+        "objectives": k,
+        "directions": list(record.directions[:k]),
+        "names": (record.config.get("objectives") or [])[:k],
+        "n_scored": len(rows),
+        "front": [
+            {**point(i), "candidate": candidates.short(texts.get(rows[i][0], ""))} for i in front
+        ],
+        "others": [point(i) for i in rest[::stride]],
+        "others_stride": stride,
+    }
 
 
 @router.get("/studies/{study_id}/intermediate")
@@ -177,7 +191,8 @@ def intermediate(
 ) -> JSONResponse:
     """Intermediate-value curves of the latest trials that reported any (pruned ones flagged)."""
     _study(request, study_id)
-    return answer({"curves": _store(request).intermediate_curves(study_id, max_trials)})
+    compute = lambda: {"curves": _store(request).intermediate_curves(study_id, max_trials)}  # noqa: E731
+    return answer(memo(request, ("intermediate", study_id, max_trials), study_id, compute))
 
 
 @router.get("/studies/{study_id}/timeline")
@@ -186,7 +201,8 @@ def timeline(
 ) -> JSONResponse:
     """The latest trials per worker (start, end, state) and per-worker counts."""
     _study(request, study_id)
-    return answer(_store(request).timeline(study_id, last))
+    compute = lambda: _store(request).timeline(study_id, last)  # noqa: E731
+    return answer(memo(request, ("timeline", study_id, last), study_id, compute))
 
 
 @router.get("/studies/{study_id}/trials")
@@ -220,25 +236,29 @@ def trials(
 @router.get("/studies/{study_id}/hashing")
 def hashing(request: Request, study_id: int) -> JSONResponse:
     """Proposals vs paid, hits and seconds saved over trials/time, largest classes, audits."""
-    store = _store(request)
     _study(request, study_id)
-    stats = store.study_stats(study_id)
     return answer(
-        {
-            "stats": _asdict(stats),
-            "buckets": store.hashing_buckets(study_id),
-            "classes": [
-                {
-                    **c,
-                    "members": [
-                        {**m, "candidate": candidates.short(m["candidate"])} for m in c["members"]
-                    ],
-                }
-                for c in store.largest_classes(study_id)
-            ],
-            "audits": store.study_audits(study_id),
-        }
+        memo(request, ("hashing", study_id), study_id, lambda: _hashing(request, study_id))
     )
+
+
+def _hashing(request: Request, study_id: int) -> dict[str, Any]:
+    store = _store(request)
+    stats = store.study_stats(study_id)
+    return {
+        "stats": _asdict(stats),
+        "buckets": store.hashing_buckets(study_id),
+        "classes": [
+            {
+                **c,
+                "members": [
+                    {**m, "candidate": candidates.short(m["candidate"])} for m in c["members"]
+                ],
+            }
+            for c in store.largest_classes(study_id)
+        ],
+        "audits": store.study_audits(study_id),
+    }
 
 
 def _asdict(obj: Any) -> dict[str, Any]:

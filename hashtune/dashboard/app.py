@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from hashtune.dashboard.api import router
+from hashtune.dashboard.memo import Memo
 from hashtune.store import Store
 from hashtune.store.engine import safe_url
 
@@ -28,7 +29,7 @@ def create_app(storage: str | Store) -> FastAPI:
     store = storage if isinstance(storage, Store) else Store(storage)
     app = FastAPI(title="hashtune dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
-    app.state.cache = {}
+    app.state.memo = Memo()
     templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html
 
     @app.middleware("http")
@@ -45,6 +46,10 @@ def create_app(storage: str | Store) -> FastAPI:
     @app.get("/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:
         return FileResponse(PLOTLY_JS, media_type="application/javascript")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
 
     def page(request: Request, name: str, **context) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context)
@@ -84,7 +89,9 @@ def _study(store: Store, study_id: int):
 
 def _warm_imports() -> None:
     """Import the spaces (and sklearn) in the background: the first trial page renders fast."""
-    from hashtune.dashboard import candidates, importance  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+
+    from hashtune.dashboard import candidates
 
     candidates.warm()
 

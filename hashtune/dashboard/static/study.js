@@ -1,9 +1,11 @@
 "use strict";
 const SID = document.body.dataset.studyId;
-let meta = null;
+const SLICE_POINTS = 400, PARCOORDS_LINES = 500, TIMELINE_TRIALS = 400;
+const DIRECTIONS = JSON.parse(document.body.dataset.directions);
+const OBJECTIVES = JSON.parse(document.body.dataset.objectives);
 
 async function renderSummary() {
-  meta = await api("/studies/" + SID);
+  const meta = await api("/studies/" + SID);
   const hit = meta.cache_hit_rate === null ? "–" : (100 * meta.cache_hit_rate).toFixed(1) + " %";
   document.getElementById("summary").replaceChildren(
     card("state", meta.state), card("trials", String(meta.total_trials)),
@@ -14,7 +16,7 @@ async function renderSummary() {
   document.getElementById("summary").dataset.total = String(meta.total_trials);
 }
 
-function objName(i) { return esc((meta && meta.objectives && meta.objectives[i]) || "value_" + i); }
+function objName(i) { return esc(OBJECTIVES[i] || "value_" + i); }
 
 async function renderHistory() {
   const h = await api("/studies/" + SID + "/history");
@@ -24,9 +26,12 @@ async function renderHistory() {
             marker: {color: STATE_COLORS.CACHED, size: 10, symbol: "star"}, type: "scatter"};
   };
   const b = h.best_by_number;
+  const hits = h.scatter.points.filter((p) => p.state === "CACHED");
   plot("best-number", [
     {x: b.map((p) => p.number), y: b.map((p) => p.value), mode: "lines+markers", line: {shape: "hv"},
-     name: "best so far", text: b.map((p) => "trial " + p.number), type: "scatter"}, marks(b)],
+     name: "best so far", text: b.map((p) => "trial " + p.number), type: "scatter"},
+    {x: hits.map((p) => p.lo_number), y: hits.map((p) => p.max), mode: "markers", type: "scatter",
+     name: "cache hits", marker: {color: STATE_COLORS.CACHED, size: 5, opacity: 0.6}}, marks(b)],
     {title: {text: "best " + objName(0) + " over trials"}, xaxis: {title: {text: "trial"}}});
   const t = h.best_by_time;
   const ct = t.filter((p) => p.state === "CACHED");
@@ -56,28 +61,68 @@ async function renderParams() {
   plot("importance", [{type: "bar", orientation: "h", x: imp.map((e) => e[1]), y: imp.map((e) => esc(e[0]))}],
        {title: {text: "parameter importance (random forest on " + p.objective.length + " trials)"}, margin: {l: 140}});
   const n = Math.max(names.length, 1), cols = Math.min(n, 3), rows = Math.ceil(n / cols);
+  // SVG charts on a thinned sample: WebGL without a GPU (headless, remote desktops) is slow
+  const step = Math.max(1, Math.ceil(p.objective.length / SLICE_POINTS));
+  const thin = (xs) => xs.filter((_, i) => i % step === 0);
   const traces = names.map((name, i) => {
     const c = p.params[name];
-    return {x: c.kind === "numeric" ? c.values : c.values.map(esc), y: p.objective, mode: "markers", type: "scattergl", name: esc(name), showlegend: false,
-            text: p.numbers.map((k) => "trial " + k), marker: {size: 4, opacity: 0.5},
+    return {x: thin(c.kind === "numeric" ? c.values : c.values.map(esc)), y: thin(p.objective), mode: "markers",
+            type: "scatter", name: esc(name), showlegend: false, hoverinfo: "x+y+text",
+            text: thin(p.numbers).map((k) => "trial " + k), marker: {size: 4, opacity: 0.5},
             xaxis: "x" + (i + 1), yaxis: "y" + (i + 1)};
   });
-  const layout = {title: {text: "slice"}, grid: {rows: rows, columns: cols, pattern: "independent"}, height: 230 * rows + 60};
+  const layout = {title: {text: "slice"}, grid: {rows: rows, columns: cols, pattern: "independent", ygap: 0.45}, height: 260 * rows + 60};
   names.forEach((name, i) => { layout["xaxis" + (i + 1)] = {title: {text: esc(name)}, type: p.params[name].kind === "numeric" ? "linear" : "category"}; });
   plot("slice", traces, layout);
-  const dims = names.map((name) => {
+  plotParcoords(names, p);
+}
+
+// Parallel coordinates as SVG polylines (Plotly's parcoords needs WebGL, slow without a GPU):
+// every axis scaled to [0, 1], lines coloured by objective quintile, best quintile on top.
+function plotParcoords(names, p) {
+  const step = Math.max(1, Math.ceil(p.objective.length / PARCOORDS_LINES));
+  const idx = p.objective.map((_, i) => i).filter((i) => i % step === 0);
+  const axes = names.map((name) => {
     const c = p.params[name];
-    return c.kind === "numeric" ? {label: esc(name), values: c.values}
-      : {label: esc(name), values: c.codes, tickvals: c.labels.map((_, i) => i), ticktext: c.labels.map(esc)};
+    const vals = c.kind === "numeric" ? c.values : c.codes;
+    const lo = Math.min(...vals), hi = Math.max(...vals);
+    const ticks = c.kind === "numeric" ? [lo, hi].map((v) => fmt(v, 3)) : c.labels.map(esc);
+    return {name: esc(name), vals: vals, lo: lo, hi: hi, ticks: ticks, kind: c.kind};
   });
-  dims.push({label: objName(0), values: p.objective});
-  plot("parcoords", [{type: "parcoords", dimensions: dims, line: {color: p.objective, colorscale: "Viridis", showscale: true}}],
-       {title: {text: "parallel coordinates"}, margin: {l: 80, r: 80, t: 60, b: 30}});
+  const olo = Math.min(...p.objective), ohi = Math.max(...p.objective);
+  axes.push({name: objName(0), vals: p.objective, lo: olo, hi: ohi, ticks: [fmt(olo, 4), fmt(ohi, 4)], kind: "numeric"});
+  const norm = (a, v) => (a.hi === a.lo ? 0.5 : (v - a.lo) / (a.hi - a.lo));
+  const sorted = idx.map((i) => p.objective[i]).sort((a, b) => a - b);
+  const cut = [0.2, 0.4, 0.6, 0.8].map((q) => sorted[Math.floor(q * (sorted.length - 1))]);
+  const colors = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"];
+  const bins = colors.map(() => ({x: [], y: []}));
+  for (const i of idx) {
+    let b = cut.filter((c) => p.objective[i] > c).length;
+    if (!p.maximize) b = colors.length - 1 - b;  // yellow = best either way
+    axes.forEach((a, k) => { bins[b].x.push(k); bins[b].y.push(norm(a, a.vals[i])); });
+    bins[b].x.push(null); bins[b].y.push(null);
+  }
+  const traces = bins.map((d, b) => ({x: d.x, y: d.y, type: "scatter", mode: "lines", hoverinfo: "skip",
+    line: {color: colors[b], width: 1}, opacity: 0.45, name: "objective quintile " + (b + 1)}));
+  const ann = [];
+  axes.forEach((a, k) => {
+    ann.push({x: k, y: 1.08, text: a.name, showarrow: false, yref: "y"});
+    if (a.kind === "numeric") {
+      ann.push({x: k, y: -0.05, text: a.ticks[0], showarrow: false, font: {size: 9}});
+      ann.push({x: k, y: 1.02, text: a.ticks[1], showarrow: false, font: {size: 9}});
+    } else {
+      a.ticks.forEach((t, j) => ann.push({x: k, y: norm(a, j), text: t, showarrow: false, font: {size: 9},
+                                         bgcolor: "rgba(255,255,255,0.7)"}));
+    }
+  });
+  plot("parcoords", traces, {title: {text: "parallel coordinates (" + idx.length + " trials; yellow = best)"},
+    annotations: ann, showlegend: false, xaxis: {tickvals: axes.map((_, k) => k), ticktext: axes.map(() => ""), range: [-0.3, axes.length - 0.7]},
+    yaxis: {visible: false, range: [-0.12, 1.15]}});
 }
 
 async function renderPareto() {
   const sec = document.getElementById("pareto-section");
-  if (!meta || meta.directions.length < 2) { sec.hidden = true; return; }
+  if (DIRECTIONS.length < 2) { sec.hidden = true; return; }
   const p = await api("/studies/" + SID + "/pareto");
   const three = p.objectives === 3;
   const v = (pts, i) => pts.map((q) => q.values[i]);
@@ -103,7 +148,7 @@ async function renderPareto() {
 
 async function renderIntermediate() {
   const d = await api("/studies/" + SID + "/intermediate");
-  const traces = d.curves.map((c) => ({x: c.steps.map((s) => s[0]), y: c.steps.map((s) => s[1]), type: "scattergl",
+  const traces = d.curves.map((c) => ({x: c.steps.map((s) => s[0]), y: c.steps.map((s) => s[1]), type: "scatter",
     mode: "lines", name: "trial " + c.number + (c.state === "PRUNED" ? " (pruned)" : ""),
     line: {color: c.state === "PRUNED" ? "#d62728" : "#1f77b4", dash: c.state === "PRUNED" ? "dot" : "solid", width: 1},
     showlegend: false}));
@@ -112,7 +157,7 @@ async function renderIntermediate() {
 }
 
 async function renderTimeline() {
-  const d = await api("/studies/" + SID + "/timeline");
+  const d = await api("/studies/" + SID + "/timeline?last=" + TIMELINE_TRIALS);
   const byState = {};
   for (const t of d.trials) {
     const s = (byState[t.state] = byState[t.state] || {y: [], base: [], x: [], text: []});
@@ -120,7 +165,7 @@ async function renderTimeline() {
     s.y.push(esc(t.worker)); s.base.push(t.start); s.x.push(Math.max(end - start, 1)); s.text.push("trial " + t.number);
   }
   plot("timeline", Object.entries(byState).map(([s, d2]) => ({type: "bar", orientation: "h", y: d2.y, base: d2.base,
-    x: d2.x, text: d2.text, name: s, marker: {color: STATE_COLORS[s]}, hoverinfo: "text+name"})),
+    x: d2.x, hovertext: d2.text, name: s, marker: {color: STATE_COLORS[s]}, hoverinfo: "text+name"})),
     {title: {text: "latest " + d.trials.length + " trials per worker"}, xaxis: {type: "date"}, barmode: "overlay", margin: {l: 160}});
   document.getElementById("workers").replaceChildren(el("p", {class: "muted",
     text: Object.entries(d.workers).map(([w, c]) => w + ": " + stateCounts(c)).join(" | ")}));
@@ -161,8 +206,7 @@ document.getElementById("page").addEventListener("change", (e) => { page = Math.
 
 let heavyAt = 0;
 async function refreshAll(first) {
-  await renderSummary();
-  const jobs = [renderHistory(), renderTrials(), renderTimeline(), renderIntermediate()];
+  const jobs = [renderSummary(), renderHistory(), renderTrials(), renderTimeline(), renderIntermediate()];
   if (first || Date.now() - heavyAt > 10000) { heavyAt = Date.now(); jobs.push(renderParams(), renderPareto()); }
   await Promise.all(jobs);
   document.body.dataset.refreshed = String(Date.now());

@@ -8,7 +8,8 @@ function renderFacts(t) {
     ["duration", secs(t.duration_s)], ["worker", t.worker || "–"], ["started", t.started_at || "–"],
     ["finished", t.finished_at || "–"], ["functional hash", t.functional_hash || "–"], ["task", t.task || "–"],
     ["mutation", t.mutation || "–"], ["user attrs", JSON.stringify(t.user_attrs)], ["error", t.error || ""]];
-  const body = rows.map(([k, v]) => el("tr", {}, el("td", {text: k}), el("td", {class: "v-" + k.replace(/ /g, "-")}, el("pre", {text: String(v)}))));
+  const body = rows.filter(([k, v]) => k !== "error" || v).map(([k, v]) => el("tr", {}, el("td", {text: k}),
+    k === "error" ? el("td", {class: "v-error"}, el("pre", {text: String(v)})) : el("td", {class: "v-" + k.replace(/ /g, "-"), text: String(v)})));
   if (t.cached_from) body.splice(1, 0, el("tr", {}, el("td", {text: "served from"}), el("td", {}, link(t.cached_from, "trial #" + t.cached_from.number))));
   document.getElementById("facts").replaceChildren(...body);
 }
