@@ -250,8 +250,8 @@ def test_optuna_searcher_turns_peers_pending_into_running_trials_and_finishes_th
 
 @pytest.mark.parametrize(
     "name",
-    ["random", "regularized_evolution", "hill_climb", "nsga2", "tpe"]
-    + [pytest.param(n, marks=pytest.mark.slow) for n in ("qmc", "cmaes", "gp")],
+    ["random", "regularized_evolution", "hill_climb", "nsga2", "tpe", "cmaes"]
+    + [pytest.param(n, marks=pytest.mark.slow) for n in ("qmc", "gp")],
 )
 def test_every_searcher_learns_proposals_it_never_made(name: str) -> None:
     """Foreign finished trials (good, failed, pruned) and peers' pending proposals are accepted by
