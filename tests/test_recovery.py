@@ -127,3 +127,25 @@ def test_liveness_rules() -> None:
     assert is_dead(T(f"{here}:{os.getpid()}:x", 3600), me), "stale means dead, PID or not"
     assert not is_dead(T("otherhost:1:x", 5), me)
     assert is_dead(T("otherhost:1:x", 600), me)
+
+
+def test_a_store_at_0002_holding_a_study_upgrades_to_worker_slots(storage_url: str) -> None:
+    from sqlalchemy import text
+
+    from hashtune.store.engine import current_revision, make_engine, migrate
+
+    engine = make_engine(storage_url)
+    migrate(engine, "0002")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO studies (name, directions, config, created_at, status) "
+                "VALUES ('old', '[\"maximize\"]', '{}', '2024-01-01 00:00:00', 'RUNNING')"
+            )
+        )
+    engine.dispose()
+    store = Store(storage_url)
+    assert current_revision(store._engine) == "0004"
+    old = store.require_study("old")
+    assert store.join_study(old.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 0
+    assert [w.slot for w in store.workers(old.id)] == [0]

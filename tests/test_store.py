@@ -26,7 +26,7 @@ from hashtune.store.engine import current_revision, make_engine, migrate
 from hashtune.store.models import Base, IntermediateValue, Lineage, Study, Trial
 from hashtune.store.trial_ops import TrialOpsMixin
 
-HEAD = "0002"
+HEAD = "0004"
 
 
 def _trial(store: Store, study_id: int, **kw):
