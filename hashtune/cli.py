@@ -25,11 +25,26 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _open(study: str, storage: str):
+def _existing_store(storage: str):
+    """Open a store for reading; a SQLite file that does not exist is an error, never created."""
     from hashtune.store import Store, StoreError
 
+    prefix, _, rest = storage.partition(":///")
+    if prefix.startswith("sqlite") and rest and rest != ":memory:" and not Path(rest).exists():
+        _fail(
+            f"no store at {rest!r} (from --storage {storage}); check the path or run a study first"
+        )
     try:
-        store = Store(storage)
+        return Store(storage)
+    except StoreError as e:
+        _fail(str(e))
+
+
+def _open(study: str, storage: str):
+    from hashtune.store import StoreError
+
+    store = _existing_store(storage)
+    try:
         record = store.get_study(study)
     except StoreError as e:
         _fail(str(e))
@@ -50,21 +65,32 @@ def _load_study(study: str, storage: str):
 def run(
     experiment: Path = typer.Argument(..., help="Experiment file (YAML)."),
     storage: str = typer.Option(None, "--storage", "-s", help="Overrides the file's `storage`."),
-    trials: int = typer.Option(None, help="Overrides `budget.trials` (the study's total)."),
+    trials: int = typer.Option(
+        None, help="Overrides `budget.trials`: the study's TOTAL, counting trials done."
+    ),
+    more: int = typer.Option(None, help="Run N trials more than the study has now."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     top: int = typer.Option(5, help="Rows in the table of best candidates printed at the end."),
+    allow_config_change: bool = typer.Option(
+        False, help="Resume even if the file's space or searcher differs from the stored one."
+    ),
 ) -> None:
     """Create or resume the study an experiment file describes, and run it to its budget."""
     from hashtune.experiment import ExperimentError, load_experiment, open_study
     from hashtune.store import StoreError
 
+    for flag, value in (("--trials", trials), ("--more", more)):
+        if value is not None and value < 1:
+            _fail(f"{flag} must be a whole number >= 1, got {value}")
+    if trials is not None and more is not None:
+        _fail("give --trials (the study's total) or --more (trials to add), not both")
     try:
         exp = load_experiment(experiment)
-        study = open_study(exp, experiment, storage)
+        study = open_study(exp, experiment, storage, allow_config_change)
     except ExperimentError as e:
         _fail(str(e))
     try:
-        _run_study(study, exp, trials, progress, top)
+        _run_study(study, exp, trials, more, progress, top)
     except StoreError as e:  # retried transient errors gave up, or a permanent one
         _fail(f"study {study.name!r} stopped: {e}", code=1)
     finally:
@@ -72,12 +98,18 @@ def run(
             study.close()
 
 
-def _run_study(study, exp, trials: int | None, progress: bool, top: int) -> None:
+def _run_study(study, exp, trials: int | None, more: int | None, progress: bool, top: int):
     """Run the opened study to its budget and print the best candidates and the cache stats."""
     from hashtune.tables import stats_table, trials_table
 
-    total = trials if trials is not None else exp.budget.trials
     done = study.count_toward_budget()
+    total = done + more if more is not None else (trials or exp.budget.trials)
+    if total is not None and total < done:
+        console.print(
+            f"study [bold]{study.name}[/] already has {done} trial(s), more than the total of "
+            f"{total} asked for (--trials and budget.trials count every trial); nothing to run. "
+            "Use --more N to add N trials."
+        )
     if study.recovered:
         console.print(
             f"resumed [bold]{study.name}[/]: {len(study.recovered)} interrupted trial(s) marked "
@@ -98,7 +130,12 @@ def _run_study(study, exp, trials: int | None, progress: bool, top: int) -> None
             max_retries=exp.budget.max_retries,
             show_progress=progress,
         )
-    console.print(trials_table(study, study.top(top), f"{study.name}: best candidates"))
+    if len(study.directions) > 1:  # several objectives: the non-dominated trials, nothing else
+        console.print(
+            trials_table(study, study.pareto_front()[:top], f"{study.name}: Pareto front")
+        )
+    else:
+        console.print(trials_table(study, study.top(top), f"{study.name}: best candidates"))
     console.print(stats_table(study.name, study.stats()))
     console.print(f"store: {study.store.url}")
 
@@ -106,11 +143,11 @@ def _run_study(study, exp, trials: int | None, progress: bool, top: int) -> None
 @app.command()
 def studies(storage: str = StorageOpt) -> None:
     """List the studies in the store."""
-    from hashtune.store import Store, StoreError
+    from hashtune.store import StoreError
     from hashtune.tables import studies_table
 
     try:
-        rows = Store(storage).list_studies()
+        rows = _existing_store(storage).list_studies()
     except StoreError as e:
         _fail(str(e))
     if not rows:
@@ -143,6 +180,18 @@ def trials(
     if last:
         rows = rows[-last:]
     console.print(trials_table(s, rows, f"{study}: trials"))
+
+
+@app.command()
+def trial(study: str, number: int, storage: str = StorageOpt) -> None:
+    """One trial in full: the whole candidate, values, lineage, hash, error text."""
+    from hashtune.tables import trial_detail
+
+    s = _load_study(study, storage)
+    found = [t for t in s.trials() if t.number == number]
+    if not found:
+        _fail(f"study {study!r} has no trial number {number} ({len(s.trials())} trials)")
+    console.print(trial_detail(s, found[0]))
 
 
 @app.command()

@@ -7,11 +7,17 @@ registered name or an argument fails here, not halfway through a run.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+log = logging.getLogger(__name__)
+
+#: Component argument names that hold file paths: relative ones resolve against the experiment file.
+PATH_KEYS = ("path", "file", "table", "dir")
 
 
 class ExperimentError(ValueError):
@@ -77,6 +83,15 @@ class Experiment(_Strict):
         """Allow `searcher: tpe` as shorthand for `searcher: {name: tpe}`."""
         return {"name": v} if isinstance(v, str) else v
 
+    @field_validator("executor")
+    @classmethod
+    def _workers_positive(cls, v: Component) -> Component:
+        """Executors are built when a run starts: check their worker count before anything runs."""
+        n = v.args.get("max_workers")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"`args.max_workers` must be an int >= 1, got {n!r}")
+        return v
+
 
 def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
@@ -86,9 +101,14 @@ def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file; raises ExperimentError naming file, field, value."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ExperimentError(f"{path}: cannot read experiment file: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ExperimentError(
+            f"{path}: not a text (UTF-8) experiment file: byte {e.object[e.start]:#04x} at "
+            f"offset {e.start}"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -98,20 +118,58 @@ def load_experiment(path: str | Path) -> Experiment:
     if not isinstance(data, dict):
         raise ExperimentError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
     try:
-        return Experiment.model_validate(data)
+        exp = Experiment.model_validate(data)
     except ValidationError as e:
         lines = [
-            f"{path}: field `{_where(err['loc'])}`: {err['msg']} (got {err.get('input')!r})"
+            f"{path}: field `{_where(err['loc'])}`: {err['msg']} (got {_short(err.get('input'))})"
             for err in e.errors()
         ]
         raise ExperimentError("\n".join(lines)) from None
+    for component in (exp.space, exp.evaluator, exp.searcher, exp.executor, exp.pruner):
+        if component is not None:
+            component.args = resolve_paths(component.args, path.parent)
+    return exp
 
 
-def open_study(exp: Experiment, path: str | Path, storage: str | None = None):
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _is_path_key(key: str) -> bool:
+    return key in PATH_KEYS or any(key.endswith(f"_{k}") for k in PATH_KEYS)
+
+
+def resolve_paths(args: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative file arguments resolved against the experiment file's folder, so a file runs the
+    same from any working directory (a path that exists only from the current folder is kept, with
+    a warning, for files written before this rule)."""
+    out = dict(args)
+    for key, value in args.items():
+        if not (_is_path_key(key) and isinstance(value, str) and value):
+            continue
+        given = Path(value).expanduser()
+        if given.is_absolute() or "://" in value:
+            continue
+        beside = (base / given).resolve()
+        if not beside.exists() and given.exists():
+            log.warning("`%s: %s` found from the current folder, not beside the file", key, value)
+            continue
+        out[key] = str(beside)
+    return out
+
+
+def open_study(
+    exp: Experiment,
+    path: str | Path,
+    storage: str | None = None,
+    allow_config_change: bool = False,
+):
     """Create or resume the experiment's study; component errors name the file and field.
 
-    `Study.create` builds every component before it writes anything, so a bad file leaves the
-    store as it was.
+    `Study.create` builds every component and checks every `enqueue` entry before it writes
+    anything, so a bad file leaves the store as it was; resuming with a different space or
+    searcher is refused unless `allow_config_change`.
     """
     from hashtune.equivalence_cache import CacheConfig
     from hashtune.study import DEFAULT_STORAGE, ComponentError, Study
@@ -133,25 +191,13 @@ def open_study(exp: Experiment, path: str | Path, storage: str | None = None):
             directions=exp.directions,
             seed=exp.seed,
             cache=CacheConfig(**exp.cache.model_dump()),
+            enqueue=exp.enqueue,
             load_if_exists=True,
+            allow_config_change=allow_config_change,
             liveness=exp.liveness.model_dump(),
         )
     except ComponentError as e:
         raise ExperimentError(f"{path}: field {e}") from e
     except Exception as e:
         raise ExperimentError(f"{path}: study {exp.study!r}: {e}") from e
-    for i, item in enumerate(exp.enqueue):
-        try:
-            study.enqueue(_enqueue_item(item))
-        except Exception as e:
-            raise ExperimentError(f"{path}: field `enqueue.{i}` ({item!r}): {e}") from e
     return study
-
-
-def _enqueue_item(item: Any) -> Any:
-    """Text is parsed by the space; lists/numbers are DNA values."""
-    if isinstance(item, str):
-        return item
-    import pyglove as pg
-
-    return pg.DNA.parse(item)

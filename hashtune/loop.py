@@ -182,6 +182,8 @@ class OptimizeLoop:
             functional_hash=fhash,
             task=st.task,
         )
+        if self.reporter is not None:
+            self.reporter.trial_started(trial.number)
         self._route(_InFlight(trial, proposal, fhash, "evaluate"))
         self._reserved = None
 

@@ -22,7 +22,7 @@ def plot_study(study: StudyView, path: str | Path) -> Path:
     path = Path(path)
     two = len(study.directions) == 2
     fig, axes = plt.subplots(1, 2 if two else 1, figsize=(12 if two else 7, 4.5), squeeze=False)
-    _history(study, axes[0][0])
+    draw_history(study, axes[0][0])
     if two:
         _front(study, axes[0][1])
     fig.suptitle(f"study {study.name}")
@@ -32,7 +32,7 @@ def plot_study(study: StudyView, path: str | Path) -> Path:
     return path
 
 
-def _history(study: StudyView, ax) -> None:
+def draw_history(study: StudyView, ax) -> None:
     """First objective per trial, coloured by state, with the best-so-far line."""
     name = study.objectives[0]
     sign = 1.0 if study.directions[0] == "maximize" else -1.0
@@ -48,9 +48,16 @@ def _history(study: StudyView, ax) -> None:
         ys.append(best)
     if xs:
         ax.step(xs, ys, where="post", c="black", lw=1.5, label="best so far")
-    failed = [t.number for t in study.trials(["FAILED", "PRUNED"])]
-    if failed and ys:
-        ax.scatter(failed, [min(ys)] * len(failed), marker="x", c=_COLORS["FAILED"], label="failed")
+    for state, marker in (("FAILED", "x"), ("PRUNED", "v")):
+        numbers = [t.number for t in study.trials([state])]
+        if numbers and ys:
+            ax.scatter(
+                numbers, [min(ys)] * len(numbers), marker=marker, c=_COLORS[state],
+                label=state.lower(),
+            )  # fmt: skip
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers are whole
     ax.set_xlabel("trial")
     ax.set_ylabel(name)
     ax.legend(loc="best", fontsize=8)

@@ -1,8 +1,10 @@
-"""A live progress bar for `Study.optimize`: trials done, best so far, cache hits, failures."""
+"""Progress of `Study.optimize`: trials done, every objective's best, cache hits, failures, and what
+is running. A live bar on a terminal; periodic plain lines when output is a pipe or a log file."""
 
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from hashtune.store import TrialRecord
@@ -10,51 +12,90 @@ from hashtune.store import TrialRecord
 if TYPE_CHECKING:
     from hashtune.study import Study
 
+#: Seconds between plain progress lines when the output is not a terminal.
+PLAIN_EVERY_S = 10.0
+
 
 class ProgressReporter:
-    """Context manager the optimize loop calls after each finished trial."""
+    """Context manager the optimize loop calls as trials start and finish."""
 
     def __init__(self, study: Study, total: int | None, console: Any = None):
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeElapsedColumn,
-            TimeRemainingColumn,
         )
 
-        self.sign = 1.0 if study.directions[0] == "maximize" else -1.0
-        self.best = -math.inf
+        self.name = study.name
+        self.total = total
+        self.objectives = list(study.objectives)
+        self.signs = [1.0 if d == "maximize" else -1.0 for d in study.directions]
+        self.best = [-math.inf] * len(self.signs)
         self.counts = {"COMPLETE": 0, "CACHED": 0, "FAILED": 0, "PRUNED": 0}
+        self.running: set[int] = set()
+        self.done = 0
         for t in study.scored_trials():
-            self.best = max(self.best, self.sign * t.values[0])
+            self._update_best(t.values)
+        self.console = console or Console(stderr=True)
+        self.live = self.console.is_terminal
+        self._last_line = time.monotonic()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
+            TextColumn("{task.fields[status]}"),
+            console=self.console,
             transient=False,
+            disable=not self.live,
         )
-        self.task = self.progress.add_task(study.name, total=total, status=self._status())
+        self.task = self.progress.add_task(self.name[:24], total=total, status=self._status())
+
+    def _update_best(self, values: Any) -> None:
+        for i, v in enumerate(values[: len(self.signs)]):
+            if v is not None and math.isfinite(v):
+                self.best[i] = max(self.best[i], self.signs[i] * v)
+
+    def _best_text(self) -> str:
+        parts = []
+        for name, sign, best in zip(self.objectives, self.signs, self.best, strict=False):
+            shown = "-" if best == -math.inf else f"{sign * best:.4g}"
+            parts.append(shown if len(self.signs) == 1 else f"{name[:8]} {shown}")
+        return "best " + " / ".join(parts)
 
     def _status(self) -> str:
-        best = "-" if self.best == -math.inf else f"{self.sign * self.best:.4g}"
         c = self.counts
-        return (
-            f"best {best} | paid {c['COMPLETE']} cached {c['CACHED']} "
-            f"failed {c['FAILED']} pruned {c['PRUNED']}"
-        )
+        text = f"{self._best_text()} | paid {c['COMPLETE']} hit {c['CACHED']}"
+        if c["FAILED"] or c["PRUNED"]:
+            text += f" fail {c['FAILED']} prune {c['PRUNED']}"
+        if self.running:
+            text += f" | run {len(self.running)}"
+        return text
+
+    def _plain(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_line >= PLAIN_EVERY_S:
+            self._last_line = now
+            of = f"/{self.total}" if self.total is not None else ""
+            self.console.print(f"{self.name}: {self.done}{of} trials, {self._status()}")
+
+    def trial_started(self, number: int) -> None:
+        """A trial is in flight (shown as `run N`)."""
+        self.running.add(number)
 
     def trial_finished(self, record: TrialRecord) -> None:
-        """Advance the bar and refresh best-so-far and the per-state counts."""
+        """Advance the bar and refresh every objective's best and the per-state counts."""
+        self.running.discard(record.number)
+        self.done += 1
         self.counts[record.state] = self.counts.get(record.state, 0) + 1
         if record.values and record.state in ("COMPLETE", "CACHED"):
-            self.best = max(self.best, self.sign * record.values[0])
+            self._update_best(record.values)
         self.progress.update(self.task, advance=1, status=self._status())
+        if not self.live:
+            self._plain(force=self.done == 1 or self.done == self.total)
 
     def __enter__(self) -> ProgressReporter:
         self.progress.start()

@@ -131,11 +131,17 @@ class Study(StudyView):
         searcher_args: dict[str, Any] | None = None,
         executor_args: dict[str, Any] | None = None,
         pruner_args: dict[str, Any] | None = None,
+        enqueue: Sequence[Any] = (),
         load_if_exists: bool = False,
+        allow_config_change: bool = False,
         liveness: LivenessConfig | dict[str, Any] | None = None,
     ) -> Study:
         """Create the study `name` in `storage` (or load it when `load_if_exists`; any number of
-        workers may do so at once on a new study)."""
+        workers may do so at once on a new study).
+
+        `enqueue` candidates are checked against the space before anything is written. Loading a
+        study recorded with another space or searcher is refused unless `allow_config_change`.
+        """
         store = storage if isinstance(storage, Store) else Store(storage)
         existing = store.get_study(name)
         if existing is not None and not load_if_exists:
@@ -153,6 +159,12 @@ class Study(StudyView):
         pruner_obj = _build(
             "pruner", pruner, pruner_args, lambda n, **a: make_pruner(n, dirs[0], **a)
         )
+        queued = []
+        for i, item in enumerate(enqueue):
+            try:
+                queued.append(candidate_dna(space_obj, item))
+            except ValueError as e:
+                raise ComponentError(f"enqueue.{i}", f"({_clip(item)})", e) from None
         if isinstance(executor, str) and executor not in executor_names():
             raise ComponentError(
                 "executor",
@@ -188,10 +200,15 @@ class Study(StudyView):
                 record = store.require_study(name)
         if not created:
             _check_same_task(record, config, dirs)
-        return cls._assemble(
+            if not allow_config_change:
+                _check_same_config(record, config)
+        study = cls._assemble(
             store, record, space_obj, evaluator_obj, searcher_obj, searcher_args, executor,
             executor_args, pruner_obj, None, cache_cfg, seed, live, searcher,
         )  # fmt: skip
+        for dna in queued:
+            study.enqueue(dna)
+        return study
 
     @classmethod
     def load(
@@ -350,19 +367,7 @@ class Study(StudyView):
         Returns False, doing nothing, when the study already has a trial with that DNA or it is
         already queued.
         """
-        if isinstance(candidate, str):
-            candidate = self.space.candidate_from_text(candidate)
-        if isinstance(candidate, pg.DNA):
-            dna = candidate
-        elif hasattr(self.space, "dna_of"):
-            dna = self.space.dna_of(candidate)
-        else:
-            try:
-                dna = pg.template(self.space.hyper_value).encode(candidate)
-            except Exception as e:
-                raise ValueError(
-                    f"candidate {candidate!r} is not in space {self.space.name!r}: {e}"
-                ) from e
+        dna = candidate_dna(self.space, candidate)
         key = json.dumps(self.space.dna_to_json(dna), sort_keys=True, default=repr)
         seen = {  # an interrupted trial did not evaluate its candidate: it may be queued again
             json.dumps(t.dna, sort_keys=True, default=repr)
@@ -399,6 +404,26 @@ class Study(StudyView):
             self._executor = None
 
 
+def candidate_dna(space: Space, candidate: Any) -> pg.DNA:
+    """The DNA of `candidate` in `space` (a candidate, its DNA, a DNA value list, or text the
+    space parses); ValueError naming the candidate when it is not in the space."""
+    try:
+        if isinstance(candidate, str):
+            candidate = space.candidate_from_text(candidate)
+        if isinstance(candidate, (list, int, float)):
+            candidate = pg.DNA.parse(candidate)
+        if isinstance(candidate, pg.DNA):
+            dna = space.dna_from_json(space.dna_to_json(candidate))
+            space.materialize(dna)  # values outside the space fail here, not at ask time
+            return dna
+        if hasattr(space, "dna_of"):
+            return space.dna_of(candidate)
+        return pg.template(space.hyper_value).encode(candidate)
+    except Exception as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"not a candidate of space {space.name!r}: {reason[:300]}") from None
+
+
 def _directions(
     directions: Sequence[str] | None, evaluator: Evaluator, searcher: Any
 ) -> tuple[str, ...]:
@@ -419,6 +444,24 @@ def _directions(
     if isinstance(searcher, Searcher) and tuple(searcher.directions) != dirs:
         raise ValueError(f"searcher directions {searcher.directions!r} differ from {dirs!r}")
     return dirs
+
+
+def _clip(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_same_config(existing: Any, config: dict[str, Any]) -> None:
+    """Resuming with another space or searcher would mix two searches under one name: refuse."""
+    for kind in ("space", "searcher"):
+        old, new = existing.config.get(kind), config.get(kind)
+        if old is None or new is None or old == new:
+            continue
+        raise ValueError(
+            f"study {existing.name!r} was created with {kind} {_clip(old)}, not {_clip(new)}; "
+            "use a new study name, or pass --allow-config-change (allow_config_change=True) "
+            "to continue it with the new one"
+        )
 
 
 def _check_same_task(existing: Any, config: dict[str, Any], dirs: tuple[str, ...]) -> None:

@@ -52,23 +52,91 @@ def trials_dataframe(study: StudyView) -> pd.DataFrame:
 _LONG_FLOAT = re.compile(r"-?\d+\.\d{5,}(?:e-?\d+)?")
 
 
-def candidate_summary(text: str, limit: int = 300) -> str:
-    """A one-line, readable form of a stored candidate (falls back to the raw text)."""
+def _notation(text: str) -> str | None:
+    """A candidate's own one-line notation (NB201 cell string, program body), if it has one."""
     import pyglove as pg
 
     try:
         obj = pg.from_json_str(text)
-        if hasattr(obj, "to_string"):  # e.g. NB201 cells in the standard notation
-            summary = obj.to_string()
-        elif hasattr(obj, "to_source"):  # programs: the body on one line
-            body = obj.to_source().strip().splitlines()[1:]
-            summary = "; ".join(line.strip() for line in body)
-        else:
-            summary = pg.format(obj, compact=True)
-    except Exception:  # noqa: BLE001 - unknown classes, foreign JSON: show what is stored
-        summary = text
+    except Exception:  # noqa: BLE001 - unknown classes, foreign JSON
+        return None
+    if hasattr(obj, "to_string"):  # e.g. NB201 cells in the standard notation
+        return obj.to_string()
+    if hasattr(obj, "to_source"):  # programs: the body on one line
+        body = obj.to_source().strip().splitlines()[1:]
+        return "; ".join(line.strip() for line in body)
+    return None
+
+
+def candidate_summary(text: str, limit: int = 300) -> str:
+    """A one-line, readable form of a stored candidate (falls back to the raw text)."""
+    import pyglove as pg
+
+    summary = _notation(text)
+    if summary is None:
+        try:
+            summary = pg.format(pg.from_json_str(text), compact=True)
+        except Exception:  # noqa: BLE001 - show what is stored
+            summary = text
     summary = _LONG_FLOAT.sub(lambda m: f"{float(m.group()):.4g}", summary)
     return summary if len(summary) <= limit else summary[: limit - 1] + "…"
+
+
+def _short_key(key: str) -> str:
+    """`learning_rate` → `lr`: snake_case names of two or more words by their initials."""
+    parts = [p for p in key.split("_") if p]
+    return "".join(p[0] for p in parts) if len(parts) >= 2 else key
+
+
+def _short_value(v: Any) -> str:
+    if isinstance(v, dict):
+        inner = {k: x for k, x in v.items() if k != "_type"}
+        name = str(v.get("_type", "")).rsplit(".", 1)[-1]
+        return f"{name}({' '.join(f'{k}={_short_value(x)}' for k, x in inner.items())})"
+    if isinstance(v, list):
+        return "[" + ", ".join(_short_value(x) for x in v) + "]"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _fields(text: str) -> dict[str, Any] | None:
+    """The top-level fields of a stored symbolic candidate (JSON with `_type`), else None."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or "_type" not in data:
+        return None
+    return {k: v for k, v in data.items() if k != "_type"}
+
+
+def varying_summaries(texts: Sequence[str], reference: Sequence[str]) -> list[str]:
+    """One-line summaries of candidates showing only the fields that vary across `reference`
+    (the study's candidates): `hidden=[64, 64] swish lr=0.01 wd=0 bs=64`. Cells and programs,
+    which have their own notation, keep it."""
+    ref_fields = [f for f in (_fields(t) for t in reference) if f is not None]
+    keys: list[str] = []
+    for f in ref_fields:
+        keys.extend(k for k in f if k not in keys)
+    varying = [k for k in keys if len({repr(f.get(k)) for f in ref_fields}) > 1]
+    out = []
+    for text in texts:
+        fields = _fields(text)
+        if fields is None or _notation(text) is not None:
+            out.append(candidate_summary(text))
+            continue
+        shown = varying or list(fields)
+        parts = []
+        for k in shown:
+            if k not in fields:
+                continue
+            v = fields[k]
+            parts.append(v if isinstance(v, str) else f"{_short_key(k)}={_short_value(v)}")
+        out.append(" ".join(parts) or candidate_summary(text))
+    return out
 
 
 def _fmt(v: Any) -> str:
@@ -89,16 +157,17 @@ def trials_table(study: StudyView, trials: Sequence[TrialRecord], title: str) ->
     table.add_column("state")
     for name in objectives:
         table.add_column(name, justify="right")
-    table.add_column("candidate", overflow="fold", max_width=70)
+    table.add_column("candidate", overflow="fold", ratio=1)
     table.add_column("hash")
     table.add_column("from", justify="right")
-    all_numbers = {t.id: t.number for t in study.trials()}
-    for t in trials:
+    every = study.trials()
+    all_numbers = {t.id: t.number for t in every}
+    summaries = varying_summaries([t.candidate for t in trials], [t.candidate for t in every])
+    for t, summary in zip(trials, summaries, strict=True):
         vals = [
             _fmt(t.values[i] if t.values and i < len(t.values) else None)
             for i in range(len(objectives))
         ]
-        summary = candidate_summary(t.candidate)
         if t.error and t.state == "FAILED":
             summary = t.error.splitlines()[0]
         cached_from = all_numbers.get(t.cached_from_trial_id) if t.cached_from_trial_id else None
@@ -107,7 +176,7 @@ def trials_table(study: StudyView, trials: Sequence[TrialRecord], title: str) ->
             t.state,
             *vals,
             summary[:300],
-            (t.functional_hash or "-")[:10],
+            (t.functional_hash or "-")[:8],
             _fmt(cached_from),
         )
     return table
@@ -118,19 +187,23 @@ def studies_table(studies: Sequence[StudySummary]) -> Table:
     from rich.table import Table
 
     table = Table(title="studies", header_style="bold")
-    for col in ("name", "directions", "trials", "complete", "cached", "failed", "best", "created"):
-        table.add_column(col)
+    longest = max((len(s.name) for s in studies), default=4)
+    table.add_column("name", no_wrap=True, min_width=min(longest, 60))  # typed next: never cut
+    table.add_column("dir")
+    for col in ("trials", "complete", "cached", "failed", "best"):
+        table.add_column(col, justify="right")
+    table.add_column("created", no_wrap=True)
     for s in studies:
         n = s.n_trials
         table.add_row(
             s.name,
-            ",".join(s.directions),
+            ",".join(d[:3] for d in s.directions),
             str(s.total_trials),
             str(n.get("COMPLETE", 0)),
             str(n.get("CACHED", 0)),
             str(n.get("FAILED", 0)),
             _fmt(s.best_value),
-            s.created_at.strftime("%Y-%m-%d %H:%M"),
+            s.created_at.strftime("%m-%d %H:%M"),
         )
     return table
 
@@ -157,4 +230,44 @@ def stats_table(name: str, stats: StudyStats) -> Table:
         ("evaluation seconds paid", f"{stats.eval_seconds_paid:.1f}"),
     ):
         table.add_row(label, str(value))
+    return table
+
+
+def candidate_full(text: str) -> str:
+    """The whole candidate, readably: its own notation plus the multi-line PyGlove form."""
+    import pyglove as pg
+
+    try:
+        obj = pg.from_json_str(text)
+    except Exception:  # noqa: BLE001 - a class that is not importable here: the stored JSON
+        return text
+    if hasattr(obj, "to_source"):
+        return obj.to_source()
+    form = pg.format(obj, compact=False, verbose=False)
+    return f"{obj.to_string()}\n{form}" if hasattr(obj, "to_string") else form
+
+
+def trial_detail(study: StudyView, trial: TrialRecord) -> Table:
+    """Every field of one trial, the candidate in full (`hashtune trial STUDY N`)."""
+    from rich.table import Table
+
+    numbers = {t.id: t.number for t in study.trials()}
+    table = Table(title=f"{study.name}: trial {trial.number}", show_header=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    values = dict(zip(study.objectives, trial.values or (), strict=False))
+    rows = [
+        ("state", trial.state),
+        *((name, _fmt(v)) for name, v in values.items()),
+        ("candidate", candidate_full(trial.candidate)),
+        ("functional hash", trial.functional_hash or "-"),
+        ("served from trial", _fmt(numbers.get(trial.cached_from_trial_id))),
+        ("parents", ", ".join(map(str, trial.parents)) or "-"),
+        ("mutation", trial.mutation or "-"),
+        ("duration (s)", _fmt(trial.duration_s)),
+        ("worker", trial.worker or "-"),
+        ("error", trial.error or "-"),
+    ]
+    for field, value in rows:
+        table.add_row(field, str(value))
     return table

@@ -161,7 +161,24 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         with engine.execution_options(hashtune_write=True).begin() as conn:
             if url.get_backend_name() == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            _refuse_newer_schema(conn, url)
             command.upgrade(alembic_config(conn), revision)
+
+
+def _refuse_newer_schema(conn: Any, url: URL) -> None:
+    """A store migrated by a newer hashtune has a revision this one does not know: say so."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    current = MigrationContext.configure(conn).get_current_revision()
+    scripts = ScriptDirectory.from_config(alembic_config())
+    if current is None or current in {s.revision for s in scripts.walk_revisions()}:
+        return
+    raise StoreError(
+        f"store {safe_url(url)!r} has schema revision {current!r}, which this hashtune does not "
+        f"know (it knows up to {scripts.get_current_head()!r}): it was written by a newer "
+        "hashtune; upgrade hashtune (pip install -U hashtune) to open it"
+    )
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -160,7 +160,7 @@ class TrialOpsMixin(StoreBase):
             trial.state = state
             trial.values = vals
             trial.value = finite_or_none(vals[0]) if vals else None
-            trial.error = error
+            trial.error = clip_error(error)
             trial.finished_at = now
             trial.heartbeat_at = now
             started = trial.started_at or now
@@ -369,3 +369,15 @@ class TrialOpsMixin(StoreBase):
             eval_seconds_saved=float(saved or 0.0),
             eval_seconds_paid=float(paid or 0.0),
         )
+
+
+#: Stored error text is cut to this many characters (a huge invalid result must not bloat the store).
+MAX_ERROR_CHARS = 4000
+
+
+def clip_error(error: str | None) -> str | None:
+    """`error` cut to MAX_ERROR_CHARS, saying how long the original was."""
+    if error is None or len(error) <= MAX_ERROR_CHARS:
+        return error
+    keep = MAX_ERROR_CHARS - 80
+    return f"{error[:keep]}\n... [error text truncated: {len(error):,} characters in all]"

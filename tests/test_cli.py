@@ -131,6 +131,7 @@ def test_run_then_read_commands_show_the_study(tmp_path: Path) -> None:
 
 def test_read_commands_name_a_missing_study(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/empty.db"
+    Store(url).close()  # an empty store (a missing one is its own error)
     out = cli("best", "nope", "--storage", url, check=False)
     assert out.returncode == 2 and "no study named 'nope'" in out.stderr
 
