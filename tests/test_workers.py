@@ -202,3 +202,29 @@ def test_an_interrupted_enqueued_candidate_is_evaluated_after_resume(tmp_path: P
     trials = assert_settled(Store(url), 4)
     x = [t.state for t in trials if cell(t) == json.loads(X)]
     assert x == ["FAILED", "COMPLETE"], "the warm start is evaluated after the resume"
+
+
+@pytest.mark.slow
+def test_a_permanent_store_error_stops_the_run_cleanly_with_nothing_left_pending(
+    tmp_path: Path,
+) -> None:
+    """The database refuses one write for good (a trigger standing in for a broken disk or a
+    revoked permission): a clear message, no traceback, every trial finished or failed."""
+    import sqlite3
+
+    url, db = f"sqlite:///{tmp_path}/w.db", tmp_path / "w.db"
+    exp = experiment(tmp_path, budget="{trials: 8}")
+    Store(url).close()  # the schema, so the trigger can be installed before the run
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE UPDATE OF state ON trials "
+            "WHEN NEW.state = 'COMPLETE' AND NEW.number = 3 "
+            "BEGIN SELECT RAISE(ABORT, 'the disk refuses this write'); END"
+        )
+    (proc,) = start(exp, url)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out
+    assert "the disk refuses this write" in out and "Traceback" not in out
+    trials = Store(url).trials(Store(url).require_study("w").id)
+    assert not [t.number for t in trials if t.state in ("RUNNING", "PENDING")]
+    assert [t.state for t in trials if t.number == 3] == ["FAILED"]
