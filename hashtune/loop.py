@@ -110,8 +110,9 @@ class OptimizeLoop:
                         continue
                     break
                 done, _ = cf.wait(list(self.inflight), timeout=1.0, return_when=cf.FIRST_COMPLETED)
-                for fut in done:
-                    self._settle(self.inflight.pop(fut), fut.result())
+                for fut in done:  # popped once settled: a failed settle is abandoned below
+                    self._settle(self.inflight[fut], fut.result())
+                    del self.inflight[fut]
         except BaseException:
             self._stop.set()  # waiters polling for a peer give up at once
             self._abandon("interrupted: the optimize call stopped before this trial finished")

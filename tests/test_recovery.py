@@ -130,3 +130,46 @@ def test_liveness_rules() -> None:
     assert is_dead(T(f"{here}:{os.getpid()}:x", 3600), me), "stale means dead, PID or not"
     assert not is_dead(T("otherhost:1:x", 5), me)
     assert is_dead(T("otherhost:1:x", 600), me)
+
+
+def test_a_store_at_0002_holding_a_study_upgrades_to_worker_slots(storage_url: str) -> None:
+    from sqlalchemy import text
+
+    from hashtune.store.engine import current_revision, make_engine, migrate
+
+    engine = make_engine(storage_url)
+    migrate(engine, "0002")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO studies (name, directions, config, created_at, status) "
+                "VALUES ('old', '[\"maximize\"]', '{}', '2024-01-01 00:00:00', 'RUNNING')"
+            )
+        )
+    engine.dispose()
+    store = Store(storage_url)
+    assert current_revision(store._engine) == "0004"
+    old = store.require_study("old")
+    assert store.join_study(old.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 0
+    assert [w.slot for w in store.workers(old.id)] == [0]
+
+
+def test_a_dead_peers_trial_is_reclaimed_during_the_run_and_retried(sqlite_url: str) -> None:
+    import pyglove as pg
+
+    from hashtune.study import Study
+
+    study = Study.create(
+        "r", space="nas_bench_201", searcher="random", storage=sqlite_url,
+        evaluator="hashtune.evaluators.testing:SleepEvaluator", evaluator_args={"seconds": 0.2},
+        cache={"enabled": False}, liveness={"heartbeat_s": 0.05, "stale_beats": 4},
+    )  # fmt: skip
+    store, cell = study.store, pg.DNA([0, 1, 2, 3, 4, 0])
+    dead = store.reserve_trial(study.study_id, worker="gone:0123456789ab")
+    dna = study.space.dna_to_json(cell)
+    store.set_proposal(dead.id, dna=dna, candidate="{}", params={})  # then its worker died
+    _age(store, dead.id, 120)
+    study.optimize(n_trials=4, max_retries=1)
+    got = [(t.state, t.worker) for t in store.trials(study.study_id) if t.dna == dna]
+    assert ("FAILED", "gone:0123456789ab") in got, "reclaimed during the run"
+    assert ("COMPLETE", study.worker) in got, "and proposed again by the worker that noticed"
