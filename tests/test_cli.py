@@ -162,6 +162,8 @@ def test_the_quickstart_experiment_runs_from_the_cli(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/q.db"
     exp = str(ROOT / "experiments" / "quickstart.yaml")
     out = cli("run", exp, "--storage", url, "--trials", "4", "--no-progress", cwd=tmp_path)
-    assert "quickstart: best candidates" in out.stdout and re.search(r"\b(lr|wd|bs|hidden)=", out.stdout)
+    assert "quickstart: best candidates" in out.stdout and re.search(
+        r"\b(lr|wd|bs|hidden)=", out.stdout
+    )
     best = cli("best", "quickstart", "--storage", url).stdout
     assert "val_accuracy" in best
