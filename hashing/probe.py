@@ -34,9 +34,11 @@ _INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
 _DTYPES = _FLOAT_DTYPES + _INT_DTYPES + ("bool",)
 #: Probe batches of linear-range probes.
 DEFAULT_BATCHES = 4
-#: Probe batches (magnitude regimes) when an input is log-scale; chosen by
-#: `benchmarks/collisions.py` (false merges and splits per 100k random programs).
-LOG_BATCHES = 8
+#: Probe batches (magnitude regimes) when an input is log-scale, chosen by
+#: `benchmarks/collisions.py` on 50k random optimizer programs: programs falsely merged within
+#: the probe ranges, per 100k, were 834 / 56 / 11 / 3 at 2 / 4 / 8 / 16 batches (6 digits; 0
+#: splits everywhere; v2's unit-range probes: 2,795).
+LOG_BATCHES = 16
 #: Half-width, in quantiles of an input's log range, of the values around a batch's regime.
 REGIME_SPREAD = 0.15
 _POW10 = {k: float(f"1e{k}") for k in range(-320, 309)}
@@ -127,12 +129,14 @@ class Probe:
     """Shapes, dtypes, ranges and scales of the inputs, plus how many batches and the seed.
 
     `scales` (per input, default "linear") and `zeros` (per input, default 0) as in `InputSpec`.
+    `num_batches=None`: `LOG_BATCHES` when an input is log-scale (one magnitude regime per batch,
+    so more batches cover the decades), else `DEFAULT_BATCHES`.
     """
 
     shapes: Sequence[Sequence[int]]
     dtypes: Sequence[str] | None = None
     ranges: Sequence[tuple[float, float]] | None = None
-    num_batches: int = DEFAULT_BATCHES
+    num_batches: int | None = None
     seed: int = 0
     scales: Sequence[str] | None = None
     zeros: Sequence[float] | None = None
@@ -170,6 +174,9 @@ class Probe:
                     f"`scales` entry {sc!r} needs a float dtype and magnitudes 0 < low <= high, "
                     f"got dtype {d!r} and range {(lo, hi)!r}"
                 )
+        if self.num_batches is None:
+            log = any(sc != "linear" for sc in scales)
+            object.__setattr__(self, "num_batches", LOG_BATCHES if log else DEFAULT_BATCHES)
         if not isinstance(self.num_batches, int) or self.num_batches < 1:
             raise ValueError(f"`num_batches` must be an int >= 1, got {self.num_batches!r}")
         if not isinstance(self.seed, int):
@@ -184,15 +191,8 @@ class Probe:
     def from_specs(
         cls, specs: Sequence[InputSpec], num_batches: int | None = None, seed: int = 0
     ) -> Probe:
-        """The probe for inputs described by `InputSpec`s (names are ignored: position counts).
-
-        `num_batches=None`: `LOG_BATCHES` when an input is log-scale (one regime per batch, so
-        more batches cover the decades), else `DEFAULT_BATCHES`.
-        """
+        """The probe for inputs described by `InputSpec`s (names are ignored: position counts)."""
         specs = tuple(specs)
-        if num_batches is None:
-            log = any(s.scale != "linear" for s in specs)
-            num_batches = LOG_BATCHES if log else DEFAULT_BATCHES
         return cls(
             shapes=[s.shape for s in specs],
             dtypes=[s.dtype for s in specs],

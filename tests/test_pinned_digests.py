@@ -41,7 +41,15 @@ def _candidates() -> dict:
 
 #: HASH_VERSION -> candidate -> digest.
 PINNED: dict[str, dict[str, str]] = {
-    "v3": {},
+    "v3": {
+        "nb201_cell_a": "97be738208a4f394f67d6d67fa37a0a0",
+        "nb201_cell_b": "fbba16756e35af95fb8c844b954ce9dd",
+        "program_adam": "c88788ae472c379395deedec982b9118",
+        "program_lion": "40f7f9919da7ba50b745efa360cbb9df",
+        "mlp_tanh_32_16": "2eee667d843b59d6df67377cb267b945",
+        "symbolic_dict": "sym-5090d7cce78470ae2e6f4a28420a",
+        "callable": "81e6a01a2cb8b36a6dcb6ce7981ab542",
+    },
 }
 
 
