@@ -15,7 +15,7 @@ value sits within `REGIME_SPREAD` of its regime, with a random sign and a `zeros
 zeros. Inputs of one group thus differ by a few decades at most within a batch, which keeps float
 cancellation noise (`(g + w) - w` against `g`) far below the quantisation step, while across
 batches every input visits its whole range. Magnitudes are `10**k * (1 + 9f)` (`10**k` from
-correctly rounded literals): no libm `pow` in the probe values.
+correctly rounded literals): no libm `pow` on probe values (`log10` only of the range ends).
 """
 
 from __future__ import annotations
