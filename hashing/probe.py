@@ -35,9 +35,9 @@ _DTYPES = _FLOAT_DTYPES + _INT_DTYPES + ("bool",)
 #: Probe batches of linear-range probes.
 DEFAULT_BATCHES = 4
 #: Probe batches (magnitude regimes) when an input is log-scale, chosen by
-#: `benchmarks/collisions.py` on 50k random optimizer programs: programs falsely merged within
-#: the probe ranges, per 100k, were 834 / 56 / 11 / 3 at 2 / 4 / 8 / 16 batches (6 digits; 0
-#: splits everywhere; v2's unit-range probes: 2,795).
+#: `benchmarks/collisions.py` on 100k random optimizer programs: programs falsely merged within
+#: the probe ranges, per 100k, were 2013 / 126 / 27 / 6 at 2 / 4 / 8 / 16 batches (6 digits, no
+#: splits); v2's unit-range probes merged 6333.
 LOG_BATCHES = 16
 #: Half-width, in quantiles of an input's log range, of the values around a batch's regime.
 REGIME_SPREAD = 0.15
