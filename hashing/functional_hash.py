@@ -5,7 +5,8 @@ Automatic Machine Learning"): a candidate with `.executable()` (or an `Executabl
 `fn(content_param_fn, *inputs)`; a plain callable over `jax.numpy` as `fn(*inputs)` with the
 `Probe` the caller passes. Everything runs in float64 on `Probe.num_batches` independent seeded
 probe batches (vmapped when the function allows it, else one batch at a time); the output pytree's
-leaves are quantised (see `quantise`) and digested together with their shapes and dtype kinds.
+leaves are quantised (see `quantise`; each batch flushed on its own scale, batches being magnitude
+regimes) and digested together with their shapes, dtype kinds and `HASH_VERSION`.
 
 `functional_hashes` hashes many candidates: executables that expose a batched form
 (`meta["batched"] = (batched_fn, data)`, see `BATCHED_META_KEY`) are grouped by (batched_fn,

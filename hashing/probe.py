@@ -7,13 +7,15 @@ version implements `Generator.uniform`: they are the same in every process, run 
 Inputs are identified by position, never by name, so renaming an argument does not change a hash.
 
 Log-scale inputs (`InputSpec.scale` "log"/"log+") cover many decades: each batch is one magnitude
-*regime*, a quantile `q_b` of every input's log range shared by all log inputs of the batch
-(batches are spread by a shifted van der Corput sequence, so any prefix of them covers the range),
-and each value sits within `REGIME_SPREAD` of it, with a random sign and a `zeros` fraction of
-exact zeros. Inputs of one batch thus differ by a few decades at most (a large `w` next to a tiny
-`g`), which keeps float cancellation noise (`(g + w) - w` against `g`) far below the quantisation
-step, while across batches every input visits its whole range. Magnitudes are `10**k * (1 + 9f)`
-(`10**k` from correctly rounded literals): no libm `pow` in the probe values.
+*regime* per group of inputs sharing a range (w, g and m of an optimizer; v, lr and t each on
+their own): a quantile `q` of the group's log range, spread over batches by a van der Corput
+sequence, digit-scrambled and shifted per group (any prefix of batches covers the range, and the
+groups' regimes are paired differently in each batch, so `maximum(w, t)` sees both orders). Each
+value sits within `REGIME_SPREAD` of its regime, with a random sign and a `zeros` fraction of exact
+zeros. Inputs of one group thus differ by a few decades at most within a batch, which keeps float
+cancellation noise (`(g + w) - w` against `g`) far below the quantisation step, while across
+batches every input visits its whole range. Magnitudes are `10**k * (1 + 9f)` (`10**k` from
+correctly rounded literals): no libm `pow` on probe values (`log10` only of the range ends).
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ from hashtune.spaces.base import SCALES, InputSpec
 _FLOAT_DTYPES = ("float64", "float32", "float16")
 _INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
 _DTYPES = _FLOAT_DTYPES + _INT_DTYPES + ("bool",)
+#: Probe batches of linear-range probes.
+DEFAULT_BATCHES = 4
+#: Probe batches (magnitude regimes) when an input is log-scale, chosen by
+#: `benchmarks/collisions.py` on 100k random optimizer programs: programs falsely merged within
+#: the probe ranges, per 100k, were 2013 / 126 / 27 / 6 at 2 / 4 / 8 / 16 batches (6 digits, no
+#: splits); v2's unit-range probes merged 6333.
+LOG_BATCHES = 16
 #: Half-width, in quantiles of an input's log range, of the values around a batch's regime.
 REGIME_SPREAD = 0.15
 _POW10 = {k: float(f"1e{k}") for k in range(-320, 309)}
@@ -68,10 +77,11 @@ def _van_der_corput(b: int) -> float:
     return q
 
 
-def regime(seed: int, b: int) -> float:
-    """The magnitude quantile in [0, 1) that log-scale inputs of batch `b` are drawn around."""
-    shift = float(stable_uniform(f"hashtune-probe|{seed}|regime", 1)[0])
-    return (shift + _van_der_corput(b)) % 1.0
+def regime(seed: int, b: int, low: float = 1.0, high: float = 1.0) -> float:
+    """The magnitude quantile in [0, 1) that log inputs of range [low, high] in batch `b` share."""
+    u = stable_uniform(f"hashtune-probe|{seed}|regime|{low}|{high}", 2)
+    mask = int(u[1] * 2**16)
+    return (float(u[0]) + _van_der_corput(b ^ mask)) % 1.0
 
 
 def _draw_log(
@@ -103,7 +113,7 @@ def _stacked(signature: tuple) -> tuple[np.ndarray, ...]:
             if scales[i] == "linear":
                 batches.append(_draw(text, shape, dtype, lo, hi))
                 continue
-            q = regime(seed, b)
+            q = regime(seed, b, lo, hi)
             vals = _draw_log(
                 f"{text}|{scales[i]}|{zeros[i]}", shape, q, lo, hi, scales[i] == "log", zeros[i]
             )
@@ -119,12 +129,14 @@ class Probe:
     """Shapes, dtypes, ranges and scales of the inputs, plus how many batches and the seed.
 
     `scales` (per input, default "linear") and `zeros` (per input, default 0) as in `InputSpec`.
+    `num_batches=None`: `LOG_BATCHES` when an input is log-scale (one magnitude regime per batch,
+    so more batches cover the decades), else `DEFAULT_BATCHES`.
     """
 
     shapes: Sequence[Sequence[int]]
     dtypes: Sequence[str] | None = None
     ranges: Sequence[tuple[float, float]] | None = None
-    num_batches: int = 4
+    num_batches: int | None = None
     seed: int = 0
     scales: Sequence[str] | None = None
     zeros: Sequence[float] | None = None
@@ -162,6 +174,9 @@ class Probe:
                     f"`scales` entry {sc!r} needs a float dtype and magnitudes 0 < low <= high, "
                     f"got dtype {d!r} and range {(lo, hi)!r}"
                 )
+        if self.num_batches is None:
+            log = any(sc != "linear" for sc in scales)
+            object.__setattr__(self, "num_batches", LOG_BATCHES if log else DEFAULT_BATCHES)
         if not isinstance(self.num_batches, int) or self.num_batches < 1:
             raise ValueError(f"`num_batches` must be an int >= 1, got {self.num_batches!r}")
         if not isinstance(self.seed, int):
@@ -173,7 +188,9 @@ class Probe:
         object.__setattr__(self, "zeros", zeros)
 
     @classmethod
-    def from_specs(cls, specs: Sequence[InputSpec], num_batches: int = 4, seed: int = 0) -> Probe:
+    def from_specs(
+        cls, specs: Sequence[InputSpec], num_batches: int | None = None, seed: int = 0
+    ) -> Probe:
         """The probe for inputs described by `InputSpec`s (names are ignored: position counts)."""
         specs = tuple(specs)
         return cls(

@@ -180,7 +180,7 @@ def test_executable_form():
     ex = Program.from_source(LION).executable()
     assert isinstance(ex, Executable) and ex.static_key is None
     assert [i.name for i in ex.inputs] == ["w", "g", "m", "v", "lr", "t"]
-    assert ex.inputs[3].scale == "log+" and ex.inputs[4].shape == ()  # v is never negative
+    assert ex.inputs[3].scale == "log+" and ex.inputs[4].scale == "log+"  # v, lr never negative
     x = jnp.linspace(-1, 1, 16)
     u, m, v = jax.jit(ex.fn, static_argnums=0)(None, x, x, x, jnp.abs(x), 0.01, 3.0)
     np.testing.assert_allclose(u, 0.01 * np.sign(x), atol=1e-7)
