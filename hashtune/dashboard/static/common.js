@@ -69,7 +69,9 @@ function live(check, refresh, ms = 2000) {
   setInterval(tick, ms);
 }
 
-// A since-last-seen watcher on a study: resolves true when its version changed.
+// A since-last-seen watcher on a study: resolves true when its version changed. The first poll
+// counts as a change: trials that finished between the page's first render and that poll must
+// not be missed (the page would otherwise stay on its first data until the next change).
 function studyWatcher(studyId) {
   let cursor = null, last = null;
   return async function () {
@@ -77,7 +79,7 @@ function studyWatcher(studyId) {
     const u = await api("/studies/" + studyId + "/updates" + q);
     cursor = u.cursor || cursor;
     const v = JSON.stringify(u.version);
-    const changed = last !== null && v !== last;
+    const changed = last === null || v !== last;
     last = v;
     return changed;
   };
