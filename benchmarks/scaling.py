@@ -16,7 +16,7 @@
 
 Prints 80-column tables; writes benchmarks/results/scaling.json.
 Usage: ``.venv/bin/python benchmarks/scaling.py [--rounds 20] [--workers 1,2,4,8,16]
-[--parts sleep,cpu,driver,pg] [--systems pool,ray,tune] [--full]``
+[--parts sleep,cpu,driver,pg] [--systems pool,ray,tune] [--full] [--out scaling.json]``
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def run_tune(seconds: float, iterations: int | None, n: int, workers: int) -> di
         param_space={"x": tune.uniform(0.0, 1.0)},
         tune_config=tune.TuneConfig(
             search_alg=OptunaSearch(metric="score", mode="max", seed=0),
-            num_samples=n, max_concurrent_trials=workers,
+            num_samples=n, max_concurrent_trials=workers, reuse_actors=True,
         ),
         run_config=tune.RunConfig(storage_path=str(WORK / "tune"), verbose=0),
     )  # fmt: skip
@@ -255,9 +255,11 @@ def main() -> None:
     ap.add_argument("--driver-trials", type=int, default=1000)
     ap.add_argument("--pg-trials", default="1000,10000")
     ap.add_argument("--full", action="store_true", help="sleep: 10,000 trials at 16 workers only")
+    ap.add_argument("--out", default="scaling.json", help="file name under benchmarks/results/")
     args = ap.parse_args()
     logging.getLogger("ray").setLevel(logging.ERROR)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Tune at its fastest
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
     parts, systems = args.parts.split(","), args.systems.split(",")
@@ -291,7 +293,7 @@ def main() -> None:
         print("\nDriver + PostgreSQL store, ms per trial (instant evaluations, in-process)")
         for mark, ms in out["pg_ms_per_trial"].items():
             print(f"  trials ending at {int(mark):>6}: {ms:6.2f} ms/trial")
-    path = RESULTS / "scaling.json"
+    path = RESULTS / args.out
     path.write_text(json.dumps(out, indent=2, default=str))
     print(f"\nwrote {path}")
 
