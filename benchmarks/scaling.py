@@ -228,7 +228,7 @@ def print_scaling(title: str, rows: list[dict]) -> None:
     """Wall and span efficiency against the ideal; `x1w`: trials/s over the same system's
     trials/s at one worker (for CPU-bound work, where the calibrated ideal is noisy)."""
     print(f"\n{title}")
-    print(f"{'system':<8}{'workers':>7}{'trials':>7}{'done':>6}{'ideal s':>8}{'wall s':>8}"
+    print(f"{'system':<8}{'w':>4}{'trials':>7}{'done':>6}{'ideal s':>8}{'wall s':>8}"
           f"{'span s':>8}{'trials/s':>9}{'% ideal':>8}{'% span':>7}{'x1w':>6}")  # fmt: skip
     print("-" * 78)
     names = {"pool": "ht pool", "ray": "ht ray", "tune": "ray tune"}
@@ -236,8 +236,8 @@ def print_scaling(title: str, rows: list[dict]) -> None:
     for r in rows:
         rate = r["trials"] / r["wall_s"]
         one = by.get((r["system"], 1))
-        x1 = f"{rate / (one['trials'] / one['wall_s']):>6.2f}" if one else f"{'':>6}"
-        print(f"{names[r['system']]:<8}{r['workers']:>7}{r['trials']:>7}{r['complete']:>6}"
+        x1 = f"{rate / (one['trials'] / one['wall_s']):>6.2f}" if one and one["trials"] else ""
+        print(f"{names[r['system']]:<8}{r['workers']:>4}{r['trials']:>7}{r['complete']:>6}"
               f"{r['ideal_s']:>8.1f}{r['wall_s']:>8.1f}{r['span_s']:>8.1f}{rate:>9.2f}"
               f"{r['eff_wall']:>8.1%}{r['eff_span']:>7.1%}{x1}")  # fmt: skip
     for w in sorted({r["workers"] for r in rows}):
