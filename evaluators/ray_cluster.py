@@ -30,10 +30,18 @@ FAST_FAILURE_ENV = {
 }
 
 
+_TAKEN: set[int] = set()  # ports handed out in this process (a freed port may come back)
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free TCP port from the kernel's ephemeral range, never the same one twice."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        if port not in _TAKEN:
+            _TAKEN.add(port)
+            return port
 
 
 @dataclass
@@ -76,12 +84,12 @@ class LocalRayCluster:
                resources: dict[str, float] | None) -> RayNode:  # fmt: skip
         marker = f"htnode_{name}_{os.getpid()}"
         res = {marker: 1000.0, **(resources or {})}
-        base = random.randint(20_000, 59_000)
+        base = random.randrange(20_000, 32_000, 200)  # workers: below the ephemeral range
         cmd = [
             self.ray_bin, "start", "--block", f"--num-cpus={num_cpus}",
             f"--resources={json.dumps(res)}", f"--temp-dir={self.temp_dir}",
             f"--node-manager-port={_free_port()}", f"--object-manager-port={_free_port()}",
-            f"--min-worker-port={base}", f"--max-worker-port={base + 200}",
+            f"--min-worker-port={base}", f"--max-worker-port={base + 199}",
             f"--metrics-export-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}",
             f"--dashboard-agent-listen-port={_free_port()}",
             f"--dashboard-agent-grpc-port={_free_port()}",
@@ -106,7 +114,8 @@ class LocalRayCluster:
             if not node.alive:
                 break
             time.sleep(0.2)
-        raise RuntimeError(f"Ray node {node.name!r} did not start; see {node.log}")
+        tail = "\n".join(node.log.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"Ray node {node.name!r} did not start; its log ends:\n{tail}")
 
     def start(self, num_cpus: int = 0, timeout_s: float = 60.0) -> str:
         """Start the head node; returns the address drivers and nodes attach to."""

@@ -369,14 +369,16 @@ class Study(StudyView):
             from hashtune.progress import ProgressReporter
 
             reporter = ProgressReporter(self, n_trials)
+        finished = False
         try:
             if reporter is not None:
                 with reporter:
                     OptimizeLoop(self, budget, trial_timeout, reporter).run()
             else:
                 OptimizeLoop(self, budget, trial_timeout, None).run()
+            finished = True
         finally:
-            self.close_executor()
+            self.close_executor(wait=finished)  # interrupted: kill what still runs
 
     def stop(self) -> None:
         """Ask a running `optimize` to stop launching trials (those in flight finish)."""
@@ -418,10 +420,11 @@ class Study(StudyView):
         self.close_executor()
         self.store.leave_study(self.study_id, self.worker)
 
-    def close_executor(self) -> None:
-        """Shut down the executor this study built (a given one is left to its owner)."""
+    def close_executor(self, wait: bool = True) -> None:
+        """Shut down the executor this study built (a given one is left to its owner);
+        `wait=False` kills running evaluations instead of waiting for them."""
         if self._executor is not None and self._owns_executor:
-            self._executor.shutdown()
+            self._executor.shutdown(wait=wait)
             self._executor = None
 
 

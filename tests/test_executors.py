@@ -269,3 +269,48 @@ def test_no_pool_worker_outlives_a_killed_driver(tmp_path):
         assert not alive, f"orphaned: {[(p.pid, p.cmdline()) for p in alive]}"
     finally:
         driver.kill()
+
+
+_INTERRUPTED = """
+import sys
+import pyglove as pg
+import hashtune as ht
+from hashtune.evaluators.testing import SleepEvaluator
+if __name__ == "__main__":
+    study = ht.Study.create(
+        "hang", space=ht.Space(pg.Dict(x=pg.oneof([1.0, 2.0]))), evaluator=SleepEvaluator(None),
+        searcher="random", executor="process", executor_args={"max_workers": 2},
+        storage=sys.argv[1],
+    )
+    print("READY", flush=True)
+    study.optimize(n_trials=2)
+"""
+
+
+def test_an_interrupted_study_kills_its_hanging_pool_workers(tmp_path, sqlite_url):
+    import subprocess
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    script = tmp_path / "run.py"
+    script.write_text(_INTERRUPTED)
+    driver = subprocess.Popen([sys.executable, str(script), sqlite_url], stdout=subprocess.PIPE)
+    try:
+        assert driver.stdout.readline().strip() == b"READY"
+        proc = psutil.Process(driver.pid)
+        deadline = time.monotonic() + 60
+        while len(proc.children()) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(1.0)  # both trials running (and hanging)
+        children = proc.children(recursive=True)
+        driver.send_signal(signal.SIGINT)
+        assert driver.wait(timeout=20) != 0  # KeyboardInterrupt, not a hang in shutdown
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive
+    finally:
+        driver.kill()
+    from hashtune.store import Store
+
+    states = [t.state for t in Store(sqlite_url).trials(Store(sqlite_url).get_study("hang").id)]
+    assert states == ["FAILED", "FAILED"]
