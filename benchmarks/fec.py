@@ -26,7 +26,8 @@ whole budget, best true value within it, and the fraction of proposals repeating
 proposal's functional hash. JSON: `benchmarks/results/fec.json`; ``--report PATH`` prints it again.
 
 Run: ``.venv/bin/python benchmarks/fec.py [--seeds 10] [--budget 300] [--optimizer-budget 30]
-[--spaces nb201,optimizer] [--methods ...] [--quick]``.
+[--spaces nb201,optimizer] [--methods fec,nofec,pg,pg-dedup,tpe] [--quick]``;
+``--report A.json B.json`` merges runs of separate invocations.
 """
 
 from __future__ import annotations
@@ -52,12 +53,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fec_report import TableInfo, aggregate, jsonable, paired_fec, print_table, report  # noqa: E402
 from fec_runs import (  # noqa: E402
+    METHOD_IDS,
     TPE_HASHTUNE,
     TPE_OPTUNA,
     HashMemo,
     RunResult,
     SpaceSetup,
     evaluate,
+    method_id,
     methods_for,
     run_method,
 )
@@ -182,11 +185,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--optimizer-target", type=float, default=OPTIMIZER_TARGET)
     p.add_argument("--optimizer-warm-start", default="sgd", help="seed programs proposed first")
     p.add_argument("--spaces", default="nb201,optimizer", help="comma list of nb201, optimizer")
-    p.add_argument("--methods", default="", help="comma list of method rows to run (default all)")
+    p.add_argument(
+        "--methods",
+        default="",
+        help=f"comma list of rows to run, among {', '.join(METHOD_IDS)} (default all)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, budget 40 (opt. 10)")
     p.add_argument("--keep-xla-optimizations", action="store_true")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--report", type=Path, help="print the tables of this JSON again, run nothing")
+    p.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        help="print (merge) the tables of these JSONs, run nothing",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.budget, args.optimizer_budget = 2, 40, 10
@@ -194,6 +206,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.space_list = [s.strip() for s in args.spaces.split(",") if s.strip()]
     if not args.space_list or any(s not in ("nb201", "optimizer") for s in args.space_list):
         p.error(f"--spaces must list nb201 and/or optimizer, got {args.spaces!r}")
+    args.method_ids = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in args.method_ids if m not in METHOD_IDS]
+    if bad:
+        p.error(f"--methods: unknown {bad}; known {list(METHOD_IDS)}")
     for name in ("seeds", "budget", "optimizer_budget"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -210,13 +226,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     builders = {"nb201": nb201_setup, "optimizer": optimizer_setup}
     setups = [builders[s](args) for s in args.space_list]
-    wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
     plan = [
         (setup, seed, m)
         for setup in setups
         for seed in range(args.seeds)  # seed-major: load drift hits every method alike
         for m in methods_for(setup.tpe_method)
-        if not wanted or m in wanted
+        if not args.method_ids or method_id(m) in args.method_ids
     ]
     hashers = {s.key: HashMemo(s.space) for s in setups}
     runs: dict[str, list[RunResult]] = {s.key: [] for s in setups}
@@ -236,7 +251,11 @@ def main(argv: list[str] | None = None) -> None:
     record: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "config": {k: v for k, v in vars(args).items() if k not in ("out", "space_list", "report")},
+        "config": {
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("out", "space_list", "report", "method_ids")
+        },
         "total_seconds": time.perf_counter() - t_all,
         "spaces": {},
     }
