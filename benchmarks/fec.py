@@ -248,22 +248,33 @@ def main(argv: list[str] | None = None) -> None:
                 file=sys.stderr,
                 flush=True,
             )
+            # After every run, so an interrupted benchmark still leaves what it measured.
+            write(args, setups, runs, time.perf_counter() - t_all, complete=i == len(plan))
+    for setup in setups:
+        info = TableInfo.of(setup)
+        print_table(info, aggregate(runs[setup.key], info), paired_fec(runs[setup.key]))
+    print(f"total {time.perf_counter() - t_all:.0f}s; wrote {args.out}")
+
+
+def write(
+    args: argparse.Namespace,
+    setups: list[SpaceSetup],
+    runs: dict[str, list[RunResult]],
+    seconds: float,
+    complete: bool,
+) -> None:
+    """The JSON record of the runs so far (`--report` prints it)."""
+    skip = ("out", "space_list", "report", "method_ids")
     record: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(),
+        "complete": complete,
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "config": {
-            k: v
-            for k, v in vars(args).items()
-            if k not in ("out", "space_list", "report", "method_ids")
-        },
-        "total_seconds": time.perf_counter() - t_all,
+        "config": {k: v for k, v in vars(args).items() if k not in skip},
+        "total_seconds": seconds,
         "spaces": {},
     }
     for setup in setups:
         info = TableInfo.of(setup)
-        rows = aggregate(runs[setup.key], info)
-        paired = paired_fec(runs[setup.key])
-        print_table(info, rows, paired)
         table = asdict(info)
         del table["key"]
         record["spaces"][setup.key] = {
@@ -272,14 +283,12 @@ def main(argv: list[str] | None = None) -> None:
             "tournament_size": setup.tournament,
             "evaluator": setup.evaluator_args,
             "warm_start": sorted(setup.warm_start),
-            "summary": rows,
-            "paired_fec_vs_no_fec": paired,
+            "summary": aggregate(runs[setup.key], info),
+            "paired_fec_vs_no_fec": paired_fec(runs[setup.key]),
             "runs": [asdict(r) for r in runs[setup.key]],
         }
-    print(f"total {record['total_seconds']:.0f}s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(jsonable(record), indent=2, default=repr))
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
