@@ -67,7 +67,8 @@ from fec_runs import (  # noqa: E402
 
 from hashtune.evaluators.nas_bench_201_tabular import NasBench201TabularEvaluator  # noqa: E402
 from hashtune.evaluators.optimizer_proxy import OptimizerProxyEvaluator  # noqa: E402
-from hashtune.spaces.nas_bench_201 import OPS, nas_bench_201_space  # noqa: E402
+from hashtune.hashing import functional_hashes  # noqa: E402
+from hashtune.spaces.nas_bench_201 import OPS, all_cells, nas_bench_201_space  # noqa: E402
 from hashtune.spaces.optimizers import optimizer_program_space, seed_programs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +146,14 @@ def optimizer_setup(args: argparse.Namespace) -> SpaceSetup:
         tpe_method=TPE_HASHTUNE,
         warm_start={n: space.dna_of(programs[n]) for n in names},
     )
+
+
+def prefill_nb201(hasher: HashMemo) -> None:
+    """Hash all 15,625 cells at once (batched, compiled): the runs' duplicate accounting then
+    costs a lookup instead of a hash per new cell (not part of any run's wall time anyway)."""
+    cells = all_cells()
+    for cell, digest in zip(cells, functional_hashes(cells), strict=True):
+        hasher.memo[",".join(str(OPS.index(op)) for op in cell.ops)] = digest
 
 
 def warm_up(setup: SpaceSetup, hasher: HashMemo) -> None:
@@ -238,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     t_all = time.perf_counter()
     with _quiet():
         for setup in setups:
+            if setup.key == "nb201":
+                prefill_nb201(hashers[setup.key])
             warm_up(setup, hashers[setup.key])
         for i, (setup, seed, method) in enumerate(plan, start=1):
             t0 = time.perf_counter()
