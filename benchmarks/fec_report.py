@@ -185,14 +185,19 @@ def print_table(info: TableInfo, rows: list[dict[str, Any]], paired: dict[str, A
         _note(f"wall seconds per run (median): {wall}")
 
 
-def report(path: Path) -> None:
-    """Print the tables of a JSON `fec.py` wrote (no runs)."""
-    record = json.loads(path.read_text())
-    for key, data in record["spaces"].items():
-        info = TableInfo(**{**data["table"], "key": key})
-        runs = [RunResult(**floats(r)) for r in data["runs"]]
-        print_table(info, aggregate(runs, info), paired_fec(runs))
-    print(f"(from {path}, written {record['created']}, {record['total_seconds']:.0f}s)")
+def report(paths: list[Path]) -> None:
+    """Print the tables of JSON files `fec.py` wrote (no runs); runs of one space in several
+    files (e.g. methods run separately) are merged, the first file's table settings kept."""
+    infos: dict[str, TableInfo] = {}
+    runs: dict[str, list[RunResult]] = {}
+    for path in paths:
+        record = json.loads(path.read_text())
+        for key, data in record["spaces"].items():
+            infos.setdefault(key, TableInfo(**{**data["table"], "key": key}))
+            runs.setdefault(key, []).extend(RunResult(**floats(r)) for r in data["runs"])
+        print(f"(from {path}, written {record['created']}, {record['total_seconds']:.0f}s)")
+    for key, info in infos.items():
+        print_table(info, aggregate(runs[key], info), paired_fec(runs[key]))
 
 
 def floats(run: dict[str, Any]) -> dict[str, Any]:

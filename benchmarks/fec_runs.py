@@ -331,6 +331,24 @@ def run_optuna_nb201(setup: SpaceSetup, seed: int, method: str, hasher: HashMemo
     return summarise(method, seed, steps, setup, wall, hasher, dnas)
 
 
+#: Short ids for `--methods` (the row names contain commas).
+METHOD_IDS = {
+    "fec": RE_FEC,
+    "fec-mean2": RE_FEC_MEAN2,
+    "nofec": RE_NO_FEC,
+    "pg": PG_RE,
+    "pg-dedup": PG_DEDUP,
+    "tpe": "tpe",
+}
+
+
+def method_id(method: str) -> str:
+    """The `--methods` id of a row name."""
+    if method in (TPE_OPTUNA, TPE_HASHTUNE):
+        return "tpe"
+    return next(k for k, v in METHOD_IDS.items() if v == method)
+
+
 def methods_for(tpe_method: str) -> list[str]:
     """The rows of a space's table, in order."""
     return [RE_FEC, RE_FEC_MEAN2, RE_NO_FEC, PG_RE, PG_DEDUP, tpe_method]

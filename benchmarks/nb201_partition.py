@@ -10,7 +10,9 @@ partition (the multiset of ops on live edges) shows what a wrong merge looks lik
 of one training seed around the seed mean (`cifar10_test_acc_one_seed` minus `cifar10_test_acc`).
 
 Run: ``.venv/bin/python benchmarks/nb201_partition.py`` (prints an 80-column table, writes
-benchmarks/results/nb201_partition.json).
+benchmarks/results/nb201_partition.json). Measured: within-class SD median 0.151 (hash) vs 0.149
+(isomorphism), p90 0.403 vs 0.438, pooled 0.269 vs 0.252; 1.3% vs 1.0% of classes beyond the
+isomorphism classes' p99 SD (the coarse key: 42%).
 """
 
 from __future__ import annotations
