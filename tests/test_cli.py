@@ -62,10 +62,16 @@ def test_sigkill_then_rerun_resumes_the_same_study_without_losing_or_rerunning_t
     )  # fmt: skip
     store = Store(url)
     deadline = time.monotonic() + 120
-    while len(finished(store, "killme")) < 4:
+
+    def in_flight() -> bool:  # a 0.4 s evaluation under way (not the gap between two trials)
+        study = store.get_study("killme")
+        running = store.trials(study.id, states=("RUNNING",)) if study else []
+        return any(t.dna is not None for t in running)
+
+    while len(finished(store, "killme")) < 4 or not in_flight():
         assert proc.poll() is None, f"run exited early: {proc.stderr.read().decode()}"
         assert time.monotonic() < deadline, "the run made no progress"
-        time.sleep(0.1)
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     study_id = store.get_study("killme").id
