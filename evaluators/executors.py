@@ -42,7 +42,7 @@ class Outcome:
         return self.result.values if self.state == "COMPLETE" and self.result else None
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     """'Type: message' first (readable in tables), then the full traceback."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return f"{type(exc).__name__}: {exc}\n{tb}"
@@ -74,7 +74,7 @@ def run_evaluation(
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 - SystemExit from candidate code is a failure too
-        return outcome("FAILED", error=_error_text(e))
+        return outcome("FAILED", error=error_text(e))
     try:
         result = EvaluationResult.coerce(raw)
     except Exception as e:  # noqa: BLE001
@@ -120,7 +120,7 @@ class Executor(abc.ABC):
         self.shutdown()
 
 
-def _check_timeout(timeout_s: float | None) -> None:
+def check_timeout(timeout_s: float | None) -> None:
     if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
         raise ValueError(f"`timeout_s` must be a positive number or None, got {timeout_s!r}")
 
@@ -169,7 +169,7 @@ class InProcessExecutor(Executor):
         timeout_s: float | None = None,
         should_prune: ShouldPrune | None = None,
     ) -> concurrent.futures.Future[Outcome]:
-        _check_timeout(timeout_s)
+        check_timeout(timeout_s)
         if timeout_s is None:
             return _done(run_evaluation(evaluator, candidate, number, should_prune))
         ctx = _AbandonableContext(number, should_prune)
@@ -210,13 +210,13 @@ def relay(
     try:
         task = start()
     except Exception as e:  # noqa: BLE001 - e.g. the pool was shut down
-        out.set_result(Outcome("FAILED", error=_error_text(e)))
+        out.set_result(Outcome("FAILED", error=error_text(e)))
         return out
     task.add_done_callback(lambda done: out.set_result(to_outcome(done, time.perf_counter() - t0)))
     return out
 
 
-def _run_in_worker(
+def run_in_worker(
     evaluator: Evaluator, candidate: Any, number: int, should_prune: ShouldPrune | None = None
 ) -> Outcome:
     """Worker-side entry point (module level so spawned workers can import it).
@@ -313,7 +313,7 @@ class LocalProcessExecutor(Executor):
         timeout_s: float | None = None,
         should_prune: ShouldPrune | None = None,
     ) -> concurrent.futures.Future[Outcome]:
-        _check_timeout(timeout_s)
+        check_timeout(timeout_s)
         desk = self._pruning_desk() if should_prune is not None else None
         token, link = desk.open(should_prune) if desk is not None else (None, None)
 
@@ -323,7 +323,7 @@ class LocalProcessExecutor(Executor):
 
         return relay(
             lambda: self._pool.schedule(
-                _run_in_worker, args=(evaluator, candidate, number, link), timeout=timeout_s
+                run_in_worker, args=(evaluator, candidate, number, link), timeout=timeout_s
             ),
             to_outcome,
         )
@@ -345,7 +345,7 @@ class LocalProcessExecutor(Executor):
         elif isinstance(exc, ProcessExpired):
             error = f"worker process died: {_exit_reason(exc.exitcode)}"
         else:  # e.g. candidate or evaluator not picklable; pebble attaches the remote traceback
-            error = _error_text(exc) + str(getattr(exc, "traceback", ""))
+            error = error_text(exc) + str(getattr(exc, "traceback", ""))
         return Outcome("FAILED", error=error, seconds=elapsed)
 
     def shutdown(self, wait: bool = True) -> None:
@@ -361,45 +361,15 @@ class LocalProcessExecutor(Executor):
             self._desk = None
 
 
-def _ray_executor(**kwargs: Any) -> Executor:
-    from hashtune.evaluators.ray_executor import RayExecutor  # imports ray only when asked for
-
-    return RayExecutor(**kwargs)
-
-
-_FACTORIES: dict[str, Callable[..., Executor]] = {
-    "inprocess": InProcessExecutor,
-    "process": LocalProcessExecutor,
-    "ray": _ray_executor,
-}
-
-
-def register_executor(name: str, factory: Callable[..., Executor]) -> None:
-    """Make `make_executor(name, ...)` build executors with `factory` (e.g. a Ray executor)."""
-    _FACTORIES[name] = factory
-
-
-def executor_names() -> list[str]:
-    """The names `make_executor` knows."""
-    return sorted(_FACTORIES)
-
-
-def make_executor(name: str = "inprocess", **kwargs: Any) -> Executor:
-    """Build the executor registered as `name` ("inprocess", "process", "ray") with `kwargs`."""
-    if name not in _FACTORIES:
-        raise ValueError(f"`executor` must be one of {sorted(_FACTORIES)}, got {name!r}")
-    return _FACTORIES[name](**kwargs)
-
-
 __all__ = [
     "Executor",
     "InProcessExecutor",
     "LocalProcessExecutor",
     "Outcome",
-    "executor_names",
-    "make_executor",
-    "register_executor",
+    "check_timeout",
+    "error_text",
     "relay",
     "run_evaluation",
+    "run_in_worker",
     "with_curve",
 ]

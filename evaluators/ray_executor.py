@@ -21,10 +21,10 @@ from hashtune.evaluators.executors import (
     Executor,
     Outcome,
     ShouldPrune,
-    _check_timeout,
-    _error_text,
-    _run_in_worker,
+    check_timeout,
+    error_text,
     relay,
+    run_in_worker,
     with_curve,
 )
 from hashtune.evaluators.pruning_channel import PruningDesk
@@ -79,7 +79,7 @@ class RayExecutor(Executor):
         }
         if resources:
             self.task_options["resources"] = resources
-        self._remote = ray.remote(**self.task_options)(_run_in_worker)
+        self._remote = ray.remote(**self.task_options)(run_in_worker)
         self._running: set[Any] = set()
         self._lock = threading.Lock()
         self._board: _BoardDesk | None = None
@@ -100,7 +100,7 @@ class RayExecutor(Executor):
     ) -> concurrent.futures.Future[Outcome]:
         import ray
 
-        _check_timeout(timeout_s)
+        check_timeout(timeout_s)
         timed_out = threading.Event()
         timers: list[threading.Timer] = []
         refs: list[Any] = []
@@ -259,4 +259,4 @@ def _to_outcome(
         return Outcome("FAILED", error=f"worker process died: {exc}", seconds=elapsed)
     if isinstance(exc, TaskCancelledError):
         return Outcome("FAILED", error="cancelled", seconds=elapsed)
-    return Outcome("FAILED", error=_error_text(exc), seconds=elapsed)
+    return Outcome("FAILED", error=error_text(exc), seconds=elapsed)

@@ -17,7 +17,8 @@ import pyglove as pg
 
 from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
-from hashtune.evaluators.executors import Executor, executor_names, make_executor
+from hashtune.evaluators.executor_registry import executor_names, make_executor
+from hashtune.evaluators.executors import Executor
 from hashtune.liveness import LivenessConfig, worker_seed
 from hashtune.loop import Budget, OptimizeLoop
 from hashtune.peer_sync import PeerSync

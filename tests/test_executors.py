@@ -9,11 +9,11 @@ import sys
 import pytest
 
 from hashtune.evaluators.base import FunctionEvaluator
+from hashtune.evaluators.executor_registry import make_executor
 from hashtune.evaluators.executors import (
     InProcessExecutor,
     LocalProcessExecutor,
     Outcome,
-    make_executor,
     run_evaluation,
 )
 from hashtune.evaluators.testing import (

@@ -35,12 +35,17 @@ def mutate_instructions(
     space: OptimizerProgramSpace, instrs: list[Instruction], rng: random.Random
 ) -> tuple[list[Instruction], str]:
     """A mutated copy of `instrs` and the mutation's name (one of space.MUTATIONS)."""
-    from hashtune.spaces.optimizers.space import _WEIGHTS, NOOP, NOOP_INSTRUCTION, Instruction
+    from hashtune.spaces.optimizers.space import (
+        INSTRUCTION_WEIGHTS,
+        NOOP,
+        NOOP_INSTRUCTION,
+        Instruction,
+    )
 
     kinds = _possible(instrs)
     if len(space.ops) == 1:
         kinds = [k for k in kinds if k != "modify_op"]
-    kind = rng.choices(kinds, weights=[_WEIGHTS[k] for k in kinds])[0]
+    kind = rng.choices(kinds, weights=[INSTRUCTION_WEIGHTS[k] for k in kinds])[0]
     out = list(instrs)
     active = [k for k, i in enumerate(out) if i.op != NOOP]
     if kind == "insert":

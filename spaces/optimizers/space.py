@@ -39,7 +39,8 @@ DEFAULT_CONSTANTS: tuple[float, ...] = (
 )
 NOOP = "noop"
 MUTATIONS: tuple[str, ...] = ("insert", "delete", "modify_op", "modify_arg", "modify_const")
-_WEIGHTS = {
+#: How often each kind of mutation is drawn (the weights `mutations.mutate` uses).
+INSTRUCTION_WEIGHTS = {
     "insert": 0.2,
     "delete": 0.2,
     "modify_op": 0.2,
