@@ -7,6 +7,7 @@ import signal
 import sys
 
 import pytest
+from pruning_case import assert_pruned_as_the_driver_decided, run_pruned_study
 
 from hashtune.evaluators.base import FunctionEvaluator
 from hashtune.evaluators.executor_registry import make_executor
@@ -216,25 +217,7 @@ def test_pool_keeps_the_live_curve_of_a_trial_whose_worker_was_killed(process_ex
 
 
 def test_median_pruner_stops_bad_trials_on_a_process_pool_worker(sqlite_url):
-    import pyglove as pg
-
-    import hashtune as ht
-
-    xs = [0.0, 0.5, 0.25, 2.0, 0.1, 3.0]
-    study = ht.Study.create(
-        "pool-prune", space=ht.Space(pg.Dict(x=pg.oneof(sorted(xs)))),
-        evaluator=QuadraticEvaluator(target=0.0, steps=5), searcher="random",
-        executor="process", executor_args={"max_workers": 1}, storage=sqlite_url,
-        pruner="median", pruner_args={"n_startup_trials": 2, "n_warmup_steps": 1},
-    )  # fmt: skip
-    for x in xs:
-        assert study.enqueue(pg.Dict(x=x))
-    study.optimize(n_trials=len(xs))
-    trials = study.trials()
-    assert [t.state for t in trials] == ["COMPLETE"] * 3 + ["PRUNED", "COMPLETE", "PRUNED"]
-    for t in trials:  # the store holds each trial's curve, pruned ones cut at the decision
-        steps = [s for s, _ in t.intermediate]
-        assert steps == ([0, 1] if t.state == "PRUNED" else [0, 1, 2, 3, 4]), (t.number, steps)
+    assert_pruned_as_the_driver_decided(run_pruned_study("pool-prune", "process", sqlite_url))
 
 
 _DRIVER = """

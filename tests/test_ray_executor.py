@@ -6,6 +6,7 @@ import time
 
 import pyglove as pg
 import pytest
+from pruning_case import assert_pruned_as_the_driver_decided, run_pruned_study
 
 import hashtune as ht
 from hashtune.evaluators.testing import ExitEvaluator, QuadraticEvaluator, SleepEvaluator
@@ -70,21 +71,7 @@ def test_timeouts_and_crashes_on_ray_fail_only_their_trials(ray_local, sqlite_ur
 
 
 def test_median_pruner_stops_bad_trials_on_ray_workers(ray_local, sqlite_url) -> None:
-    xs = [0.0, 0.5, 0.25, 2.0, 0.1, 3.0]
-    study = ht.Study.create(
-        "ray-prune", space=ht.Space(pg.Dict(x=pg.oneof(sorted(xs)))),
-        evaluator=QuadraticEvaluator(target=0.0, steps=5), searcher="random",
-        executor="ray", executor_args={"max_workers": 1}, storage=sqlite_url,
-        pruner="median", pruner_args={"n_startup_trials": 2, "n_warmup_steps": 1},
-    )  # fmt: skip
-    for x in xs:
-        assert study.enqueue(pg.Dict(x=x))
-    study.optimize(n_trials=len(xs))
-    trials = study.trials()
-    assert [t.state for t in trials] == ["COMPLETE"] * 3 + ["PRUNED", "COMPLETE", "PRUNED"]
-    for t in trials:  # the decision was the driver's pruner's, the curve reached the store
-        steps = [s for s, _ in t.intermediate]
-        assert steps == ([0, 1] if t.state == "PRUNED" else [0, 1, 2, 3, 4]), (t.number, steps)
+    assert_pruned_as_the_driver_decided(run_pruned_study("ray-prune", "ray", sqlite_url))
 
 
 def test_ray_keeps_the_live_curve_of_a_timed_out_task_and_cancels_on_shutdown(ray_local) -> None:
