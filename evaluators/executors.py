@@ -24,6 +24,8 @@ from hashtune.evaluators.lifetime import WATCH_INTERVAL_S, die_with_parent
 from hashtune.evaluators.pruning_channel import QueueDesk, ShouldPrune
 
 OutcomeState = Literal["COMPLETE", "FAILED", "PRUNED"]
+#: Name prefix of the daemon threads that run in-process evaluations under a timeout.
+TRIAL_THREAD = "hashtune-trial-"
 
 
 @dataclass
@@ -35,11 +37,35 @@ class Outcome:
     error: str | None = None
     intermediate: list[tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
+    #: The evaluator raised KeyboardInterrupt: the run stops as on Ctrl-C (see EvaluatorInterrupt).
+    interrupted: bool = False
 
     @property
     def values(self) -> tuple[float, ...] | None:
         """The objective values of a COMPLETE outcome, else None."""
         return self.result.values if self.state == "COMPLETE" and self.result else None
+
+
+class EvaluatorInterrupt(KeyboardInterrupt):
+    """The evaluator of trial `number` raised KeyboardInterrupt; the run stops as on Ctrl-C.
+
+    Like Optuna (the trial fails, the KeyboardInterrupt stops `optimize`), except that the trial is
+    marked interrupted, not scored: it does not count toward the budget and a resume proposes it
+    again. Ctrl-C itself reaches only the driver (pool workers ignore SIGINT), so a KeyboardInterrupt
+    in a worker or an evaluation thread comes from the evaluator's own code.
+    """
+
+    def __init__(self, number: int, by_evaluator: bool = True):
+        what = "raised by the evaluator" if by_evaluator else "during the evaluation"
+        super().__init__(f"KeyboardInterrupt {what} of trial {number}")
+        self.number = number
+        #: False when it may as well be Ctrl-C (an in-process evaluation on the main thread).
+        self.by_evaluator = by_evaluator
+
+
+def _interrupted(number: int, ctx: TrialContext, seconds: float) -> Outcome:
+    error = f"KeyboardInterrupt raised by the evaluator of trial {number}"
+    return Outcome("FAILED", None, error, list(ctx.intermediate), seconds, interrupted=True)
 
 
 def error_text(exc: BaseException) -> str:
@@ -171,17 +197,29 @@ class InProcessExecutor(Executor):
     ) -> concurrent.futures.Future[Outcome]:
         check_timeout(timeout_s)
         if timeout_s is None:
-            return _done(run_evaluation(evaluator, candidate, number, should_prune))
+            try:
+                return _done(run_evaluation(evaluator, candidate, number, should_prune))
+            except EvaluatorInterrupt:
+                raise
+            except KeyboardInterrupt as e:  # on the main thread: Ctrl-C or the evaluator's own
+                raise EvaluatorInterrupt(number, by_evaluator=False) from e
         ctx = _AbandonableContext(number, should_prune)
         box: list[Outcome] = []
-        thread = threading.Thread(
-            target=lambda: box.append(run_evaluation(evaluator, candidate, number, context=ctx)),
-            name=f"hashtune-trial-{number}",
-            daemon=True,
-        )
         t0 = time.perf_counter()
+
+        def evaluate() -> None:
+            try:
+                box.append(run_evaluation(evaluator, candidate, number, context=ctx))
+            except KeyboardInterrupt:  # not Ctrl-C (signals reach the main thread): user code
+                box.append(_interrupted(number, ctx, time.perf_counter() - t0))
+
+        thread = threading.Thread(target=evaluate, name=f"{TRIAL_THREAD}{number}", daemon=True)
         thread.start()
-        thread.join(timeout_s)
+        deadline = t0 + timeout_s
+        while thread.is_alive() and time.perf_counter() < deadline:
+            # Short joins: a Ctrl-C the kernel hands to the evaluation thread only sets Python's
+            # flag, and a long join would sit on it for the whole timeout.
+            thread.join(min(0.1, max(deadline - time.perf_counter(), 0.0)))
         if thread.is_alive() or not box:
             ctx.abandoned.set()
             return _done(
@@ -221,9 +259,16 @@ def run_in_worker(
 ) -> Outcome:
     """Worker-side entry point (module level so spawned workers can import it).
 
-    `should_prune` is a picklable link that asks the driver's pruner (see pruning_channel).
+    `should_prune` is a picklable link that asks the driver's pruner (see pruning_channel). Pool
+    workers ignore SIGINT, so a KeyboardInterrupt here was raised by the evaluator: it comes back
+    as an interrupted Outcome (the driver then stops as on Ctrl-C), not as a dead worker.
     """
-    return run_evaluation(evaluator, candidate, number, should_prune)
+    ctx = TrialContext(number, should_prune)
+    t0 = time.perf_counter()
+    try:
+        return run_evaluation(evaluator, candidate, number, context=ctx)
+    except KeyboardInterrupt:
+        return _interrupted(number, ctx, time.perf_counter() - t0)
 
 
 def with_curve(outcome: Outcome, received: list[tuple[int, float]]) -> Outcome:
@@ -362,6 +407,8 @@ class LocalProcessExecutor(Executor):
 
 
 __all__ = [
+    "TRIAL_THREAD",
+    "EvaluatorInterrupt",
     "Executor",
     "InProcessExecutor",
     "LocalProcessExecutor",

@@ -1,7 +1,8 @@
 """Toy evaluators for tests and docs: deterministic, dependency-free, importable by spawned workers.
 
 Each exercises one path of the executors: a quadratic score with intermediates (and optional
-self-pruning), sleeping (timeouts), raising, returning NaN, and killing its own process.
+self-pruning), sleeping (timeouts), raising, returning NaN, killing its own process, and
+raising KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -121,3 +122,19 @@ class ExitEvaluator(Evaluator):
             os.kill(os.getpid(), self.signum)
             time.sleep(10)  # the signal is delivered asynchronously
         os._exit(self.code)
+
+
+class InterruptEvaluator(Evaluator):
+    """Raises KeyboardInterrupt in trial number `on_trial` (after one report); others score 1.0."""
+
+    name = "interrupt"
+    objectives = ("score",)
+
+    def __init__(self, on_trial: int = 2):
+        self.on_trial = on_trial
+
+    def evaluate(self, candidate: Any, context: TrialContext) -> float:
+        context.report(0, 0.5)
+        if context.number == self.on_trial:
+            raise KeyboardInterrupt
+        return 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from hashtune.cli_support import evaluation_threads_alive, resume_command
 from hashtune.study import DEFAULT_STORAGE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -23,6 +25,26 @@ StorageOpt = typer.Option(DEFAULT_STORAGE, "--storage", "-s", help="SQLAlchemy U
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def _interrupted(study, exc: KeyboardInterrupt, resume: str) -> None:
+    """One line, exit 130. Trials in flight are already failed as interrupted (they do not count
+    toward the budget), so the resume finishes it. With JAX loaded (or an abandoned evaluation
+    thread still running) it exits with `os._exit` once the store and the output are done:
+    Python's shutdown would otherwise tear down a thread, or XLA work the interrupt cut short,
+    inside C++ frames ("terminate called ... FATAL: exception not rethrown", SIGABRT/SIGSEGV)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
+    with contextlib.suppress(Exception):
+        study.close()
+    why = f" ({exc})" if getattr(exc, "by_evaluator", False) else ""
+    err.print(f"interrupted{why}; resume with: {resume}", highlight=False, soft_wrap=True)
+    if "jax" in sys.modules or evaluation_threads_alive():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    raise typer.Exit(130)
 
 
 def _existing_store(storage: str):
@@ -89,8 +111,15 @@ def run(
         study = open_study(exp, experiment, storage, allow_config_change)
     except ExperimentError as e:
         _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted while opening the study; nothing was run", code=130)
+    done = study.count_toward_budget()
+    total = done + more if more is not None else (trials or exp.budget.trials)
     try:
-        _run_study(study, exp, trials, more, progress, top)
+        _run_study(study, exp, done, total, progress, top)
+    except KeyboardInterrupt as e:  # Ctrl-C, or an evaluator raising it (see EvaluatorInterrupt)
+        asked = total if trials is not None or more is not None else None
+        _interrupted(study, e, resume_command(experiment, storage, asked))
     except StoreError as e:  # retried transient errors gave up, or a permanent one
         _fail(f"study {study.name!r} stopped: {e}", code=1)
     finally:
@@ -98,12 +127,10 @@ def run(
             study.close()
 
 
-def _run_study(study, exp, trials: int | None, more: int | None, progress: bool, top: int) -> None:
+def _run_study(study, exp, done: int, total: int | None, progress: bool, top: int) -> None:
     """Run the opened study to its budget and print the best candidates and the cache stats."""
     from hashtune.tables import stats_table, trials_table
 
-    done = study.count_toward_budget()
-    total = done + more if more is not None else (trials or exp.budget.trials)
     if total is not None and total < done:
         console.print(
             f"study [bold]{study.name}[/] already has {done} trial(s), more than the total of "

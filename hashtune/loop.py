@@ -9,15 +9,18 @@ trials of dead peers while the loop runs; reclaimed trials may be retried here.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import logging
 import queue
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from hashtune.evaluators.executors import Outcome
+from hashtune.evaluators.executors import EvaluatorInterrupt, Outcome
 from hashtune.liveness import Heartbeat
 from hashtune.recovery import was_interrupted
 from hashtune.search.base import Feedback, Proposal
@@ -111,11 +114,15 @@ class OptimizeLoop:
                     break
                 done, _ = cf.wait(list(self.inflight), timeout=1.0, return_when=cf.FIRST_COMPLETED)
                 for fut in done:  # popped once settled: a failed settle is abandoned below
-                    self._settle(self.inflight[fut], fut.result())
+                    result = fut.result()
+                    if isinstance(result, Outcome) and result.interrupted:
+                        raise EvaluatorInterrupt(self.inflight[fut].trial.number)
+                    self._settle(self.inflight[fut], result)
                     del self.inflight[fut]
-        except BaseException:
+        except BaseException as e:
             self._stop.set()  # waiters polling for a peer give up at once
-            self._abandon("interrupted: the optimize call stopped before this trial finished")
+            with _sigint_ignored():  # a second Ctrl-C must not cut the clean-up short
+                self._abandon(INTERRUPTED_RUN, _own_reason(e))
             raise
         finally:
             self._stop.set()
@@ -169,6 +176,8 @@ class OptimizeLoop:
         try:
             st.peers.sync()  # learn what the other workers finished, see what they run
             proposal = st.searcher.ask(trial.number)
+        except KeyboardInterrupt:
+            raise  # Ctrl-C: the trial stays reserved, and is failed as interrupted by `run`
         except BaseException as e:
             self._reserved = None
             st.store.finish_trial(trial.id, state="FAILED", error=f"searcher.ask failed: {e!r}")
@@ -314,8 +323,9 @@ class OptimizeLoop:
         if self.reporter is not None:
             self.reporter.trial_finished(record)
 
-    def _abandon(self, reason: str) -> None:
-        """On interrupt: fail what is in flight and release its cache claims, best effort."""
+    def _abandon(self, reason: str, own: tuple[int, str] | None = None) -> None:
+        """On interrupt: fail what is in flight and release its cache claims, best effort;
+        `own` is (trial number, reason) for the trial whose evaluator raised KeyboardInterrupt."""
         st = self.study
         pending = [(i.trial, i) for i in self.inflight.values()]
         if self._submitting is not None:
@@ -323,13 +333,37 @@ class OptimizeLoop:
         if self._reserved is not None:
             pending.append((self._reserved, None))
         for trial, item in pending:
+            why = own[1] if own is not None and own[0] == trial.number else reason
             try:
-                st.store.finish_trial(trial.id, state="FAILED", error=reason)
+                st.store.finish_trial(trial.id, state="FAILED", error=why)
                 if item is not None and item.claimed and item.fhash is not None:
                     st.cache.release(item.fhash, trial.id)
             except Exception as e:  # noqa: BLE001 - keep failing the others
                 log.warning("could not mark trial %s failed: %s", trial.number, e)
         self.inflight.clear()
+
+
+INTERRUPTED_RUN = "interrupted: the optimize call stopped before this trial finished"
+
+
+def _own_reason(exc: BaseException) -> tuple[int, str] | None:
+    """(trial number, error text) when the evaluator itself raised KeyboardInterrupt."""
+    if isinstance(exc, EvaluatorInterrupt):
+        return exc.number, f"interrupted: {exc}; the run stopped as on Ctrl-C"
+    return None
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C for the block (main thread only: signal handlers live there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _candidate_json(study: Study, candidate: Any) -> str:
