@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from hashtune.cli_support import evaluation_threads_alive, resume_command
+from hashtune.cli_support import evaluation_threads_alive, immutable_url, resume_command
 from hashtune.study import DEFAULT_STORAGE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -58,6 +58,12 @@ def _existing_store(storage: str):
         )
     try:
         return Store(storage)
+    except StoreError as e:
+        frozen = immutable_url(storage) if "is read-only for this user" in str(e) else None
+        if frozen is None:
+            _fail(str(e))
+    try:  # a read-only file or folder: read it as an unchanging file (SQLite `immutable`)
+        return Store(frozen)
     except StoreError as e:
         _fail(str(e))
 

@@ -108,7 +108,7 @@ class Heartbeat:
                 self.config.stale_after_s, self.config.stale_beats,
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - the next beat tries again
-            log.warning("heartbeat failed: %s", e)
+            log.warning("heartbeat failed: %s", str(e).splitlines()[0] if str(e) else repr(e))
             return
         for trial in reclaimed:
             log.warning(

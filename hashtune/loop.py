@@ -339,7 +339,10 @@ class OptimizeLoop:
                 if item is not None and item.claimed and item.fhash is not None:
                     st.cache.release(item.fhash, trial.id)
             except Exception as e:  # noqa: BLE001 - keep failing the others
-                log.warning("could not mark trial %s failed: %s", trial.number, e)
+                log.warning(
+                    "trial %s is left %s (the store refused to mark it failed: %s); the next run "
+                    "marks it interrupted", trial.number, trial.state, str(e).splitlines()[0],
+                )  # fmt: skip
         self.inflight.clear()
 
 

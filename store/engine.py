@@ -155,14 +155,32 @@ def alembic_config(connection: Any | None = None) -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to `revision`, safe against concurrent openers of the same database."""
+    """Upgrade the database to `revision`, safe against concurrent openers of the same database.
+
+    A database already at the head is only read (no write lock), so read-only commands open a
+    read-only file."""
     url = engine.url
+    if revision == "head" and _at_head(engine):
+        return
     with _sqlite_file_lock(url):
         with engine.execution_options(hashtune_write=True).begin() as conn:
             if url.get_backend_name() == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             _refuse_newer_schema(conn, url)
             command.upgrade(alembic_config(conn), revision)
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database exists and is at the newest revision this hashtune knows."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return (
+        current is not None
+        and current == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    )
 
 
 def _refuse_newer_schema(conn: Any, url: URL) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from hashtune.store.errors import StoreError
+from hashtune.store.faults import fault_hint
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,9 @@ def retrying(fn: F, resume: Callable[..., Any] | None = None) -> F:
                     return fn(self, *args, **kwargs)
         except SQLAlchemyError as e:
             what = "gave up on a transient error" if is_transient(e) else "error"
-            raise StoreError(f"storage {self._safe_url}: {what}: {reason(e)}") from e
+            why = reason(e)
+            hint = fault_hint(why, self._engine.url)
+            raise StoreError(f"storage {self._safe_url}: {what}: {why}{hint}") from e
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper  # type: ignore[return-value]

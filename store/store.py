@@ -14,6 +14,7 @@ from hashtune.store.dashboard_queries import DashboardQueriesMixin
 from hashtune.store.dashboard_trials import DashboardTrialsMixin
 from hashtune.store.engine import make_engine, migrate, safe_url
 from hashtune.store.errors import StoreError, StudyExistsError, StudyNotFoundError
+from hashtune.store.faults import fault_hint
 from hashtune.store.models import (
     DIRECTIONS,
     STUDY_STATUSES,
@@ -62,7 +63,8 @@ class Store(
         except SQLAlchemyError as e:
             self._engine.dispose()
             reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-            raise StoreError(f"cannot open storage URL {self._safe_url!r}: {reason}") from e
+            hint = fault_hint(reason, self._engine.url)
+            raise StoreError(f"cannot open storage URL {self._safe_url!r}: {reason}{hint}") from e
         self._init_sessions()
 
     def __repr__(self) -> str:
