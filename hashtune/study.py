@@ -15,6 +15,7 @@ from typing import Any
 
 import pyglove as pg
 
+from hashtune.config_change import apply_config_change
 from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
 from hashtune.evaluators.executor_registry import executor_names, make_executor
@@ -216,6 +217,8 @@ class Study(StudyView):
                 identity = resumed_task(record, evaluator_obj, task)
         if not created and not allow_config_change:
             _check_same_config(record, config)
+        elif not created:
+            record = apply_config_change(store, record, config)
         study = cls._assemble(
             store, record, space_obj, evaluator_obj, searcher_obj, searcher_args, executor,
             executor_args, pruner_obj, None, cache_cfg, seed, identity, live, searcher,

@@ -174,6 +174,16 @@ class Store(
             if done.rowcount == 0:
                 raise StudyNotFoundError(study_id, self._safe_url)
 
+    def set_study_config(self, study_id: int, config: dict[str, Any]) -> StudyRecord:
+        """Replace a study's recorded config (a resume with `--allow-config-change`)."""
+        if not isinstance(config, dict):
+            raise ValueError(f"study `config` must be a dict, got {type(config).__name__}")
+        with self._write() as s:
+            done = s.execute(update(Study).where(Study.id == study_id).values(config=config))
+            if done.rowcount == 0:
+                raise StudyNotFoundError(study_id, self._safe_url)
+        return self._study_where(Study.id == study_id)  # type: ignore[return-value]
+
     def delete_study(self, name: str) -> None:
         """Delete a study with its trials, lineage and intermediate values (the FEC cache stays)."""
         with self._write() as s:
