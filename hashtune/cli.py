@@ -3,62 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
 from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from hashtune.study import DEFAULT_STORAGE
+from hashtune import cli_data
+from hashtune.cli_common import StorageOpt, console, existing_store, fail, load_view
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console()
-err = Console(stderr=True)
 
-StorageOpt = typer.Option(DEFAULT_STORAGE, "--storage", "-s", help="SQLAlchemy URL of the store.")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _existing_store(storage: str):
-    """Open a store for reading; a SQLite file that does not exist is an error, never created."""
-    from hashtune.store import Store, StoreError
-
-    prefix, _, rest = storage.partition(":///")
-    if prefix.startswith("sqlite") and rest and rest != ":memory:" and not Path(rest).exists():
-        _fail(
-            f"no store at {rest!r} (from --storage {storage}); check the path or run a study first"
-        )
-    try:
-        return Store(storage)
-    except StoreError as e:
-        _fail(str(e))
-
-
-def _open(study: str, storage: str):
-    from hashtune.store import StoreError
-
-    store = _existing_store(storage)
-    try:
-        record = store.get_study(study)
-    except StoreError as e:
-        _fail(str(e))
-    if record is None:
-        names = ", ".join(s.name for s in store.list_studies()) or "none"
-        _fail(f"no study named {study!r} in {storage} (studies there: {names})")
-    return store, record
-
-
-def _load_study(study: str, storage: str):
-    from hashtune.view import StudyView
-
-    store, _ = _open(study, storage)
-    return StudyView.open(study, store)
+_fail = fail
+_existing_store = existing_store
+_load_study = load_view
 
 
 @app.command()
@@ -214,32 +171,6 @@ def best(
     console.print(f"store: {storage}")
 
 
-class Format(StrEnum):
-    csv = "csv"
-    json = "json"
-
-
-@app.command()
-def export(
-    study: str,
-    storage: str = StorageOpt,
-    format: Format = typer.Option(Format.csv, "--format", "-f"),
-    output: Path = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
-) -> None:
-    """Export every trial of a study as CSV or JSON."""
-    s = _load_study(study, storage)
-    df = s.trials_dataframe()
-    if format is Format.csv:
-        text = df.to_csv(index=False)
-    else:
-        text = json.dumps(json.loads(df.to_json(orient="records")), indent=2)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text)
-        console.print(f"wrote {len(df)} trials to {output}")
-
-
 @app.command()
 def plot(
     study: str,
@@ -286,6 +217,8 @@ def dashboard(
     except StoreError as e:
         _fail(str(e))
 
+
+cli_data.register(app)
 
 if __name__ == "__main__":
     app()
