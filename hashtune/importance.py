@@ -31,7 +31,7 @@ from hashtune.spaces.base import Space
 INACTIVE = "(inactive)"
 
 
-def _widened(d: BaseDistribution) -> tuple[BaseDistribution, Any]:
+def widened(d: BaseDistribution) -> tuple[BaseDistribution, Any]:
     """A distribution one value wider than `d`, and that value (for inactive trials)."""
     if isinstance(d, CategoricalDistribution):
         return CategoricalDistribution([*d.choices, INACTIVE]), INACTIVE
@@ -49,7 +49,7 @@ def filled_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     scored = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     dists = union_distributions(scored)
     partial = {k for k in dists if any(k not in t.params for t in scored)}
-    wide = {k: _widened(dists[k]) for k in partial}
+    wide = {k: widened(dists[k]) for k in partial}
     out = []
     for t in scored:
         params, use = {}, {}
