@@ -13,11 +13,6 @@ from hashtune.cli_common import StorageOpt, console, existing_store, fail, load_
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
-_fail = fail
-_existing_store = existing_store
-_load_study = load_view
-
-
 @app.command()
 def run(
     experiment: Path = typer.Argument(..., help="Experiment file (YAML)."),
@@ -38,18 +33,18 @@ def run(
 
     for flag, value in (("--trials", trials), ("--more", more)):
         if value is not None and value < 1:
-            _fail(f"{flag} must be a whole number >= 1, got {value}")
+            fail(f"{flag} must be a whole number >= 1, got {value}")
     if trials is not None and more is not None:
-        _fail("give --trials (the study's total) or --more (trials to add), not both")
+        fail("give --trials (the study's total) or --more (trials to add), not both")
     try:
         exp = load_experiment(experiment)
         study = open_study(exp, experiment, storage, allow_config_change)
     except ExperimentError as e:
-        _fail(str(e))
+        fail(str(e))
     try:
         _run_study(study, exp, trials, more, progress, top)
     except StoreError as e:  # retried transient errors gave up, or a permanent one
-        _fail(f"study {study.name!r} stopped: {e}", code=1)
+        fail(f"study {study.name!r} stopped: {e}", code=1)
     finally:
         with contextlib.suppress(Exception):  # else the slot frees itself once it is stale
             study.close()
@@ -106,9 +101,9 @@ def studies(storage: str = StorageOpt) -> None:
     from hashtune.tables import studies_table
 
     try:
-        rows = _existing_store(storage).list_studies()
+        rows = existing_store(storage).list_studies()
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
     if not rows:
         console.print(f"no studies in {storage}")
         return
@@ -134,7 +129,7 @@ def trials(
     """List a study's trials."""
     from hashtune.tables import trials_table
 
-    s = _load_study(study, storage)
+    s = load_view(study, storage)
     rows = s.trials(None if state is StateFilter.all else [state.value])
     if last:
         rows = rows[-last:]
@@ -146,10 +141,10 @@ def trial(study: str, number: int, storage: str = StorageOpt) -> None:
     """One trial in full: the whole candidate, values, lineage, hash, error text."""
     from hashtune.tables import trial_detail
 
-    s = _load_study(study, storage)
+    s = load_view(study, storage)
     found = [t for t in s.trials() if t.number == number]
     if not found:
-        _fail(f"study {study!r} has no trial number {number} ({len(s.trials())} trials)")
+        fail(f"study {study!r} has no trial number {number} ({len(s.trials())} trials)")
     console.print(trial_detail(s, found[0]))
 
 
@@ -162,10 +157,10 @@ def best(
     """The best candidates of a study (Pareto front for several objectives)."""
     from hashtune.tables import trials_table
 
-    s = _load_study(study, storage)
+    s = load_view(study, storage)
     rows = s.pareto_front() if len(s.directions) > 1 else s.top(k)
     if not rows:
-        _fail(f"study {study!r} has no scored trials yet", code=1)
+        fail(f"study {study!r} has no scored trials yet", code=1)
     title = f"{study}: Pareto front" if len(s.directions) > 1 else f"{study}: best {len(rows)}"
     console.print(trials_table(s, rows, title))
     console.print(f"store: {storage}")
@@ -180,9 +175,9 @@ def plot(
     """Plot best-so-far over trials (and the Pareto front for two objectives) to a file."""
     from hashtune.plots import plot_study
 
-    s = _load_study(study, storage)
+    s = load_view(study, storage)
     if not s.scored_trials():
-        _fail(f"study {study!r} has no scored trials yet", code=1)
+        fail(f"study {study!r} has no scored trials yet", code=1)
     path = plot_study(s, output or Path(f"{study}.png"))
     console.print(f"wrote {path}")
 
@@ -193,7 +188,7 @@ def stats(study: str, storage: str = StorageOpt) -> None:
     from hashtune.hashing import HASH_VERSION
     from hashtune.tables import stats_table, task_table
 
-    view = _load_study(study, storage)
+    view = load_view(study, storage)
     console.print(stats_table(study, view.stats(), view.simulated_cost(), view.audit_summary()))
     record = view.record
     if record.config.get("task"):
@@ -215,7 +210,7 @@ def dashboard(
     try:
         serve(storage, host=host, port=port)
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 cli_data.register(app)

@@ -201,3 +201,37 @@ def test_conditional_optuna_trials_into_a_flat_space_are_counted_as_skipped(
     assert [t.params for t in store.trials(store.require_study("c").id)] == [
         {"kind": "a", "y": 0.25}
     ]
+
+
+def test_import_and_export_commands(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hashtune.cli import app
+
+    src_url = f"sqlite:///{tmp_path}/optuna.db"
+    source = optuna.create_study(study_name="cmd", storage=src_url)
+    source.optimize(lambda t: t.suggest_int("k", 0, 4) ** 2, n_trials=5)
+    store_url = f"sqlite:///{tmp_path}/h.db"
+    out = CliRunner().invoke(app, ["import", src_url, "cmd", "-s", store_url])
+    assert out.exit_code == 0 and "imported 5 trial(s)" in out.output, out.output
+    missing = CliRunner().invoke(app, ["import", src_url, "nope", "-s", store_url])
+    assert missing.exit_code == 2 and "cannot import Optuna study 'nope'" in missing.output
+    assert "Traceback" not in missing.output
+    journal = tmp_path / "back.journal"
+    out = CliRunner().invoke(
+        app, ["export", "cmd", "-s", store_url, "-f", "optuna", "--to", str(journal)]
+    )
+    assert out.exit_code == 0, out.output
+    back = optuna.load_study(
+        study_name="cmd",
+        storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(journal))
+        ),
+    )
+    assert [t.params for t in back.trials] == [t.params for t in source.trials]
+    again = CliRunner().invoke(
+        app, ["export", "cmd", "-s", store_url, "-f", "optuna", "--to", str(journal)]
+    )
+    assert again.exit_code == 2 and "exists" in again.output
+    no_to = CliRunner().invoke(app, ["export", "cmd", "-s", store_url, "-f", "optuna"])
+    assert no_to.exit_code == 2 and "--to" in no_to.output
