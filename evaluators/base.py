@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 import math
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hashtune.evaluators.fingerprint import TaskFingerprint, evaluator_fingerprint
+
+
+@dataclass(frozen=True)
+class StagedArtifact:
+    """A file an evaluation saved: its name, where it is staged, its size and sha256."""
+
+    name: str
+    path: str
+    size: int
+    sha256: str
 
 
 class TrialPruned(Exception):
@@ -56,7 +71,43 @@ class TrialContext:
     ):
         self.number = number
         self.intermediate: list[tuple[int, float]] = []
+        #: Files saved with `save_artifact`, staged where this process runs (the driver keeps them).
+        self.artifacts: list[StagedArtifact] = []
         self._should_prune = should_prune
+        self._staging: Path | None = None
+
+    def save_artifact(self, name: str, data_or_path: bytes | str | os.PathLike[str]) -> None:
+        """Keep a file with the trial (a checkpoint, a plot, a log) under `name`.
+
+        `bytes` or `str` are the content (str as UTF-8); a `pathlib.Path` (any `os.PathLike`) is
+        a file to copy. The file is written here, in a staging folder; when the trial finishes
+        the study moves it to its artifact store and records it on the trial. Saving a name
+        again replaces the earlier file.
+        """
+        if (
+            not isinstance(name, str)
+            or not name.strip()
+            or len(name) > 255
+            or any(c in name for c in "/\\\0")
+            or name in (".", "..")
+        ):
+            raise ValueError(f"artifact `name` must be a plain file name, got {name!r}")
+        if self._staging is None:
+            self._staging = Path(tempfile.mkdtemp(prefix=f"hashtune-artifacts-{self.number}-"))
+        target = self._staging / name
+        if isinstance(data_or_path, os.PathLike):
+            shutil.copyfile(os.fspath(data_or_path), target)
+        elif isinstance(data_or_path, (bytes, bytearray, memoryview)):
+            target.write_bytes(bytes(data_or_path))
+        elif isinstance(data_or_path, str):
+            target.write_text(data_or_path, encoding="utf-8")
+        else:
+            raise TypeError(
+                f"artifact {name!r}: give bytes, str or a path, got {type(data_or_path).__name__}"
+            )
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+        self.artifacts = [a for a in self.artifacts if a.name != name]
+        self.artifacts.append(StagedArtifact(name, str(target), target.stat().st_size, digest))
 
     def report(self, step: int, value: float) -> None:
         """Record an intermediate value; stop the trial if the pruner says so."""

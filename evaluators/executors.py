@@ -19,7 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext, TrialPruned
+from hashtune.evaluators.base import (
+    EvaluationResult,
+    Evaluator,
+    StagedArtifact,
+    TrialContext,
+    TrialPruned,
+)
 from hashtune.evaluators.lifetime import WATCH_INTERVAL_S, die_with_parent
 from hashtune.evaluators.pruning_channel import QueueDesk, ShouldPrune
 
@@ -39,6 +45,8 @@ class Outcome:
     seconds: float = 0.0
     #: The evaluator raised KeyboardInterrupt: the run stops as on Ctrl-C (see EvaluatorInterrupt).
     interrupted: bool = False
+    #: Files the evaluation saved (`TrialContext.save_artifact`), staged where it ran.
+    artifacts: list[StagedArtifact] = field(default_factory=list)
 
     @property
     def values(self) -> tuple[float, ...] | None:
@@ -91,7 +99,8 @@ def run_evaluation(
     t0 = time.perf_counter()
 
     def outcome(state: OutcomeState, result: Any = None, error: str | None = None) -> Outcome:
-        return Outcome(state, result, error, list(ctx.intermediate), time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        return Outcome(state, result, error, list(ctx.intermediate), took, list(ctx.artifacts))
 
     try:
         raw = evaluator.evaluate(candidate, ctx)

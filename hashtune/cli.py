@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from hashtune.cli_support import evaluation_threads_alive, immutable_url, resume_command
-from hashtune.study import DEFAULT_STORAGE
+from hashtune import cli_data
+from hashtune.cli_common import StorageOpt, console, err, existing_store, fail, load_view
+from hashtune.cli_support import evaluation_threads_alive, resume_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console()
-err = Console(stderr=True)
-
-StorageOpt = typer.Option(DEFAULT_STORAGE, "--storage", "-s", help="SQLAlchemy URL of the store.")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 def _interrupted(study, exc: KeyboardInterrupt, resume: str) -> None:
@@ -47,47 +37,6 @@ def _interrupted(study, exc: KeyboardInterrupt, resume: str) -> None:
     raise typer.Exit(130)
 
 
-def _existing_store(storage: str):
-    """Open a store for reading; a SQLite file that does not exist is an error, never created."""
-    from hashtune.store import Store, StoreError
-
-    prefix, _, rest = storage.partition(":///")
-    if prefix.startswith("sqlite") and rest and rest != ":memory:" and not Path(rest).exists():
-        _fail(
-            f"no store at {rest!r} (from --storage {storage}); check the path or run a study first"
-        )
-    try:
-        return Store(storage)
-    except StoreError as e:
-        frozen = immutable_url(storage) if "is read-only for this user" in str(e) else None
-        if frozen is None:
-            _fail(str(e))
-    try:  # a read-only file or folder: read it as an unchanging file (SQLite `immutable`)
-        return Store(frozen)
-    except StoreError as e:
-        _fail(str(e))
-
-
-def _open(study: str, storage: str):
-    from hashtune.store import StoreError
-
-    store = _existing_store(storage)
-    try:
-        record = store.get_study(study)
-    except StoreError as e:
-        _fail(str(e))
-    if record is None:
-        names = ", ".join(s.name for s in store.list_studies()) or "none"
-        _fail(f"no study named {study!r} in {storage} (studies there: {names})")
-    return store, record
-
-
-def _load_study(study: str, storage: str):
-    from hashtune.view import StudyView
-
-    store, _ = _open(study, storage)
-    return StudyView.open(study, store)
-
 
 @app.command()
 def run(
@@ -109,16 +58,16 @@ def run(
 
     for flag, value in (("--trials", trials), ("--more", more)):
         if value is not None and value < 1:
-            _fail(f"{flag} must be a whole number >= 1, got {value}")
+            fail(f"{flag} must be a whole number >= 1, got {value}")
     if trials is not None and more is not None:
-        _fail("give --trials (the study's total) or --more (trials to add), not both")
+        fail("give --trials (the study's total) or --more (trials to add), not both")
     try:
         exp = load_experiment(experiment)
         study = open_study(exp, experiment, storage, allow_config_change)
     except ExperimentError as e:
-        _fail(str(e))
+        fail(str(e))
     except KeyboardInterrupt:
-        _fail("interrupted while opening the study; nothing was run", code=130)
+        fail("interrupted while opening the study; nothing was run", code=130)
     done = study.count_toward_budget()
     total = done + more if more is not None else (trials or exp.budget.trials)
     try:
@@ -127,7 +76,7 @@ def run(
         asked = total if trials is not None or more is not None else None
         _interrupted(study, e, resume_command(experiment, storage, asked))
     except StoreError as e:  # retried transient errors gave up, or a permanent one
-        _fail(f"study {study.name!r} stopped: {e}", code=1)
+        fail(f"study {study.name!r} stopped: {e}", code=1)
     finally:
         with contextlib.suppress(Exception):  # else the slot frees itself once it is stale
             study.close()
@@ -182,9 +131,9 @@ def studies(storage: str = StorageOpt) -> None:
     from hashtune.tables import studies_table
 
     try:
-        rows = _existing_store(storage).list_studies()
+        rows = existing_store(storage).list_studies()
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
     if not rows:
         console.print(f"no studies in {storage}")
         return
@@ -210,7 +159,7 @@ def trials(
     """List a study's trials."""
     from hashtune.tables import trials_table
 
-    s = _load_study(study, storage)
+    s = load_view(study, storage)
     rows = s.trials(None if state is StateFilter.all else [state.value])
     if last:
         rows = rows[-last:]
@@ -222,10 +171,10 @@ def trial(study: str, number: int, storage: str = StorageOpt) -> None:
     """One trial in full: the whole candidate, values, lineage, hash, error text."""
     from hashtune.tables import trial_detail
 
-    s = _load_study(study, storage)
+    s = load_view(study, storage)
     found = [t for t in s.trials() if t.number == number]
     if not found:
-        _fail(f"study {study!r} has no trial number {number} ({len(s.trials())} trials)")
+        fail(f"study {study!r} has no trial number {number} ({len(s.trials())} trials)")
     console.print(trial_detail(s, found[0]))
 
 
@@ -238,39 +187,13 @@ def best(
     """The best candidates of a study (Pareto front for several objectives)."""
     from hashtune.tables import trials_table
 
-    s = _load_study(study, storage)
+    s = load_view(study, storage)
     rows = s.pareto_front() if len(s.directions) > 1 else s.top(k)
     if not rows:
-        _fail(f"study {study!r} has no scored trials yet", code=1)
+        fail(f"study {study!r} has no scored trials yet", code=1)
     title = f"{study}: Pareto front" if len(s.directions) > 1 else f"{study}: best {len(rows)}"
     console.print(trials_table(s, rows, title))
     console.print(f"store: {storage}")
-
-
-class Format(StrEnum):
-    csv = "csv"
-    json = "json"
-
-
-@app.command()
-def export(
-    study: str,
-    storage: str = StorageOpt,
-    format: Format = typer.Option(Format.csv, "--format", "-f"),
-    output: Path = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
-) -> None:
-    """Export every trial of a study as CSV or JSON."""
-    s = _load_study(study, storage)
-    df = s.trials_dataframe()
-    if format is Format.csv:
-        text = df.to_csv(index=False)
-    else:
-        text = json.dumps(json.loads(df.to_json(orient="records")), indent=2)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text)
-        console.print(f"wrote {len(df)} trials to {output}")
 
 
 @app.command()
@@ -282,9 +205,9 @@ def plot(
     """Plot best-so-far over trials (and the Pareto front for two objectives) to a file."""
     from hashtune.plots import plot_study
 
-    s = _load_study(study, storage)
+    s = load_view(study, storage)
     if not s.scored_trials():
-        _fail(f"study {study!r} has no scored trials yet", code=1)
+        fail(f"study {study!r} has no scored trials yet", code=1)
     path = plot_study(s, output or Path(f"{study}.png"))
     console.print(f"wrote {path}")
 
@@ -295,7 +218,7 @@ def stats(study: str, storage: str = StorageOpt) -> None:
     from hashtune.hashing import HASH_VERSION
     from hashtune.tables import stats_table, task_table
 
-    view = _load_study(study, storage)
+    view = load_view(study, storage)
     console.print(stats_table(study, view.stats(), view.simulated_cost(), view.audit_summary()))
     record = view.record
     if record.config.get("task"):
@@ -317,8 +240,10 @@ def dashboard(
     try:
         serve(storage, host=host, port=port)
     except StoreError as e:
-        _fail(str(e))
+        fail(str(e))
 
+
+cli_data.register(app)
 
 if __name__ == "__main__":
     app()

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from hashtune.artifacts import discard_staged, keep_artifacts
 from hashtune.evaluators.executors import EvaluatorInterrupt, Outcome
 from hashtune.liveness import Heartbeat
 from hashtune.recovery import was_interrupted
@@ -285,6 +286,7 @@ class OptimizeLoop:
             error=out.error,
             intermediate=out.intermediate or (out.result.intermediate if out.result else None),
         )
+        keep_artifacts(st, record, out.artifacts)
         if item.fhash is not None:
             if out.state == "COMPLETE":
                 st.cache.record(item.fhash, list(out.values), item.trial.id, out.seconds)
@@ -296,6 +298,7 @@ class OptimizeLoop:
         st = self.study
         cached = item.cached
         assert cached is not None and item.fhash is not None
+        discard_staged(out.artifacts)  # the trial that paid keeps the function's artifacts
         attrs: dict[str, Any] = {"audit": True, "eval_seconds": round(out.seconds, 6)}
         if out.state == "COMPLETE":
             st.cache.audit(item.fhash, item.trial.id, list(cached.mean), list(out.values))

@@ -17,6 +17,7 @@ _SPACES: dict[str, str | Callable[..., Space]] = {
     "mlp_digits": "hashtune.spaces.mlp:mlp_space",
     "nas_bench_201": "hashtune.spaces.nas_bench_201:nas_bench_201_space",
     "optimizer_programs": "hashtune.spaces.optimizers:optimizer_program_space",
+    "optuna_distributions": "hashtune.optuna_import:imported_space",  # imported Optuna studies
 }
 _EVALUATORS: dict[str, str | Callable[..., Evaluator]] = {
     "mlp_digits": "hashtune.evaluators.mlp_digits:MLPDigitsEvaluator",

@@ -129,3 +129,10 @@ class StudyView:
         from hashtune.tables import trials_dataframe
 
         return trials_dataframe(self)
+
+    def importance(self, objective: int = 0, seed: int = 0) -> dict[str, float]:
+        """fANOVA importance of each parameter (decision point) for one objective, largest
+        first; conditional parameters included (see `hashtune.importance`)."""
+        from hashtune.importance import param_importances
+
+        return param_importances(self, objective=objective, seed=seed)

@@ -7,6 +7,7 @@ from hashtune.store.errors import (
     TrialNotFoundError,
 )
 from hashtune.store.records import (
+    ArtifactRecord,
     AuditRecord,
     CacheEntry,
     LineageRecord,
@@ -21,6 +22,7 @@ from hashtune.store.records import (
 from hashtune.store.store import Store
 
 __all__ = [
+    "ArtifactRecord",
     "AuditRecord",
     "CacheEntry",
     "LineageRecord",

@@ -18,9 +18,12 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from hashtune.store.errors import StoreError
+from hashtune.store.models import VERSION_TABLE, Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+#: Alembic's version table of stores from before the `ht_` prefix.
+LEGACY_VERSION_TABLE = "alembic_version"
 _PG_MIGRATION_LOCK = 0x6861_7368_74  # arbitrary advisory-lock key ("hasht")
 
 try:  # POSIX file locks serialize first opens of a new SQLite file across processes
@@ -144,21 +147,56 @@ def _sqlite_file_lock(url: URL) -> Iterator[None]:
         os.close(fd)
 
 
-def alembic_config(connection: Any | None = None) -> Config:
+def alembic_config(connection: Any | None = None, version_table: str = VERSION_TABLE) -> Config:
     """Programmatic Alembic config pointing at the packaged migrations (no alembic.ini)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
+    cfg.attributes["version_table"] = version_table
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
+
+
+def _scripts() -> Any:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def legacy_revisions() -> set[str]:
+    """Revisions of stores with unprefixed tables (before the one that renames them)."""
+    scripts = _scripts()
+    rename = next(s for s in scripts.walk_revisions() if getattr(s.module, "RENAMES_TABLES", False))
+    return {s.revision for s in scripts.iterate_revisions(rename.down_revision, "base")}
+
+
+def _version(conn: Any, table: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    ctx = MigrationContext.configure(conn, opts={"version_table": table})
+    return ctx.get_current_revision()
+
+
+def _is_legacy(conn: Any) -> bool:
+    """True for a store from before the prefix: `alembic_version` holding a hashtune revision."""
+    from sqlalchemy import inspect
+
+    names = set(inspect(conn).get_table_names())
+    if VERSION_TABLE in names or LEGACY_VERSION_TABLE not in names:
+        return False
+    return _version(conn, LEGACY_VERSION_TABLE) in legacy_revisions()
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database to `revision`, safe against concurrent openers of the same database.
 
     A database already at the head is only read (no write lock), so read-only commands open a
-    read-only file."""
+    read-only file. A new store gets the ORM schema and is stamped at head (revisions 0001-0006 would create
+    unprefixed tables that clash with Optuna's). A store from before the prefix is upgraded under
+    its old version table up to the rename, which then moves to `ht_alembic_version`. Asking for
+    a revision before the rename builds such an old store (the migration tests do).
+    """
     url = engine.url
     if revision == "head" and _at_head(engine):
         return
@@ -167,29 +205,45 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             if url.get_backend_name() == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             _refuse_newer_schema(conn, url)
+            legacy = legacy_revisions()
+            fresh = _version(conn, VERSION_TABLE) is None and not _is_legacy(conn)
+            if fresh and revision == "head":
+                Base.metadata.create_all(conn)
+                command.stamp(alembic_config(conn), "head")
+                return
+            if fresh or _is_legacy(conn):
+                old = alembic_config(conn, LEGACY_VERSION_TABLE)
+                if revision in legacy:
+                    command.upgrade(old, revision)
+                    return
+                command.upgrade(old, max(legacy, key=_depth))
+                _move_version_table(conn)
             command.upgrade(alembic_config(conn), revision)
 
 
 def _at_head(engine: Engine) -> bool:
     """Whether the database exists and is at the newest revision this hashtune knows."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    return (
-        current is not None
-        and current == ScriptDirectory.from_config(alembic_config()).get_current_head()
-    )
+        current = _version(conn, VERSION_TABLE)
+    return current is not None and current == _scripts().get_current_head()
+
+
+def _depth(revision: str) -> int:
+    """Number of ancestors of `revision` (orders the linear chain)."""
+    return sum(1 for _ in _scripts().iterate_revisions(revision, "base"))
+
+
+def _move_version_table(conn: Any) -> None:
+    """Copy the revision from `alembic_version` to `ht_alembic_version` and drop the old table."""
+    current = _version(conn, LEGACY_VERSION_TABLE)
+    command.stamp(alembic_config(conn), current)
+    conn.execute(text(f"DROP TABLE {LEGACY_VERSION_TABLE}"))
 
 
 def _refuse_newer_schema(conn: Any, url: URL) -> None:
     """A store migrated by a newer hashtune has a revision this one does not know: say so."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    current = MigrationContext.configure(conn).get_current_revision()
-    scripts = ScriptDirectory.from_config(alembic_config())
+    current = _version(conn, VERSION_TABLE)
+    scripts = _scripts()
     if current is None or current in {s.revision for s in scripts.walk_revisions()}:
         return
     raise StoreError(
@@ -201,7 +255,8 @@ def _refuse_newer_schema(conn: Any, url: URL) -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None when it was never migrated)."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        current = _version(conn, VERSION_TABLE)
+        if current is None and _is_legacy(conn):
+            current = _version(conn, LEGACY_VERSION_TABLE)
+        return current

@@ -1,4 +1,9 @@
-"""SQLAlchemy 2 typed ORM models: studies, trials, lineage, intermediate values, FEC cache."""
+"""SQLAlchemy 2 typed ORM models: studies, trials, lineage, intermediate values, FEC cache.
+
+Every table carries the prefix `ht_` (revision optdata_1), so one database can hold hashtune and
+Optuna (whose tables are `studies`, `trials`, `alembic_version`, ...) side by side. Unique
+constraints keep their pre-prefix names (renaming them on SQLite would mean copying tables).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,11 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+#: Prefix of every hashtune table, Alembic's version table included.
+TABLE_PREFIX = "ht_"
+#: Alembic's version table of a hashtune store (stores before optdata_1 used `alembic_version`).
+VERSION_TABLE = TABLE_PREFIX + "alembic_version"
+
 STUDY_STATUSES = ("RUNNING", "COMPLETE", "STOPPED")
 TRIAL_STATES = ("PENDING", "RUNNING", "COMPLETE", "FAILED", "PRUNED", "CACHED")
 FINISHED_STATES = ("COMPLETE", "FAILED", "PRUNED", "CACHED")
@@ -44,10 +54,11 @@ class Base(DeclarativeBase):
 class Study(Base):
     """One search: its objectives' directions and the space/searcher/evaluator config."""
 
-    __tablename__ = "studies"
+    __tablename__ = "ht_studies"
+    __table_args__ = (UniqueConstraint("name", name="uq_studies_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     directions: Mapped[list[Any]] = mapped_column(JSON)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime())
@@ -59,11 +70,13 @@ class Study(Base):
 class Trial(Base):
     """One proposal of a study and its outcome."""
 
-    __tablename__ = "trials"
+    __tablename__ = "ht_trials"
     __table_args__ = (UniqueConstraint("study_id", "number", name="uq_trials_study_number"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("ht_studies.id", ondelete="CASCADE"), index=True
+    )
     number: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
     candidate: Mapped[str] = mapped_column(Text)
@@ -81,30 +94,30 @@ class Trial(Base):
     functional_hash: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)
     task: Mapped[str | None] = mapped_column(Text, nullable=True)
     cached_from_trial_id: Mapped[int | None] = mapped_column(
-        ForeignKey("trials.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("ht_trials.id", ondelete="SET NULL"), nullable=True
     )
     #: Position in the study's finish order (revision 0005): peers read what finished since.
     finish_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 # Added by revision 0002: the sweeps (stale trials, per-state counts) filter on (study_id, state).
-Index("ix_trials_study_state", Trial.study_id, Trial.state)
+Index("ix_ht_trials_study_state", Trial.study_id, Trial.state)
 # Added by revision 0006: the dashboard sorts by value, polls by finished time, groups hash classes.
-Index("ix_trials_study_value", Trial.study_id, Trial.value)
-Index("ix_trials_study_finished", Trial.study_id, Trial.finished_at)
-Index("ix_trials_task_hash", Trial.task, Trial.functional_hash)
+Index("ix_ht_trials_study_value", Trial.study_id, Trial.value)
+Index("ix_ht_trials_study_finished", Trial.study_id, Trial.finished_at)
+Index("ix_ht_trials_task_hash", Trial.task, Trial.functional_hash)
 # Added by revision 0005: "finished since my last look" is a range scan on (study_id, finish_seq).
-Index("ix_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
+Index("ix_ht_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
 
 
 class IntermediateValue(Base):
     """A value reported at a training step of a trial (for pruning and curves)."""
 
-    __tablename__ = "intermediate_values"
+    __tablename__ = "ht_intermediate_values"
     __table_args__ = (UniqueConstraint("trial_id", "step", name="uq_intermediate_trial_step"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    trial_id: Mapped[int] = mapped_column(ForeignKey("ht_trials.id", ondelete="CASCADE"))
     step: Mapped[int] = mapped_column(Integer)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
 
@@ -112,13 +125,13 @@ class IntermediateValue(Base):
 class Lineage(Base):
     """Edge child trial → parent trial, with the mutation that produced the child."""
 
-    __tablename__ = "lineage"
+    __tablename__ = "ht_lineage"
 
     child_id: Mapped[int] = mapped_column(
-        ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("ht_trials.id", ondelete="CASCADE"), primary_key=True
     )
     parent_id: Mapped[int] = mapped_column(
-        ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("ht_trials.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     mutation: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -127,7 +140,7 @@ class FecCache(Base):
     """Functional-equivalence cache: running statistics of one function's scores on one task,
     under one version of the hash algorithm (entries of other versions are never matched)."""
 
-    __tablename__ = "fec_cache"
+    __tablename__ = "ht_fec_cache"
 
     task: Mapped[str] = mapped_column(String(255), primary_key=True)
     functional_hash: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -147,7 +160,7 @@ class FecCache(Base):
 class FecAudit(Base):
     """A cache hit that was re-evaluated: cached vs fresh scores (collision/noise audit)."""
 
-    __tablename__ = "fec_audits"
+    __tablename__ = "ht_fec_audits"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task: Mapped[str] = mapped_column(String(255), index=True)
@@ -166,14 +179,31 @@ class Worker(Base):
     taken over by the next worker that joins, so a restarted worker reuses it.
     """
 
-    __tablename__ = "workers"
+    __tablename__ = "ht_workers"
     __table_args__ = (UniqueConstraint("study_id", "slot", name="uq_workers_study_slot"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    study_id: Mapped[int] = mapped_column(ForeignKey("ht_studies.id", ondelete="CASCADE"))
     slot: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str] = mapped_column(String(255), index=True)
     heartbeat_s: Mapped[float] = mapped_column(Float)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime())
     started_at: Mapped[datetime] = mapped_column(DateTime())
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(), nullable=True)
+
+
+class Artifact(Base):
+    """A file a trial saved (revision optdata_2): where the artifact store keeps it, size, digest."""
+
+    __tablename__ = "ht_artifacts"
+    __table_args__ = (UniqueConstraint("trial_id", "name", name="uq_ht_artifacts_trial_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("ht_trials.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    uri: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime())

@@ -164,3 +164,19 @@ class PeerNews:
     finished: tuple[PeerTrial, ...]
     running: tuple[PeerTrial, ...]
     cursor: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    """A file kept for a trial: its name, where the artifact store holds it, size and sha256.
+
+    `trial_number` is the trial that saved it: a cached trial's artifacts are those of the
+    trial that paid for the evaluation.
+    """
+
+    trial_number: int
+    name: str
+    uri: str
+    size: int
+    sha256: str
+    created_at: datetime

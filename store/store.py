@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from hashtune.store.artifact_ops import ArtifactOpsMixin
 from hashtune.store.base import StoreBase, study_record, utcnow
 from hashtune.store.bulk_ops import BulkOpsMixin
 from hashtune.store.cache_ops import CacheOpsMixin
@@ -32,6 +33,7 @@ from hashtune.store.worker_ops import WorkerOpsMixin
 
 
 class Store(
+    ArtifactOpsMixin,
     WorkerOpsMixin,
     PeerOpsMixin,
     ProposalOpsMixin,

@@ -261,7 +261,7 @@ def test_a_store_of_a_newer_schema_says_upgrade_for_every_command(tmp_path: Path
     url = f"sqlite:///{tmp_path}/new.db"
     Store(url).close()
     with sqlite3.connect(tmp_path / "new.db") as conn:
-        conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        conn.execute("UPDATE ht_alembic_version SET version_num = '9999_future'")
     before = _digest(tmp_path / "new.db")
     good = tmp_path / "good.yaml"
     good.write_text(GOOD)

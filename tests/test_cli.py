@@ -129,9 +129,10 @@ def test_run_then_read_commands_show_the_study(tmp_path: Path) -> None:
     csv_path = tmp_path / "nb.csv"
     cli("export", "nb", "--storage", url, "--format", "csv", "-o", str(csv_path))
     lines = csv_path.read_text().splitlines()
-    assert len(lines) == 61 and lines[0].startswith("number,state,val_accuracy")
-    rows = json.loads(cli("export", "nb", "--storage", url, "--format", "json").stdout)
-    assert [r["number"] for r in rows] == list(range(60))
+    assert len(lines) == 61 and lines[0].startswith("number,state,value.val_accuracy")
+    data = json.loads(cli("export", "nb", "--storage", url, "--format", "json").stdout)
+    rows = data["trials"]
+    assert data["directions"] == ["maximize"] and [r["number"] for r in rows] == list(range(60))
     assert {r["state"] for r in rows} <= {"COMPLETE", "CACHED"}
 
 

@@ -20,6 +20,7 @@ import optuna
 import peer_worker  # tests/ is on sys.path (pytest rootdir insertion)
 import pyglove as pg
 import pytest
+from legacy_schema import legacy
 from sqlalchemy import insert, select
 
 from hashtune import Study
@@ -127,7 +128,7 @@ def test_upgrade_numbers_finished_trials_of_an_existing_store(storage_url: str) 
     migrate(engine, "0002")
     with engine.begin() as conn:
         sid = conn.execute(
-            insert(StudyRow).values(
+            insert(legacy(StudyRow)).values(
                 name="old",
                 directions=["maximize"],
                 config={},
@@ -137,7 +138,7 @@ def test_upgrade_numbers_finished_trials_of_an_existing_store(storage_url: str) 
         ).inserted_primary_key[0]
         for number, state in enumerate(["COMPLETE", "RUNNING", "FAILED", "CACHED"]):
             conn.execute(
-                insert(Trial).values(
+                insert(legacy(Trial)).values(
                     study_id=sid, number=number, state=state, candidate="c", params={},
                     user_attrs={}, dna=[number, 0], values=[1.0] if state != "FAILED" else None,
                     worker="old", finished_at=None if state == "RUNNING" else utcnow(),

@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from alembic.script import ScriptDirectory
+from legacy_schema import legacy  # tests/ is on sys.path
 from sqlalchemy import event, insert, inspect, select, update
 
 from hashtune.store import (
@@ -22,11 +24,11 @@ from hashtune.store import (
     TrialNotFoundError,
 )
 from hashtune.store.base import utcnow
-from hashtune.store.engine import current_revision, make_engine, migrate
-from hashtune.store.models import Base, IntermediateValue, Lineage, Study, Trial
+from hashtune.store.engine import alembic_config, current_revision, make_engine, migrate
+from hashtune.store.models import VERSION_TABLE, Base, IntermediateValue, Lineage, Study, Trial
 from hashtune.store.trial_ops import TrialOpsMixin
 
-HEAD = "0006"
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 V = "hashtune-ufh-v2"  # the hash version the store tests key their cache entries under
 
 
@@ -142,7 +144,8 @@ def test_migrates_empty_database_to_head_matching_models(storage_url: str) -> No
     store = Store(storage_url)
     assert current_revision(store._engine) == HEAD
     with store._engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        diff = compare_metadata(ctx, Base.metadata)
     assert diff == []  # the migrations build exactly the ORM schema
     Store(storage_url)  # reopening at head is a no-op
 
@@ -155,20 +158,20 @@ def test_upgrades_from_revision_0001(storage_url: str) -> None:
     now = utcnow()
     with engine.begin() as conn:
         sid = conn.execute(
-            insert(Study).values(
+            insert(legacy(Study)).values(
                 name="old", directions=["minimize"], config={}, created_at=now, status="RUNNING"
             )
         ).inserted_primary_key[0]
         conn.execute(
-            insert(Trial).values(
+            insert(legacy(Trial)).values(
                 study_id=sid, number=0, state="COMPLETE", candidate="c", params={}, user_attrs={}
             )
         )
     engine.dispose()
     store = Store(storage_url)
     assert current_revision(store._engine) == HEAD
-    names = {i["name"] for i in inspect(store._engine).get_indexes("trials")}
-    assert "ix_trials_study_state" in names
+    names = {i["name"] for i in inspect(store._engine).get_indexes("ht_trials")}
+    assert "ix_ht_trials_study_state" in names
     assert [t.number for t in store.trials(sid)] == [0]
     assert _trial(store, sid).number == 1
 

@@ -1,0 +1,48 @@
+"""Artifacts of trials: the records of files an artifact store keeps (the files live elsewhere)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from hashtune.store.base import StoreBase, utcnow
+from hashtune.store.errors import TrialNotFoundError
+from hashtune.store.models import Artifact, Trial
+from hashtune.store.records import ArtifactRecord, aware
+
+
+class ArtifactOpsMixin(StoreBase):
+    """Record artifacts on a trial and list them (a cached trial lists the payer's)."""
+
+    def add_artifact(self, trial_id: int, *, name: str, uri: str, size: int, sha256: str) -> None:
+        """Record (or replace) the artifact `name` of a trial."""
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise ValueError(f"artifact `name` must be a non-empty string, got {name!r}")
+        with self._write() as s:
+            if s.get(Trial, trial_id) is None:
+                raise TrialNotFoundError(f"id={trial_id}", self._safe_url)
+            s.execute(delete(Artifact).where(Artifact.trial_id == trial_id, Artifact.name == name))
+            s.add(
+                Artifact(
+                    trial_id=trial_id, name=name, uri=uri, size=int(size), sha256=sha256,
+                    created_at=utcnow(),
+                )
+            )  # fmt: skip
+
+    def artifacts(self, trial_id: int) -> list[ArtifactRecord]:
+        """The trial's artifacts by name; for a trial served from the cache, the payer's."""
+        with self._read() as s:
+            trial = s.get(Trial, trial_id)
+            if trial is None:
+                raise TrialNotFoundError(f"id={trial_id}", self._safe_url)
+            owner = trial
+            if trial.cached_from_trial_id is not None:
+                has_own = s.scalar(select(Artifact.id).where(Artifact.trial_id == trial_id))
+                if has_own is None:
+                    owner = s.get(Trial, trial.cached_from_trial_id) or trial
+            rows = s.scalars(
+                select(Artifact).where(Artifact.trial_id == owner.id).order_by(Artifact.name)
+            ).all()
+            return [
+                ArtifactRecord(owner.number, r.name, r.uri, r.size, r.sha256, aware(r.created_at))
+                for r in rows
+            ]
