@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +57,18 @@ class TrialContext:
     ):
         self.number = number
         self.intermediate: list[tuple[int, float]] = []
+        self.user_attrs: dict[str, Any] = {}
         self._should_prune = should_prune
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Store `value` (JSON: numbers, strings, lists, dicts) on the trial's `user_attrs`."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"user attribute `key` must be a non-empty string, got {key!r}")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"user attribute {key!r}: {value!r} is not JSON ({e})") from None
+        self.user_attrs[key] = value
 
     def report(self, step: int, value: float) -> None:
         """Record an intermediate value; stop the trial if the pruner says so."""

@@ -11,6 +11,7 @@ import abc
 import concurrent.futures
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -35,17 +36,40 @@ class Outcome:
     error: str | None = None
     intermediate: list[tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
+    #: Attributes the evaluator set with `context.set_user_attr` (kept whatever the state).
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    #: The exception the evaluator raised (dropped on the way back from a worker when it does
+    #: not pickle) and its class's MRO as ``module.Qualname`` (always kept), for `catch=`.
+    exception: BaseException | None = None
+    exception_types: tuple[str, ...] = ()
 
     @property
     def values(self) -> tuple[float, ...] | None:
         """The objective values of a COMPLETE outcome, else None."""
         return self.result.values if self.state == "COMPLETE" and self.result else None
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        exc = state.get("exception")
+        if exc is not None:
+            try:
+                pickle.loads(pickle.dumps(exc))
+            except Exception:  # noqa: BLE001 - an exception that cannot cross processes
+                state["exception"] = None
+            else:
+                state["exception"] = exc.with_traceback(None)
+        return state
+
 
 def error_text(exc: BaseException) -> str:
     """'Type: message' first (readable in tables), then the full traceback."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return f"{type(exc).__name__}: {exc}\n{tb}"
+
+
+def exception_types(exc: BaseException) -> tuple[str, ...]:
+    """The MRO of `exc`'s class as ``module.Qualname`` strings (matched against `catch=`)."""
+    return tuple(f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__)
 
 
 def run_evaluation(
@@ -64,8 +88,19 @@ def run_evaluation(
     ctx = context if context is not None else TrialContext(number, should_prune)
     t0 = time.perf_counter()
 
-    def outcome(state: OutcomeState, result: Any = None, error: str | None = None) -> Outcome:
-        return Outcome(state, result, error, list(ctx.intermediate), time.perf_counter() - t0)
+    def outcome(
+        state: OutcomeState, result: Any = None, error: str | None = None, exc: Any = None
+    ) -> Outcome:
+        return Outcome(
+            state,
+            result,
+            error,
+            list(ctx.intermediate),
+            time.perf_counter() - t0,
+            dict(ctx.user_attrs),
+            exc,
+            exception_types(exc) if exc is not None else (),
+        )
 
     try:
         raw = evaluator.evaluate(candidate, ctx)
@@ -74,7 +109,7 @@ def run_evaluation(
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 - SystemExit from candidate code is a failure too
-        return outcome("FAILED", error=error_text(e))
+        return outcome("FAILED", error=error_text(e), exc=e)
     try:
         result = EvaluationResult.coerce(raw)
     except Exception as e:  # noqa: BLE001

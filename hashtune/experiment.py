@@ -204,4 +204,5 @@ def open_study(
         raise ExperimentError(f"{path}: field {e}") from e
     except Exception as e:
         raise ExperimentError(f"{path}: study {exp.study!r}: {e}") from e
+    study.catch = (BaseException,)  # a crashing candidate fails its trial, never the study
     return study

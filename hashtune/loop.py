@@ -14,10 +14,12 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from hashtune.evaluators.executors import Outcome
+from hashtune.failures import FailureWatch
 from hashtune.liveness import Heartbeat
 from hashtune.recovery import was_interrupted
 from hashtune.search.base import Feedback, Proposal
@@ -75,8 +77,18 @@ class _InFlight:
 class OptimizeLoop:
     """Runs one `Study.optimize` call; see the module docstring."""
 
-    def __init__(self, study: Study, budget: Budget, trial_timeout_s: float | None, reporter: Any):
+    def __init__(
+        self,
+        study: Study,
+        budget: Budget,
+        trial_timeout_s: float | None,
+        reporter: Any,
+        failures: FailureWatch | None = None,
+        callbacks: Sequence[Callable[[Any, TrialRecord], Any]] = (),
+    ):
         self.study = study
+        self.failures = failures or FailureWatch(study.name, None)
+        self.callbacks = tuple(callbacks)
         self.budget = budget
         self.trial_timeout_s = trial_timeout_s
         self.reporter = reporter
@@ -120,6 +132,7 @@ class OptimizeLoop:
         finally:
             self._stop.set()
             self.beats.__exit__()
+            self.failures.summary()
             self._waiters.shutdown(wait=False, cancel_futures=True)
 
     def _peers_may_fail(self) -> bool:
@@ -177,7 +190,7 @@ class OptimizeLoop:
         st.store.set_proposal(
             trial.id,
             dna=st.space.dna_to_json(proposal.dna),
-            candidate=_candidate_json(st, proposal.candidate),
+            candidate=candidate_json(st, proposal.candidate),
             params=st.space.flat_params(proposal.dna),
             parents=proposal.parents,
             mutation=proposal.mutation,
@@ -239,7 +252,7 @@ class OptimizeLoop:
             item.proposal.candidate,
             item.trial.number,
             timeout_s=self.trial_timeout_s,
-            should_prune=st.pruning_callback(),
+            should_prune=st.pruning_callback(item.trial.number),
         )
         self._submitting = None
         self.inflight[fut] = item
@@ -266,7 +279,7 @@ class OptimizeLoop:
 
     def _settle_evaluation(self, item: _InFlight, out: Outcome) -> None:
         st = self.study
-        meta = dict(out.result.metadata) if out.result else {}
+        meta = {**out.user_attrs, **(out.result.metadata if out.result else {})}
         meta["eval_seconds"] = round(out.seconds, 6)
         record = st.store.finish_trial(
             item.trial.id,
@@ -281,7 +294,7 @@ class OptimizeLoop:
                 st.cache.record(item.fhash, list(out.values), item.trial.id, out.seconds)
             elif item.claimed:
                 st.cache.release(item.fhash, item.trial.id)
-        self._finish(item, record, Feedback(out.state, out.values))
+        self._finish(item, record, Feedback(out.state, out.values), out)
 
     def _settle_audit(self, item: _InFlight, out: Outcome) -> None:
         st = self.study
@@ -307,12 +320,17 @@ class OptimizeLoop:
         )
         self._finish(item, record, Feedback("CACHED", tuple(values)))
 
-    def _finish(self, item: _InFlight, record: TrialRecord, feedback: Feedback) -> None:
+    def _finish(
+        self, item: _InFlight, record: TrialRecord, feedback: Feedback, out: Outcome | None = None
+    ) -> None:
         self.beats.untrack(item.trial.id)
         self.study.searcher.tell(item.proposal, feedback)
         self.study.on_trial_finished(record)
         if self.reporter is not None:
             self.reporter.trial_finished(record)
+        self.failures.trial_finished(record, out)  # may raise: the call stops (see failures.py)
+        for callback in self.callbacks:
+            callback(self.study, record)
 
     def _abandon(self, reason: str) -> None:
         """On interrupt: fail what is in flight and release its cache claims, best effort."""
@@ -332,7 +350,7 @@ class OptimizeLoop:
         self.inflight.clear()
 
 
-def _candidate_json(study: Study, candidate: Any) -> str:
+def candidate_json(study: Study, candidate: Any) -> str:
     try:
         return study.space.candidate_to_json(candidate)
     except Exception:  # noqa: BLE001 - a candidate that cannot be serialised is still a trial
