@@ -73,7 +73,10 @@ class Experiment(_Strict):
     evaluator: Component
     searcher: Component = Component(name="regularized_evolution")
     executor: Component = Component(name="inprocess")
-    directions: list[Literal["maximize", "minimize"]] | None = None
+    directions: list[Literal["maximize", "minimize"]] | Literal["maximize", "minimize"] | None = (
+        None
+    )
+    direction: Literal["maximize", "minimize"] | None = None
     budget: BudgetSpec = BudgetSpec(trials=20)
     cache: CacheSpec = CacheSpec()
     liveness: LivenessSpec = LivenessSpec()
@@ -192,6 +195,7 @@ def open_study(
             pruner_args=exp.pruner.args if exp.pruner else None,
             storage=storage or exp.storage or DEFAULT_STORAGE,
             directions=exp.directions,
+            direction=exp.direction,
             seed=exp.seed,
             cache=CacheConfig(**exp.cache.model_dump()),
             enqueue=exp.enqueue,

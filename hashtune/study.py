@@ -13,9 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-import pyglove as pg
-
 from hashtune.ask_tell import AskTellMixin
+from hashtune.components import (
+    ComponentError,
+    build_component,
+    candidate_dna,
+    check_same_config,
+    check_same_directions,
+    clip_repr,
+    component_spec,
+    resolve_directions,
+)
 from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
 from hashtune.evaluators.executor_registry import executor_names, make_executor
@@ -45,31 +53,6 @@ from hashtune.view import SCORED, StudyView
 log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///hashtune.db"
-
-
-class ComponentError(ValueError):
-    """A component (space, evaluator, searcher, ...) that cannot be built; `field` names which."""
-
-    def __init__(self, field: str, given: str, error: Any):
-        self.field = field
-        super().__init__(f"`{field}` {given}: {error}")
-
-
-def _build(field: str, given: Any, args: dict[str, Any] | None, factory: Callable[..., Any]):
-    """`factory(given, **args)` when `given` is a registered name; objects pass through."""
-    if not isinstance(given, str):
-        return given
-    try:
-        return factory(given, **(args or {}))
-    except Exception as e:
-        raise ComponentError(field, f"({given!r}, args {dict(args or {})!r})", e) from e
-
-
-def _spec(given: Any, args: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The config entry recording how a component was built (None for a Python object)."""
-    if isinstance(given, str):
-        return {"name": given, "args": dict(args or {})}
-    return None
 
 
 class Study(AskTellMixin, StudyView):
@@ -180,12 +163,12 @@ class Study(AskTellMixin, StudyView):
         if existing is not None and not load_if_exists:
             raise StudyExistsError(name, store.url)
         # Build everything before writing to the store: a bad component creates no study.
-        space_obj = _build("space", space, space_args, make_space)
-        evaluator_obj = _build("evaluator", evaluator, evaluator_args, make_evaluator)
-        dirs = _directions(directions, evaluator_obj, searcher)
+        space_obj = build_component("space", space, space_args, make_space)
+        evaluator_obj = build_component("evaluator", evaluator, evaluator_args, make_evaluator)
+        dirs = resolve_directions(directions, evaluator_obj, searcher)
         if not isinstance(searcher, (str, Searcher)):  # an Optuna sampler used as given
             searcher = optuna_searcher(searcher, space_obj, dirs, seed)
-        searcher_obj = _build(
+        searcher_obj = build_component(
             "searcher",
             searcher,
             searcher_args,
@@ -193,7 +176,7 @@ class Study(AskTellMixin, StudyView):
         )
         if pruner is not None and not isinstance(pruner, (str, Pruner)):
             pruner = build_pruner(pruner, dirs[0])
-        pruner_obj = _build(
+        pruner_obj = build_component(
             "pruner", pruner, pruner_args, lambda n, **a: build_pruner(n, dirs[0], **a)
         )
         queued = []
@@ -201,7 +184,7 @@ class Study(AskTellMixin, StudyView):
             try:
                 queued.append(candidate_dna(space_obj, item))
             except ValueError as e:
-                raise ComponentError(f"enqueue.{i}", f"({_clip(item)})", e) from None
+                raise ComponentError(f"enqueue.{i}", f"({clip_repr(item)})", e) from None
         if isinstance(executor, str) and executor not in executor_names():
             raise ComponentError(
                 "executor",
@@ -215,14 +198,14 @@ class Study(AskTellMixin, StudyView):
         if existing is None:
             identity = new_task(name, evaluator_obj, task)
         else:
-            _check_same_directions(existing, dirs)
+            check_same_directions(existing, dirs)
             identity = resumed_task(existing, evaluator_obj, task)
         config = {
-            "space": _spec(space, space_args),
-            "evaluator": _spec(evaluator, evaluator_args),
-            "searcher": _spec(searcher, searcher_args),
-            "executor": _spec(executor, executor_args),
-            "pruner": _spec(pruner, pruner_args),
+            "space": component_spec(space, space_args),
+            "evaluator": component_spec(evaluator, evaluator_args),
+            "searcher": component_spec(searcher, searcher_args),
+            "executor": component_spec(executor, executor_args),
+            "pruner": component_spec(pruner, pruner_args),
             "cache": asdict(cache_cfg),
             "seed": seed,
             "task": identity.task,
@@ -241,10 +224,10 @@ class Study(AskTellMixin, StudyView):
                 if not load_if_exists:
                     raise
                 record = store.require_study(name)
-                _check_same_directions(record, dirs)
+                check_same_directions(record, dirs)
                 identity = resumed_task(record, evaluator_obj, task)
         if not created and not allow_config_change:
-            _check_same_config(record, config)
+            check_same_config(record, config)
         study = cls._assemble(
             store, record, space_obj, evaluator_obj, searcher_obj, searcher_args, executor,
             executor_args, pruner_obj, None, cache_cfg, seed, identity, live, searcher,
@@ -473,72 +456,3 @@ class Study(AskTellMixin, StudyView):
         if self._executor is not None and self._owns_executor:
             self._executor.shutdown(wait=wait)
             self._executor = None
-
-
-def candidate_dna(space: Space, candidate: Any) -> pg.DNA:
-    """The DNA of `candidate` in `space` (a candidate, its DNA, a DNA value list, or text the
-    space parses); ValueError naming the candidate when it is not in the space."""
-    try:
-        if isinstance(candidate, str):
-            candidate = space.candidate_from_text(candidate)
-        if isinstance(candidate, (list, int, float)):
-            candidate = pg.DNA.parse(candidate)
-        if isinstance(candidate, pg.DNA):
-            dna = space.dna_from_json(space.dna_to_json(candidate))
-            space.materialize(dna)  # values outside the space fail here, not at ask time
-            return dna
-        if hasattr(space, "dna_of"):
-            return space.dna_of(candidate)
-        return pg.template(space.hyper_value).encode(candidate)
-    except Exception as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"not a candidate of space {space.name!r}: {reason[:300]}") from None
-
-
-def _directions(
-    directions: Sequence[str] | None, evaluator: Evaluator, searcher: Any
-) -> tuple[str, ...]:
-    n = len(evaluator.objectives)
-    if directions is None:
-        if isinstance(searcher, Searcher):
-            directions = searcher.directions
-        else:
-            directions = getattr(evaluator, "directions", None) or ("maximize",) * n
-    dirs = tuple(directions)
-    if len(dirs) != n:
-        raise ComponentError(
-            "directions",
-            repr(list(dirs)),
-            f"{len(dirs)} entries but evaluator {evaluator.name!r} has {n} objectives "
-            f"{list(evaluator.objectives)!r}",
-        )
-    if isinstance(searcher, Searcher) and tuple(searcher.directions) != dirs:
-        raise ValueError(f"searcher directions {searcher.directions!r} differ from {dirs!r}")
-    return dirs
-
-
-def _clip(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _check_same_config(existing: Any, config: dict[str, Any]) -> None:
-    """Resuming with another space or searcher would mix two searches under one name: refuse."""
-    for kind in ("space", "searcher"):
-        old, new = existing.config.get(kind), config.get(kind)
-        if old is None or new is None or old == new:
-            continue
-        raise ValueError(
-            f"study {existing.name!r} was created with {kind} {_clip(old)}, not {_clip(new)}; "
-            "use a new study name, or pass --allow-config-change (allow_config_change=True) "
-            "to continue it with the new one"
-        )
-
-
-def _check_same_directions(existing: Any, dirs: tuple[str, ...]) -> None:
-    """Resuming must not silently change the directions of a study (the task: `resumed_task`)."""
-    if tuple(existing.directions) != dirs:
-        raise ValueError(
-            f"study {existing.name!r} exists with directions {tuple(existing.directions)!r}, "
-            f"not {dirs!r}; use a new study name"
-        )
