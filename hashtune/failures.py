@@ -66,13 +66,15 @@ class FailureWatch:
         self.trials = 0
         self.last_error: str | None = None
         self.last_number: int | None = None
+        #: The exception `optimize` must stop with, once the trials in flight have finished.
+        self.stop_with: BaseException | None = None
 
     def _caught(self, outcome: Outcome) -> bool:
         names = set(outcome.exception_types)
         return any(f"{c.__module__}.{c.__qualname__}" in names for c in self.catch or ())
 
     def trial_finished(self, record: TrialRecord, outcome: Outcome | None) -> None:
-        """Log a failure; raise its exception when the `catch` rule says the call must stop."""
+        """Log a failure; set `stop_with` when the `catch` rule says the call must stop."""
         self.trials += 1
         raised = outcome is not None and bool(outcome.exception_types)
         if record.state != "FAILED":
@@ -85,7 +87,8 @@ class FailureWatch:
             self.armed = False
             return
         if self.catch is not None:
-            raise self._exception(record, outcome)
+            self.stop_with = self.stop_with or self._exception(record, outcome)
+            return
         self.streak += 1
         if self.armed and self.streak >= FIRST_TRIALS:
             log.error(
@@ -94,7 +97,7 @@ class FailureWatch:
                 self.study_name,
                 FIRST_TRIALS,
             )
-            raise self._exception(record, outcome)
+            self.stop_with = self.stop_with or self._exception(record, outcome)
 
     def _log(self, record: TrialRecord) -> None:
         n, name = self.failures, self.study_name

@@ -118,13 +118,15 @@ class OptimizeLoop:
                 while self._can_launch():
                     self._launch()
                 if not self.inflight:
-                    if self._peers_may_fail():
+                    if self.failures.stop_with is None and self._peers_may_fail():
                         continue
                     break
                 done, _ = cf.wait(list(self.inflight), timeout=1.0, return_when=cf.FIRST_COMPLETED)
                 for fut in done:  # popped once settled: a failed settle is abandoned below
                     self._settle(self.inflight[fut], fut.result())
                     del self.inflight[fut]
+            if self.failures.stop_with is not None:  # what was in flight has finished
+                raise self.failures.stop_with
         except BaseException:
             self._stop.set()  # waiters polling for a peer give up at once
             self._abandon("interrupted: the optimize call stopped before this trial finished")
@@ -151,7 +153,7 @@ class OptimizeLoop:
 
     def _can_launch(self) -> bool:
         b = self.budget
-        if self.study.stop_requested:
+        if self.study.stop_requested or self.failures.stop_with is not None:
             return False
         if b.n_trials is not None and self.launched >= b.n_trials:
             return False
@@ -279,13 +281,13 @@ class OptimizeLoop:
 
     def _settle_evaluation(self, item: _InFlight, out: Outcome) -> None:
         st = self.study
-        meta = {**out.user_attrs, **(out.result.metadata if out.result else {})}
+        meta = dict(out.result.metadata) if out.result else {}
         meta["eval_seconds"] = round(out.seconds, 6)
         record = st.store.finish_trial(
             item.trial.id,
             state=out.state,
             values=list(out.values) if out.values else None,
-            user_attrs=_jsonable(meta),
+            user_attrs={**out.user_attrs, **_jsonable(meta)},  # set_user_attr checked JSON
             error=out.error,
             intermediate=out.intermediate or (out.result.intermediate if out.result else None),
         )
@@ -328,7 +330,7 @@ class OptimizeLoop:
         self.study.on_trial_finished(record)
         if self.reporter is not None:
             self.reporter.trial_finished(record)
-        self.failures.trial_finished(record, out)  # may raise: the call stops (see failures.py)
+        self.failures.trial_finished(record, out)  # may stop the call (see failures.py)
         for callback in self.callbacks:
             callback(self.study, record)
 
