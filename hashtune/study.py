@@ -26,7 +26,7 @@ from hashtune.components import (
 )
 from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
-from hashtune.evaluators.executor_registry import executor_names, make_executor
+from hashtune.evaluators.executor_registry import executor_names, make_executor, require_ray
 from hashtune.evaluators.executors import Executor
 from hashtune.failures import FailureWatch
 from hashtune.liveness import LivenessConfig, worker_seed
@@ -191,6 +191,11 @@ class Study(AskTellMixin, StudyView):
                 repr(executor),
                 f"unknown executor; known: {', '.join(executor_names())}",
             )
+        if executor == "ray":
+            try:
+                require_ray()
+            except ValueError as e:
+                raise ComponentError("executor", repr(executor), e) from None
         try:
             cache_cfg = cache if isinstance(cache, CacheConfig) else CacheConfig(**(cache or {}))
         except (TypeError, ValueError) as e:

@@ -342,10 +342,12 @@ class GPSearcher(SamplerSearcher):
 
     def make_sampler(self, seed: int) -> BaseSampler:
         try:
+            import greenlet  # noqa: F401
             import torch  # noqa: F401
         except ImportError as e:
             raise ValueError(
-                "searcher 'gp' needs torch (Optuna's GPSampler): pip install torch"
+                f"searcher 'gp' needs torch and greenlet (Optuna's GPSampler); {e.name} is missing: "
+                "pip install 'hashtune[gp]'"
             ) from e
         kwargs = dict(self.sampler_kwargs)
         kwargs.setdefault("independent_sampler", optuna.samplers.RandomSampler(seed=seed))
