@@ -73,9 +73,7 @@ class Experiment(_Strict):
     evaluator: Component
     searcher: Component = Component(name="regularized_evolution")
     executor: Component = Component(name="inprocess")
-    directions: list[Literal["maximize", "minimize"]] | Literal["maximize", "minimize"] | None = (
-        None
-    )
+    directions: list[Literal["maximize", "minimize"]] | None = None
     direction: Literal["maximize", "minimize"] | None = None
     budget: BudgetSpec = BudgetSpec(trials=20)
     cache: CacheSpec = CacheSpec()
@@ -88,6 +86,12 @@ class Experiment(_Strict):
     def _name_shorthand(cls, v: Any) -> Any:
         """Allow `searcher: tpe` as shorthand for `searcher: {name: tpe}`."""
         return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("directions", mode="before")
+    @classmethod
+    def _one_direction(cls, v: Any) -> Any:
+        """`directions: minimize` is one direction, as `[minimize]`."""
+        return [v] if isinstance(v, str) else v
 
     @field_validator("executor")
     @classmethod
