@@ -135,6 +135,13 @@ def test_a_sampler_whose_arguments_cannot_be_recorded_warns_and_runs(sqlite_url:
     study.close()
     with pytest.raises(ValueError, match="pass `searcher=`"):
         ht.Study.load("lam", storage=sqlite_url, space=mixed_space(), evaluator=study.evaluator)
+    with pytest.warns(ht.UnrecordedOptunaObjectWarning):
+        again = ht.Study.load(
+            "lam", storage=sqlite_url, space=mixed_space(), evaluator=study.evaluator,
+            searcher=S.TPESampler(gamma=lambda n: 2, n_startup_trials=2),
+        )  # fmt: skip
+    again.optimize(n_trials=2)
+    assert [t.state for t in again.trials()] == ["COMPLETE"] * 6
 
 
 @pytest.mark.parametrize(
