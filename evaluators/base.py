@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -73,6 +74,7 @@ class TrialContext:
         self.intermediate: list[tuple[int, float]] = []
         #: Files saved with `save_artifact`, staged where this process runs (the driver keeps them).
         self.artifacts: list[StagedArtifact] = []
+        self.user_attrs: dict[str, Any] = {}
         self._should_prune = should_prune
         self._staging: Path | None = None
 
@@ -108,6 +110,16 @@ class TrialContext:
         digest = hashlib.sha256(target.read_bytes()).hexdigest()
         self.artifacts = [a for a in self.artifacts if a.name != name]
         self.artifacts.append(StagedArtifact(name, str(target), target.stat().st_size, digest))
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Store `value` (JSON: numbers, strings, lists, dicts) on the trial's `user_attrs`."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"user attribute `key` must be a non-empty string, got {key!r}")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"user attribute {key!r}: {value!r} is not JSON ({e})") from None
+        self.user_attrs[key] = value
 
     def report(self, step: int, value: float) -> None:
         """Record an intermediate value; stop the trial if the pruner says so."""

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
 from hashtune.evaluators.executors import Executor, InProcessExecutor, LocalProcessExecutor
 
 
+def require_ray() -> None:
+    """ValueError with the install line when Ray (an optional dependency) is missing."""
+    if importlib.util.find_spec("ray") is None:
+        raise ValueError(
+            "executor 'ray' needs Ray, which is not installed: pip install 'hashtune[ray]'"
+        )
+
+
 def _ray_executor(**kwargs: Any) -> Executor:
+    require_ray()
     from hashtune.evaluators.ray_executor import RayExecutor  # imports ray only when asked for
 
     return RayExecutor(**kwargs)

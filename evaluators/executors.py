@@ -11,6 +11,7 @@ import abc
 import concurrent.futures
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -47,11 +48,29 @@ class Outcome:
     interrupted: bool = False
     #: Files the evaluation saved (`TrialContext.save_artifact`), staged where it ran.
     artifacts: list[StagedArtifact] = field(default_factory=list)
+    #: Attributes the evaluator set with `context.set_user_attr` (kept whatever the state).
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    #: The exception the evaluator raised (dropped on the way back from a worker when it does
+    #: not pickle) and its class's MRO as ``module.Qualname`` (always kept), for `catch=`.
+    exception: BaseException | None = None
+    exception_types: tuple[str, ...] = ()
 
     @property
     def values(self) -> tuple[float, ...] | None:
         """The objective values of a COMPLETE outcome, else None."""
         return self.result.values if self.state == "COMPLETE" and self.result else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        exc = state.get("exception")
+        if exc is not None:
+            try:
+                pickle.loads(pickle.dumps(exc))
+            except Exception:  # noqa: BLE001 - an exception that cannot cross processes
+                state["exception"] = None
+            else:
+                state["exception"] = exc.with_traceback(None)
+        return state
 
 
 class EvaluatorInterrupt(KeyboardInterrupt):
@@ -73,13 +92,27 @@ class EvaluatorInterrupt(KeyboardInterrupt):
 
 def _interrupted(number: int, ctx: TrialContext, seconds: float) -> Outcome:
     error = f"KeyboardInterrupt raised by the evaluator of trial {number}"
-    return Outcome("FAILED", None, error, list(ctx.intermediate), seconds, interrupted=True)
+    return Outcome(
+        "FAILED",
+        None,
+        error,
+        intermediate=list(ctx.intermediate),
+        seconds=seconds,
+        interrupted=True,
+        artifacts=list(ctx.artifacts),
+        user_attrs=dict(ctx.user_attrs),
+    )
 
 
 def error_text(exc: BaseException) -> str:
     """'Type: message' first (readable in tables), then the full traceback."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return f"{type(exc).__name__}: {exc}\n{tb}"
+
+
+def exception_types(exc: BaseException) -> tuple[str, ...]:
+    """The MRO of `exc`'s class as ``module.Qualname`` strings (matched against `catch=`)."""
+    return tuple(f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__)
 
 
 def run_evaluation(
@@ -98,9 +131,20 @@ def run_evaluation(
     ctx = context if context is not None else TrialContext(number, should_prune)
     t0 = time.perf_counter()
 
-    def outcome(state: OutcomeState, result: Any = None, error: str | None = None) -> Outcome:
-        took = time.perf_counter() - t0
-        return Outcome(state, result, error, list(ctx.intermediate), took, list(ctx.artifacts))
+    def outcome(
+        state: OutcomeState, result: Any = None, error: str | None = None, exc: Any = None
+    ) -> Outcome:
+        return Outcome(
+            state,
+            result,
+            error,
+            intermediate=list(ctx.intermediate),
+            seconds=time.perf_counter() - t0,
+            artifacts=list(ctx.artifacts),
+            user_attrs=dict(ctx.user_attrs),
+            exception=exc,
+            exception_types=exception_types(exc) if exc is not None else (),
+        )
 
     try:
         raw = evaluator.evaluate(candidate, ctx)
@@ -109,7 +153,7 @@ def run_evaluation(
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 - SystemExit from candidate code is a failure too
-        return outcome("FAILED", error=error_text(e))
+        return outcome("FAILED", error=error_text(e), exc=e)
     try:
         result = EvaluationResult.coerce(raw)
     except Exception as e:  # noqa: BLE001

@@ -18,8 +18,13 @@ _EXPORTS = {
     "Space": "hashtune.spaces.base",
     "Study": "hashtune.study",
     "StudyView": "hashtune.view",
+    "AskedTrial": "hashtune.ask_tell",
     "TrialContext": "hashtune.evaluators.base",
+    "TrialFailedError": "hashtune.failures",
     "UndigestableWarning": "hashtune.evaluators.fingerprint",
+    "UnrecordedOptunaObjectWarning": "hashtune.optuna_compat",
+    "create_study": "hashtune.aliases",
+    "load_study": "hashtune.aliases",
     "register_evaluator": "hashtune.registry",
     "register_searcher": "hashtune.search.registry",
     "register_space": "hashtune.registry",
@@ -27,6 +32,7 @@ _EXPORTS = {
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "AskedTrial",
     "CacheConfig",
     "EvaluationResult",
     "Evaluator",
@@ -35,7 +41,11 @@ __all__ = [
     "Study",
     "StudyView",
     "TrialContext",
+    "TrialFailedError",
     "UndigestableWarning",
+    "UnrecordedOptunaObjectWarning",
+    "create_study",
+    "load_study",
     "register_evaluator",
     "register_searcher",
     "register_space",
@@ -43,6 +53,8 @@ __all__ = [
 assert sorted(__all__) == sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from hashtune.aliases import create_study, load_study
+    from hashtune.ask_tell import AskedTrial
     from hashtune.equivalence_cache import CacheConfig
     from hashtune.evaluators.base import (
         EvaluationResult,
@@ -51,6 +63,8 @@ if TYPE_CHECKING:
         TrialContext,
     )
     from hashtune.evaluators.fingerprint import UndigestableWarning
+    from hashtune.failures import TrialFailedError
+    from hashtune.optuna_compat import UnrecordedOptunaObjectWarning
     from hashtune.registry import register_evaluator, register_space
     from hashtune.search.registry import register_searcher
     from hashtune.spaces.base import Space

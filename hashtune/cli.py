@@ -37,7 +37,6 @@ def _interrupted(study, exc: KeyboardInterrupt, resume: str) -> None:
     raise typer.Exit(130)
 
 
-
 @app.command()
 def run(
     experiment: Path = typer.Argument(..., help="Experiment file (YAML)."),

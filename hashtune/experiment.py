@@ -74,6 +74,7 @@ class Experiment(_Strict):
     searcher: Component = Component(name="regularized_evolution")
     executor: Component = Component(name="inprocess")
     directions: list[Literal["maximize", "minimize"]] | None = None
+    direction: Literal["maximize", "minimize"] | None = None
     budget: BudgetSpec = BudgetSpec(trials=20)
     cache: CacheSpec = CacheSpec()
     liveness: LivenessSpec = LivenessSpec()
@@ -85,6 +86,12 @@ class Experiment(_Strict):
     def _name_shorthand(cls, v: Any) -> Any:
         """Allow `searcher: tpe` as shorthand for `searcher: {name: tpe}`."""
         return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("directions", mode="before")
+    @classmethod
+    def _one_direction(cls, v: Any) -> Any:
+        """`directions: minimize` is one direction, as `[minimize]`."""
+        return [v] if isinstance(v, str) else v
 
     @field_validator("executor")
     @classmethod
@@ -192,6 +199,7 @@ def open_study(
             pruner_args=exp.pruner.args if exp.pruner else None,
             storage=storage or exp.storage or DEFAULT_STORAGE,
             directions=exp.directions,
+            direction=exp.direction,
             seed=exp.seed,
             cache=CacheConfig(**exp.cache.model_dump()),
             enqueue=exp.enqueue,
@@ -204,4 +212,5 @@ def open_study(
         raise ExperimentError(f"{path}: field {e}") from e
     except Exception as e:
         raise ExperimentError(f"{path}: study {exp.study!r}: {e}") from e
+    study.catch = (BaseException,)  # a crashing candidate fails its trial, never the study
     return study

@@ -16,12 +16,13 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from hashtune.artifacts import discard_staged, keep_artifacts
 from hashtune.evaluators.executors import EvaluatorInterrupt, Outcome
+from hashtune.failures import FailureWatch
 from hashtune.liveness import Heartbeat
 from hashtune.recovery import was_interrupted
 from hashtune.search.base import Feedback, Proposal
@@ -79,8 +80,18 @@ class _InFlight:
 class OptimizeLoop:
     """Runs one `Study.optimize` call; see the module docstring."""
 
-    def __init__(self, study: Study, budget: Budget, trial_timeout_s: float | None, reporter: Any):
+    def __init__(
+        self,
+        study: Study,
+        budget: Budget,
+        trial_timeout_s: float | None,
+        reporter: Any,
+        failures: FailureWatch | None = None,
+        callbacks: Sequence[Callable[[Any, TrialRecord], Any]] = (),
+    ):
         self.study = study
+        self.failures = failures or FailureWatch(study.name, None)
+        self.callbacks = tuple(callbacks)
         self.budget = budget
         self.trial_timeout_s = trial_timeout_s
         self.reporter = reporter
@@ -110,7 +121,7 @@ class OptimizeLoop:
                 while self._can_launch():
                     self._launch()
                 if not self.inflight:
-                    if self._peers_may_fail():
+                    if self.failures.stop_with is None and self._peers_may_fail():
                         continue
                     break
                 done, _ = cf.wait(list(self.inflight), timeout=1.0, return_when=cf.FIRST_COMPLETED)
@@ -120,6 +131,8 @@ class OptimizeLoop:
                         raise EvaluatorInterrupt(self.inflight[fut].trial.number)
                     self._settle(self.inflight[fut], result)
                     del self.inflight[fut]
+            if self.failures.stop_with is not None:  # what was in flight has finished
+                raise self.failures.stop_with
         except BaseException as e:
             self._stop.set()  # waiters polling for a peer give up at once
             with _sigint_ignored():  # a second Ctrl-C must not cut the clean-up short
@@ -128,6 +141,7 @@ class OptimizeLoop:
         finally:
             self._stop.set()
             self.beats.__exit__()
+            self.failures.summary()
             self._waiters.shutdown(wait=False, cancel_futures=True)
 
     def _peers_may_fail(self) -> bool:
@@ -146,7 +160,7 @@ class OptimizeLoop:
 
     def _can_launch(self) -> bool:
         b = self.budget
-        if self.study.stop_requested:
+        if self.study.stop_requested or self.failures.stop_with is not None:
             return False
         if b.n_trials is not None and self.launched >= b.n_trials:
             return False
@@ -187,7 +201,7 @@ class OptimizeLoop:
         st.store.set_proposal(
             trial.id,
             dna=st.space.dna_to_json(proposal.dna),
-            candidate=_candidate_json(st, proposal.candidate),
+            candidate=candidate_json(st, proposal.candidate),
             params=st.space.flat_params(proposal.dna),
             parents=proposal.parents,
             mutation=proposal.mutation,
@@ -249,7 +263,7 @@ class OptimizeLoop:
             item.proposal.candidate,
             item.trial.number,
             timeout_s=self.trial_timeout_s,
-            should_prune=st.pruning_callback(),
+            should_prune=st.pruning_callback(item.trial.number),
         )
         self._submitting = None
         self.inflight[fut] = item
@@ -282,7 +296,7 @@ class OptimizeLoop:
             item.trial.id,
             state=out.state,
             values=list(out.values) if out.values else None,
-            user_attrs=_jsonable(meta),
+            user_attrs={**out.user_attrs, **_jsonable(meta)},  # set_user_attr checked JSON
             error=out.error,
             intermediate=out.intermediate or (out.result.intermediate if out.result else None),
         )
@@ -292,7 +306,7 @@ class OptimizeLoop:
                 st.cache.record(item.fhash, list(out.values), item.trial.id, out.seconds)
             elif item.claimed:
                 st.cache.release(item.fhash, item.trial.id)
-        self._finish(item, record, Feedback(out.state, out.values))
+        self._finish(item, record, Feedback(out.state, out.values), out)
 
     def _settle_audit(self, item: _InFlight, out: Outcome) -> None:
         st = self.study
@@ -319,12 +333,17 @@ class OptimizeLoop:
         )
         self._finish(item, record, Feedback("CACHED", tuple(values)))
 
-    def _finish(self, item: _InFlight, record: TrialRecord, feedback: Feedback) -> None:
+    def _finish(
+        self, item: _InFlight, record: TrialRecord, feedback: Feedback, out: Outcome | None = None
+    ) -> None:
         self.beats.untrack(item.trial.id)
         self.study.searcher.tell(item.proposal, feedback)
         self.study.on_trial_finished(record)
         if self.reporter is not None:
             self.reporter.trial_finished(record)
+        self.failures.trial_finished(record, out)  # may stop the call (see failures.py)
+        for callback in self.callbacks:
+            callback(self.study, record)
 
     def _abandon(self, reason: str, own: tuple[int, str] | None = None) -> None:
         """On interrupt: fail what is in flight and release its cache claims, best effort;
@@ -372,7 +391,7 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _candidate_json(study: Study, candidate: Any) -> str:
+def candidate_json(study: Study, candidate: Any) -> str:
     try:
         return study.space.candidate_to_json(candidate)
     except Exception:  # noqa: BLE001 - a candidate that cannot be serialised is still a trial

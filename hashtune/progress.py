@@ -7,6 +7,9 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from rich.progress import Progress
+from rich.text import Text
+
 from hashtune.store import TrialRecord
 
 if TYPE_CHECKING:
@@ -16,18 +19,30 @@ if TYPE_CHECKING:
 PLAIN_EVERY_S = 10.0
 
 
+def error_line(record: TrialRecord, width: int = 160) -> str:
+    """'last error: trial N: Type: message' (first line of the error, clipped)."""
+    first = (record.error or "").strip().splitlines()
+    text = f"last error: trial {record.number}: {first[0] if first else '(no message)'}"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+class _ProgressWithError(Progress):
+    """rich's Progress with the last trial error on a line under the bar."""
+
+    last_error: str | None = None
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        if self.last_error:
+            yield Text(self.last_error, style="red")
+
+
 class ProgressReporter:
     """Context manager the optimize loop calls as trials start and finish."""
 
     def __init__(self, study: Study, total: int | None, console: Any = None):
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
         self.name = study.name
         self.total = total
@@ -42,7 +57,9 @@ class ProgressReporter:
         self.console = console or Console(stderr=True)
         self.live = self.console.is_terminal
         self._last_line = time.monotonic()
-        self.progress = Progress(
+        self.last_error: str | None = None
+        self._error_shown: str | None = None
+        self.progress = _ProgressWithError(
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=16),
             MofNCompleteColumn(),
@@ -81,6 +98,9 @@ class ProgressReporter:
             self._last_line = now
             of = f"/{self.total}" if self.total is not None else ""
             self.console.print(f"{self.name}: {self.done}{of} trials, {self._status()}")
+            if self.last_error and self.last_error != self._error_shown:
+                self._error_shown = self.last_error
+                self.console.print(f"  {self.last_error}", highlight=False)
 
     def trial_started(self, number: int) -> None:
         """A trial is in flight (shown as `run N`)."""
@@ -93,9 +113,12 @@ class ProgressReporter:
         self.counts[record.state] = self.counts.get(record.state, 0) + 1
         if record.values and record.state in ("COMPLETE", "CACHED"):
             self._update_best(record.values)
+        if record.state == "FAILED":
+            self.last_error = self.progress.last_error = error_line(record)
         self.progress.update(self.task, advance=1, status=self._status())
         if not self.live:
-            self._plain(force=self.done == 1 or self.done == self.total)
+            first_error = record.state == "FAILED" and self._error_shown is None
+            self._plain(force=self.done == 1 or self.done == self.total or first_error)
 
     def __enter__(self) -> ProgressReporter:
         self.progress.start()

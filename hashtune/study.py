@@ -13,20 +13,38 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-import pyglove as pg
-
+from hashtune.ask_tell import AskTellMixin
+from hashtune.components import (
+    ComponentError,
+    build_component,
+    candidate_dna,
+    check_same_config,
+    check_same_directions,
+    clip_repr,
+    component_spec,
+    resolve_directions,
+)
 from hashtune.config_change import apply_config_change
 from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
-from hashtune.evaluators.executor_registry import executor_names, make_executor
+from hashtune.evaluators.executor_registry import executor_names, make_executor, require_ray
 from hashtune.evaluators.executors import Executor
+from hashtune.failures import FailureWatch
 from hashtune.liveness import LivenessConfig, worker_seed
 from hashtune.loop import Budget, OptimizeLoop
+from hashtune.optuna_compat import (
+    build_pruner,
+    normalize_directions,
+    optuna_searcher,
+    pruner_spec,
+    searcher_spec,
+)
 from hashtune.peer_sync import PeerSync
+from hashtune.pruning import StudyPruning
 from hashtune.recovery import new_worker_id, recover_dead_trials, was_interrupted
 from hashtune.registry import make_evaluator, make_space
 from hashtune.search.base import Feedback, Proposal, Searcher
-from hashtune.search.pruners import Pruner, make_pruner
+from hashtune.search.pruners import Pruner
 from hashtune.search.registry import make_searcher
 from hashtune.spaces.base import Space
 from hashtune.store import Store, StudyExistsError, TrialRecord
@@ -38,32 +56,7 @@ log = logging.getLogger(__name__)
 DEFAULT_STORAGE = "sqlite:///hashtune.db"
 
 
-class ComponentError(ValueError):
-    """A component (space, evaluator, searcher, ...) that cannot be built; `field` names which."""
-
-    def __init__(self, field: str, given: str, error: Any):
-        self.field = field
-        super().__init__(f"`{field}` {given}: {error}")
-
-
-def _build(field: str, given: Any, args: dict[str, Any] | None, factory: Callable[..., Any]):
-    """`factory(given, **args)` when `given` is a registered name; objects pass through."""
-    if not isinstance(given, str):
-        return given
-    try:
-        return factory(given, **(args or {}))
-    except Exception as e:
-        raise ComponentError(field, f"({given!r}, args {dict(args or {})!r})", e) from e
-
-
-def _spec(given: Any, args: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The config entry recording how a component was built (None for a Python object)."""
-    if isinstance(given, str):
-        return {"name": given, "args": dict(args or {})}
-    return None
-
-
-class Study(StudyView):
+class Study(AskTellMixin, StudyView):
     """A search over `space` scored by `evaluator`, proposed by `searcher`, kept in a store."""
 
     def __init__(
@@ -99,11 +92,13 @@ class Study(StudyView):
             store, self.task, cache, seed=searcher.seed, stale_after_s=self.liveness.stale_after_s
         )
         self.stop_requested = False
+        #: `optimize`'s default `catch` (experiment files set `(BaseException,)`: never stop).
+        self.catch: tuple[type[BaseException], ...] | None = None
         self._executor_factory = executor_factory
         self._owns_executor = owns_executor
         self._enqueued: set[str] = set()
         self._executor: Executor | None = None
-        self._curves: list[tuple[tuple[int, float], ...]] = []
+        self.pruning = StudyPruning(pruner)
         dead = recover_dead_trials(
             store, self.study_id, self.worker,
             self.liveness.stale_after_s, self.liveness.stale_beats,
@@ -125,13 +120,13 @@ class Study(StudyView):
         *,
         space: Space | str,
         evaluator: Evaluator | str,
-        searcher: Searcher | str = "regularized_evolution",
+        searcher: Searcher | str | Any = "regularized_evolution",
         storage: str | Store = DEFAULT_STORAGE,
-        directions: Sequence[str] | None = None,
+        directions: Sequence[str] | str | None = None,
         seed: int = 0,
         executor: Executor | str = "inprocess",
         cache: CacheConfig | dict[str, Any] | None = None,
-        pruner: Pruner | str | None = None,
+        pruner: Pruner | str | Any = None,
         space_args: dict[str, Any] | None = None,
         evaluator_args: dict[str, Any] | None = None,
         searcher_args: dict[str, Any] | None = None,
@@ -142,44 +137,66 @@ class Study(StudyView):
         allow_config_change: bool = False,
         task: str | None = None,
         liveness: LivenessConfig | dict[str, Any] | None = None,
+        direction: str | None = None,
     ) -> Study:
         """Create the study `name` in `storage` (or load it when `load_if_exists`; any number of
         workers may do so at once on a new study).
+
+        `searcher` is a registered name, a hashtune `Searcher` or any Optuna sampler instance;
+        `pruner` a name, a hashtune `Pruner` or any Optuna pruner instance (both recorded by class
+        and arguments, see `hashtune.optuna_compat`). `direction="minimize"` or `directions=`
+        (a string or a list) give the objectives' directions (default: the evaluator's, else
+        maximize).
 
         `enqueue` candidates are checked against the space before anything is written. Loading a
         study recorded with another space or searcher is refused unless `allow_config_change`.
         `task` names the task the cache entries belong to, so studies share them on purpose;
         by default it is the evaluator's content fingerprint (see `hashtune.task_identity`).
         """
+        searcher, searcher_args = searcher_spec(searcher, searcher_args)  # TypeError first
+        pruner, pruner_args = pruner_spec(pruner, pruner_args)
+        try:
+            directions = normalize_directions(direction, directions)
+        except ValueError as e:
+            raise ComponentError("direction" if direction else "directions", "", e) from None
         store = storage if isinstance(storage, Store) else Store(storage)
         existing = store.get_study(name)
         if existing is not None and not load_if_exists:
             raise StudyExistsError(name, store.url)
         # Build everything before writing to the store: a bad component creates no study.
-        space_obj = _build("space", space, space_args, make_space)
-        evaluator_obj = _build("evaluator", evaluator, evaluator_args, make_evaluator)
-        dirs = _directions(directions, evaluator_obj, searcher)
-        searcher_obj = _build(
+        space_obj = build_component("space", space, space_args, make_space)
+        evaluator_obj = build_component("evaluator", evaluator, evaluator_args, make_evaluator)
+        dirs = resolve_directions(directions, evaluator_obj, searcher)
+        if not isinstance(searcher, (str, Searcher)):  # an Optuna sampler used as given
+            searcher = optuna_searcher(searcher, space_obj, dirs, seed)
+        searcher_obj = build_component(
             "searcher",
             searcher,
             searcher_args,
             lambda n, **a: make_searcher(n, space_obj, dirs, seed, **a),
         )
-        pruner_obj = _build(
-            "pruner", pruner, pruner_args, lambda n, **a: make_pruner(n, dirs[0], **a)
+        if pruner is not None and not isinstance(pruner, (str, Pruner)):
+            pruner = build_pruner(pruner, dirs[0])
+        pruner_obj = build_component(
+            "pruner", pruner, pruner_args, lambda n, **a: build_pruner(n, dirs[0], **a)
         )
         queued = []
         for i, item in enumerate(enqueue):
             try:
                 queued.append(candidate_dna(space_obj, item))
             except ValueError as e:
-                raise ComponentError(f"enqueue.{i}", f"({_clip(item)})", e) from None
+                raise ComponentError(f"enqueue.{i}", f"({clip_repr(item)})", e) from None
         if isinstance(executor, str) and executor not in executor_names():
             raise ComponentError(
                 "executor",
                 repr(executor),
                 f"unknown executor; known: {', '.join(executor_names())}",
             )
+        if executor == "ray":
+            try:
+                require_ray()
+            except ValueError as e:
+                raise ComponentError("executor", repr(executor), e) from None
         try:
             cache_cfg = cache if isinstance(cache, CacheConfig) else CacheConfig(**(cache or {}))
         except (TypeError, ValueError) as e:
@@ -187,14 +204,14 @@ class Study(StudyView):
         if existing is None:
             identity = new_task(name, evaluator_obj, task)
         else:
-            _check_same_directions(existing, dirs)
+            check_same_directions(existing, dirs)
             identity = resumed_task(existing, evaluator_obj, task)
         config = {
-            "space": _spec(space, space_args),
-            "evaluator": _spec(evaluator, evaluator_args),
-            "searcher": _spec(searcher, searcher_args),
-            "executor": _spec(executor, executor_args),
-            "pruner": _spec(pruner, pruner_args),
+            "space": component_spec(space, space_args),
+            "evaluator": component_spec(evaluator, evaluator_args),
+            "searcher": component_spec(searcher, searcher_args),
+            "executor": component_spec(executor, executor_args),
+            "pruner": component_spec(pruner, pruner_args),
             "cache": asdict(cache_cfg),
             "seed": seed,
             "task": identity.task,
@@ -213,10 +230,10 @@ class Study(StudyView):
                 if not load_if_exists:
                     raise
                 record = store.require_study(name)
-                _check_same_directions(record, dirs)
+                check_same_directions(record, dirs)
                 identity = resumed_task(record, evaluator_obj, task)
         if not created and not allow_config_change:
-            _check_same_config(record, config)
+            check_same_config(record, config)
         elif not created:
             record = apply_config_change(store, record, config)
         study = cls._assemble(
@@ -235,9 +252,9 @@ class Study(StudyView):
         storage: str | Store = DEFAULT_STORAGE,
         space: Space | None = None,
         evaluator: Evaluator | None = None,
-        searcher: Searcher | None = None,
+        searcher: Searcher | Any = None,
         executor: Executor | str | None = None,
-        pruner: Pruner | None = None,
+        pruner: Pruner | Any = None,
         task: str | None = None,
         liveness: LivenessConfig | dict[str, Any] | None = None,
     ) -> Study:
@@ -249,6 +266,14 @@ class Study(StudyView):
         store = storage if isinstance(storage, Store) else Store(storage)
         record = store.require_study(name)
         cfg = record.config
+        searcher_args_given = None
+        if searcher is not None and not isinstance(searcher, Searcher):
+            searcher, searcher_args_given = searcher_spec(searcher, None)
+            if not isinstance(searcher, str):
+                searcher = optuna_searcher(searcher, space, record.directions, cfg.get("seed", 0))
+        if pruner is not None:
+            pruner_name, pruner_given_args = pruner_spec(pruner, None)
+            pruner = build_pruner(pruner_name, record.directions[0], **(pruner_given_args or {}))
 
         def rebuilt(kind: str, given: Any, build: Callable[..., Any]) -> Any:
             if given is not None:
@@ -270,12 +295,12 @@ class Study(StudyView):
         if searcher_given is None:
             raise ValueError(f"study {name!r} was created with a Python searcher; pass `searcher=`")
         exec_spec = cfg.get("executor") or {"name": "inprocess", "args": {}}
-        pruner_spec = cfg.get("pruner") or {}
+        pruner_cfg = cfg.get("pruner") or {}
         return cls._assemble(
             store, record, space_obj, evaluator_obj, searcher_given,
-            (cfg.get("searcher") or {}).get("args"),
+            searcher_args_given or (cfg.get("searcher") or {}).get("args"),
             executor if executor is not None else exec_spec["name"], exec_spec.get("args"),
-            pruner if pruner is not None else pruner_spec.get("name"), pruner_spec.get("args"),
+            pruner if pruner is not None else pruner_cfg.get("name"), pruner_cfg.get("args"),
             CacheConfig(**cfg.get("cache", {})), seed, resumed_task(record, evaluator_obj, task),
             LivenessConfig.of(liveness),
         )  # fmt: skip
@@ -310,7 +335,7 @@ class Study(StudyView):
                 return exec_obj
 
         if isinstance(pruner, str):
-            pruner = make_pruner(pruner, dirs[0], **(pruner_args or {}))
+            pruner = build_pruner(pruner, dirs[0], **(pruner_args or {}))
         return cls(
             store=store,
             record=record,
@@ -330,15 +355,15 @@ class Study(StudyView):
     def _restore_searcher(self) -> None:
         """Replay the stored trials into the searcher (resume without re-proposing)."""
         history: list[tuple[Proposal, Feedback | None]] = []
-        for t in self.store.trials(self.study_id):
+        trials = self.store.trials(self.study_id)
+        self.pruning.restore(trials)
+        for t in trials:
             if t.dna is None or t.state in ("RUNNING", "PENDING"):
                 continue  # a reservation without a proposal, or a live peer's trial
             dna = self.space.dna_from_json(t.dna)
             proposal = Proposal(t.number, dna, self.space.materialize(dna), t.parents, t.mutation)
             feedback = Feedback(t.state, t.values if t.state in SCORED else None)
             history.append((proposal, feedback))
-            if t.state == "COMPLETE" and t.intermediate:
-                self._curves.append(t.intermediate)
         self.searcher.restore(history)
         self.peers.mark_known(p.number for p, _ in history)
 
@@ -361,12 +386,22 @@ class Study(StudyView):
         total_trials: int | None = None,
         max_retries: int = 0,
         show_progress: bool = False,
+        catch: Sequence[type[BaseException]] | type[BaseException] | None = None,
+        callbacks: Sequence[Callable[[Study, TrialRecord], Any]] = (),
     ) -> None:
         """Propose and score up to `n_trials` more candidates (or until `timeout` seconds pass,
         or `max_evaluations` paid evaluations were started, or the study holds `total_trials`
         counted across every worker sharing it); cached trials cost no evaluation. A trial whose
-        worker died is proposed again up to `max_retries` times."""
+        worker died is proposed again up to `max_retries` times.
+
+        `catch` as in Optuna (see `hashtune.failures`: by default only an exception raised by
+        each of the call's first 3 evaluations stops it); each `callbacks` entry is called as
+        `fn(study, trial)` after every finished trial."""
         budget = Budget(n_trials, max_evaluations, timeout, total_trials, max_retries)
+        watch = FailureWatch(self.name, catch if catch is not None else self.catch)
+        for fn in callbacks:
+            if not callable(fn):
+                raise TypeError(f"`callbacks` entries must be fn(study, trial), got {fn!r}")
         self.stop_requested = False
         reporter = None
         if show_progress:
@@ -377,9 +412,9 @@ class Study(StudyView):
         try:
             if reporter is not None:
                 with reporter:
-                    OptimizeLoop(self, budget, trial_timeout, reporter).run()
+                    OptimizeLoop(self, budget, trial_timeout, reporter, watch, callbacks).run()
             else:
-                OptimizeLoop(self, budget, trial_timeout, None).run()
+                OptimizeLoop(self, budget, trial_timeout, None, watch, callbacks).run()
             finished = True
         finally:
             self.close_executor(wait=finished)  # interrupted: kill what still runs
@@ -407,21 +442,20 @@ class Study(StudyView):
         self._enqueued.add(key)
         return True
 
-    def pruning_callback(self) -> Callable[[int, float, list[tuple[int, float]]], bool] | None:
-        """What the executor asks at each reported step (None: no pruner)."""
-        if self.pruner is None:
-            return None
-        pruner, curves = self.pruner, self._curves
-        return lambda step, value, _own: pruner.should_prune(step, value, curves)
+    def pruning_callback(self, number: int = -1) -> Callable[..., bool] | None:
+        """What the executor asks at each step reported by trial `number` (None: no pruner)."""
+        return self.pruning.callback(number)
 
     def on_trial_finished(self, record: TrialRecord) -> None:
-        """Bookkeeping after each finished trial (curves for the pruner)."""
-        if record.state == "COMPLETE" and record.intermediate:
-            self._curves.append(record.intermediate)
+        """Bookkeeping after each finished trial (what the pruner learns)."""
+        self.pruning.finished(record)
 
     def close(self) -> None:
         """Shut down this study's executor and free its worker slot for a later worker."""
         self.close_executor()
+        beats = getattr(self, "_ask_beats", None)
+        if beats is not None:  # asked trials left open keep their heartbeat no longer
+            beats.__exit__()
         self.store.leave_study(self.study_id, self.worker)
 
     def close_executor(self, wait: bool = True) -> None:
@@ -430,72 +464,3 @@ class Study(StudyView):
         if self._executor is not None and self._owns_executor:
             self._executor.shutdown(wait=wait)
             self._executor = None
-
-
-def candidate_dna(space: Space, candidate: Any) -> pg.DNA:
-    """The DNA of `candidate` in `space` (a candidate, its DNA, a DNA value list, or text the
-    space parses); ValueError naming the candidate when it is not in the space."""
-    try:
-        if isinstance(candidate, str):
-            candidate = space.candidate_from_text(candidate)
-        if isinstance(candidate, (list, int, float)):
-            candidate = pg.DNA.parse(candidate)
-        if isinstance(candidate, pg.DNA):
-            dna = space.dna_from_json(space.dna_to_json(candidate))
-            space.materialize(dna)  # values outside the space fail here, not at ask time
-            return dna
-        if hasattr(space, "dna_of"):
-            return space.dna_of(candidate)
-        return pg.template(space.hyper_value).encode(candidate)
-    except Exception as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"not a candidate of space {space.name!r}: {reason[:300]}") from None
-
-
-def _directions(
-    directions: Sequence[str] | None, evaluator: Evaluator, searcher: Any
-) -> tuple[str, ...]:
-    n = len(evaluator.objectives)
-    if directions is None:
-        if isinstance(searcher, Searcher):
-            directions = searcher.directions
-        else:
-            directions = getattr(evaluator, "directions", None) or ("maximize",) * n
-    dirs = tuple(directions)
-    if len(dirs) != n:
-        raise ComponentError(
-            "directions",
-            repr(list(dirs)),
-            f"{len(dirs)} entries but evaluator {evaluator.name!r} has {n} objectives "
-            f"{list(evaluator.objectives)!r}",
-        )
-    if isinstance(searcher, Searcher) and tuple(searcher.directions) != dirs:
-        raise ValueError(f"searcher directions {searcher.directions!r} differ from {dirs!r}")
-    return dirs
-
-
-def _clip(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _check_same_config(existing: Any, config: dict[str, Any]) -> None:
-    """Resuming with another space or searcher would mix two searches under one name: refuse."""
-    for kind in ("space", "searcher"):
-        old, new = existing.config.get(kind), config.get(kind)
-        if old is None or new is None or old == new:
-            continue
-        raise ValueError(
-            f"study {existing.name!r} was created with {kind} {_clip(old)}, not {_clip(new)}; "
-            "use a new study name, or pass --allow-config-change (allow_config_change=True) "
-            "to continue it with the new one"
-        )
-
-
-def _check_same_directions(existing: Any, dirs: tuple[str, ...]) -> None:
-    """Resuming must not silently change the directions of a study (the task: `resumed_task`)."""
-    if tuple(existing.directions) != dirs:
-        raise ValueError(
-            f"study {existing.name!r} exists with directions {tuple(existing.directions)!r}, "
-            f"not {dirs!r}; use a new study name"
-        )

@@ -80,6 +80,25 @@ class StudyView:
             raise ValueError(f"study {self.name!r} has no scored trials yet")
         return best[0]
 
+    @property
+    def best_value(self) -> float:
+        """The best trial's value (one objective; Optuna's name)."""
+        self._single_objective("best_value")
+        return self.best_trial.values[0]
+
+    @property
+    def best_params(self) -> dict:
+        """The best trial's decisions as a flat {name: value} dict (one objective)."""
+        self._single_objective("best_params")
+        return dict(self.best_trial.params)
+
+    def _single_objective(self, what: str) -> None:
+        if len(self.directions) > 1:
+            raise RuntimeError(
+                f"study {self.name!r} has {len(self.directions)} objectives: `{what}` needs one; "
+                "use `best_trials` (the Pareto front)"
+            )
+
     def top(self, k: int = 10) -> list[TrialRecord]:
         """The `k` best scored trials by the first objective (one row per function)."""
         sign = -1.0 if self.directions[0] == "maximize" else 1.0

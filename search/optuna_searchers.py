@@ -99,6 +99,8 @@ class OptunaSearcher(Searcher):
         self._peer_keys: set[str] = set()
         self._n_enqueued = 0
         self.num_discarded = 0
+        #: Set when the sampler asked its study to stop (it has proposed every point).
+        self.sampler_stopped = False
         self.study = self._new_study(seed)
 
     def make_sampler(self, seed: int) -> BaseSampler:
@@ -121,6 +123,16 @@ class OptunaSearcher(Searcher):
         self._study_id = self._storage.get_study_id_from_name(study.study_name)
         return study
 
+    def _tell(self, trial: Any, **kwargs: Any) -> None:
+        """`study.tell`; a sampler that calls `study.stop()` when it has seen every point
+        (BruteForceSampler) is let be: the trial is finished before its hook runs."""
+        try:
+            self.study.tell(trial, **kwargs)
+        except RuntimeError as e:
+            if "Study.stop" not in str(e):
+                raise
+            self.sampler_stopped = True
+
     # ---- ask -------------------------------------------------------------------------------
     def ask(self, number: int) -> Proposal:
         """Propose a DNA from the sampler, re-asking while it repeats a pending or known DNA."""
@@ -139,7 +151,7 @@ class OptunaSearcher(Searcher):
                 if forced or fresh or self._exhausted():
                     break
                 trial.set_user_attr(DISCARDED_ATTR, "repeat")
-                self.study.tell(trial, state=OptunaState.FAIL)
+                self._tell(trial, state=OptunaState.FAIL)
                 self.num_discarded += 1
         self._pending[number] = (trial, key)
         self._known.add(key)
@@ -175,7 +187,7 @@ class OptunaSearcher(Searcher):
             if pending is None:  # Not asked by this study (e.g. after a restart): add it whole.
                 self._add_finished(proposal.dna, state, values)
             else:
-                self.study.tell(pending[0], values=values, state=state)
+                self._tell(pending[0], values=values, state=state)
         self._told.add(proposal.number)
         self._known.add(dna_key(proposal.dna))
 
@@ -212,7 +224,7 @@ class OptunaSearcher(Searcher):
         self._check_values(feedback)
         state, values = _optuna_state(feedback)
         with _quiet():
-            self.study.tell(running, values=values, state=state)
+            self._tell(running, values=values, state=state)
         self._told.add(proposal.number)
         self._known.add(dna_key(proposal.dna))
 
@@ -225,7 +237,7 @@ class OptunaSearcher(Searcher):
             for number in [n for n in self._peer_running if n not in now]:  # vanished unfinished
                 running = self._peer_running.pop(number)
                 self._storage.set_trial_user_attr(self._trial_id(running), DISCARDED_ATTR, "peer")
-                self.study.tell(running, state=OptunaState.FAIL)
+                self._tell(running, state=OptunaState.FAIL)
             for number, p in now.items():
                 if number not in self._peer_running:
                     self._peer_running[number] = self._add_trial(p.dna, OptunaState.RUNNING, None)
@@ -330,10 +342,12 @@ class GPSearcher(SamplerSearcher):
 
     def make_sampler(self, seed: int) -> BaseSampler:
         try:
+            import greenlet  # noqa: F401
             import torch  # noqa: F401
         except ImportError as e:
             raise ValueError(
-                "searcher 'gp' needs torch (Optuna's GPSampler): pip install torch"
+                f"searcher 'gp' needs torch and greenlet (Optuna's GPSampler); {e.name} is missing: "
+                "pip install 'hashtune[gp]'"
             ) from e
         kwargs = dict(self.sampler_kwargs)
         kwargs.setdefault("independent_sampler", optuna.samplers.RandomSampler(seed=seed))

@@ -44,6 +44,18 @@ class Pruner(abc.ABC):
     def should_prune(self, step: int, value: float, completed: Sequence[Curve]) -> bool:
         """True to stop the trial that reports `value` at `step`."""
 
+    def prune_trial(
+        self, number: int, step: int, value: float, own: Curve, completed: Sequence[Curve]
+    ) -> bool:
+        """`should_prune` for trial `number` whose curve so far is `own` (pruners that keep
+        per-trial state, like Optuna's, override this)."""
+        return self.should_prune(step, value, completed)
+
+    def trial_finished(  # noqa: B027 - optional hook
+        self, number: int, state: str, values: Sequence[float] | None, curve: Curve
+    ) -> None:
+        """Learn how trial `number` ended (any state, cached ones included)."""
+
 
 class NopPruner(Pruner):
     """Never prunes."""

@@ -26,6 +26,7 @@ _BUILTIN_MODULES = (
     "hashtune.search.nsga2",
     "hashtune.search.hill_climb",
     "hashtune.search.optuna_searchers",
+    "hashtune.search.optuna_objects",
 )
 
 

@@ -208,6 +208,14 @@ class TrialOpsMixin(StoreBase):
                 raise TrialNotFoundError(f"id={trial_id}", self._safe_url)
             self._write_intermediate(s, trial_id, [(int(step), float(value))])
 
+    def set_trial_user_attrs(self, trial_id: int, attrs: dict[str, Any]) -> None:
+        """Merge `attrs` into the trial's user attributes (any state: attributes are notes)."""
+        with self._write() as s:
+            trial = s.get(Trial, trial_id, with_for_update=True)
+            if trial is None:
+                raise TrialNotFoundError(f"id={trial_id}", self._safe_url)
+            trial.user_attrs = {**(trial.user_attrs or {}), **attrs}
+
     def heartbeat(self, trial_id: int) -> None:
         """Tell sweepers the worker running this trial is alive."""
         with self._write() as s:

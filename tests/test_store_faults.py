@@ -188,7 +188,9 @@ def test_a_database_file_corrupted_mid_run_stops_it_with_the_fix(tmp_path: Path)
         time.sleep(0.2)
         try:
             with sqlite3.connect(db, timeout=30) as c:
-                done = c.execute("SELECT count(*) FROM ht_trials WHERE state = 'COMPLETE'").fetchone()
+                done = c.execute(
+                    "SELECT count(*) FROM ht_trials WHERE state = 'COMPLETE'"
+                ).fetchone()
         except sqlite3.OperationalError:  # not created yet
             continue
         if done[0] >= 5:
