@@ -4,10 +4,11 @@ is running. A live bar on a terminal; periodic plain lines when output is a pipe
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from rich.progress import Progress
+from rich.progress import Progress, ProgressColumn
 from rich.text import Text
 
 from hashtune.store import TrialRecord
@@ -50,7 +51,7 @@ class ProgressReporter:
         self.signs = [1.0 if d == "maximize" else -1.0 for d in study.directions]
         self.best = [-math.inf] * len(self.signs)
         self.counts = {"COMPLETE": 0, "CACHED": 0, "FAILED": 0, "PRUNED": 0}
-        self.running: set[int] = set()
+        self.running: dict[int, float] = {}  # trial number -> when it started
         self.done = 0
         for t in study.scored_trials():
             self._update_best(t.values)
@@ -61,15 +62,16 @@ class ProgressReporter:
         self._error_shown: str | None = None
         self.progress = _ProgressWithError(
             TextColumn("[bold]{task.description}"),
-            BarColumn(bar_width=16),
+            BarColumn(bar_width=10),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"),
+            _StatusColumn(self),
             console=self.console,
             transient=False,
             disable=not self.live,
         )
-        self.task = self.progress.add_task(self.name[:24], total=total, status=self._status())
+        self.task = self.progress.add_task(self.name[:20], total=total)
+        self._ticking = threading.Event()
 
     def _update_best(self, values: Any) -> None:
         for i, v in enumerate(values[: len(self.signs)]):
@@ -88,8 +90,11 @@ class ProgressReporter:
         text = f"{self._best_text()} | paid {c['COMPLETE']} hit {c['CACHED']}"
         if c["FAILED"] or c["PRUNED"]:
             text += f" fail {c['FAILED']} prune {c['PRUNED']}"
-        if self.running:
-            text += f" | run {len(self.running)}"
+        running = list(self.running.items())  # the bar's refresh thread reads it too
+        if running:  # what runs: how many, and the oldest one's trial number and age
+            number, since = min(running, key=lambda kv: kv[1])
+            more = f" +{len(running) - 1}" if len(running) > 1 else ""
+            text += f" | run #{number} {time.monotonic() - since:.0f}s{more}"
         return text
 
     def _plain(self, force: bool = False) -> None:
@@ -103,26 +108,47 @@ class ProgressReporter:
                 self.console.print(f"  {self.last_error}", highlight=False)
 
     def trial_started(self, number: int) -> None:
-        """A trial is in flight (shown as `run N`)."""
-        self.running.add(number)
+        """A trial is in flight (shown as `run #N 12s`; the first one prints a line at once)."""
+        self.running[number] = time.monotonic()
+        if not self.live and self.done == 0 and len(self.running) == 1:
+            self._plain(force=True)
 
     def trial_finished(self, record: TrialRecord) -> None:
         """Advance the bar and refresh every objective's best and the per-state counts."""
-        self.running.discard(record.number)
+        self.running.pop(record.number, None)
         self.done += 1
         self.counts[record.state] = self.counts.get(record.state, 0) + 1
         if record.values and record.state in ("COMPLETE", "CACHED"):
             self._update_best(record.values)
         if record.state == "FAILED":
             self.last_error = self.progress.last_error = error_line(record)
-        self.progress.update(self.task, advance=1, status=self._status())
+        self.progress.update(self.task, advance=1)
         if not self.live:
             first_error = record.state == "FAILED" and self._error_shown is None
             self._plain(force=self.done == 1 or self.done == self.total or first_error)
 
+    def _tick(self) -> None:
+        """Plain mode: a line every PLAIN_EVERY_S even while one long trial runs (sign of life)."""
+        while not self._ticking.wait(1.0):
+            self._plain()
+
     def __enter__(self) -> ProgressReporter:
         self.progress.start()
+        if not self.live:
+            threading.Thread(target=self._tick, name="hashtune-progress", daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._ticking.set()
         self.progress.stop()
+
+
+class _StatusColumn(ProgressColumn):
+    """The status text, recomputed at every refresh (so a running trial's age ticks)."""
+
+    def __init__(self, reporter: ProgressReporter):
+        super().__init__()
+        self.reporter = reporter
+
+    def render(self, task: Any) -> Text:
+        return Text(self.reporter._status(), overflow="fold")

@@ -140,6 +140,33 @@ def varying_summaries(texts: Sequence[str], reference: Sequence[str]) -> list[st
     return out
 
 
+class Clamped:
+    """Text wrapped to the cell's width and cut after `lines` lines (with "…"): a long candidate
+    (a program, a cell) keeps a table row short; `hashtune trial STUDY N` shows it whole."""
+
+    def __init__(self, text: str, lines: int = 2):
+        self.text = text
+        self.lines = lines
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        width = max(options.max_width, 2)
+        lines = Text(self.text).wrap(console, width, overflow="fold")
+        if len(lines) > self.lines:
+            lines = lines[: self.lines]
+            last = lines[-1]
+            last.truncate(width - 1)
+            last.append("…")
+        yield Text("\n").join(lines)
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        longest = max((len(w) for w in self.text.split()), default=1)
+        return Measurement(min(longest, 12), max(len(self.text), 1))
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -176,7 +203,7 @@ def trials_table(study: StudyView, trials: Sequence[TrialRecord], title: str) ->
             str(t.number),
             t.state,
             *vals,
-            summary[:300],
+            Clamped(summary[:300]),
             (t.functional_hash or "-")[:8],
             _fmt(cached_from),
         )

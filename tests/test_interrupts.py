@@ -78,7 +78,7 @@ seed: 0
 space: {name: optimizer_programs, args: {max_statements: 16}}
 evaluator: {name: optimizer_proxy, args: {tasks: [logreg], steps: 30, lr_grid: [0.01]}}
 searcher: {name: regularized_evolution, args: {population_size: 4, tournament_size: 2}}
-budget: {trials: 5, trial_timeout_s: 300}
+budget: {trials: 3, trial_timeout_s: 300}
 enqueue: [adam, lion, momentum]
 """
 POOL = """\
@@ -88,7 +88,7 @@ space: {name: mlp_digits, args: {max_depth: 1, widths: [16, 32]}}
 evaluator: {name: mlp_digits, args: {epochs: 2}}
 searcher: {name: regularized_evolution, args: {population_size: 4, tournament_size: 2}}
 executor: {name: process, args: {max_workers: 2}}
-budget: {trials: 6}
+budget: {trials: 4}
 """
 
 
@@ -141,5 +141,5 @@ def test_ctrl_c_during_an_evaluation_exits_130_cleanly_and_the_resume_loses_noth
     for number, (state, values) in before.items():  # nothing finished was lost or redone
         assert (by_number[number].state, by_number[number].values) == (state, values)
     counted = [t for t in trials if not was_interrupted(t)]
-    assert len(counted) == (5 if text is OPTIMIZER else 6)
+    assert len(counted) == (3 if text is OPTIMIZER else 4)
     assert not [t for t in trials if t.state in ("RUNNING", "PENDING")]
