@@ -13,6 +13,7 @@ from hashtune.cli_common import StorageOpt, console, existing_store, fail, load_
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
+
 @app.command()
 def run(
     experiment: Path = typer.Argument(..., help="Experiment file (YAML)."),

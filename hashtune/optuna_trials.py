@@ -9,6 +9,7 @@ the stored flat params are used with distributions inferred from the values seen
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Any
 
@@ -62,12 +63,16 @@ def _naive_local(ts: dt.datetime | None) -> dt.datetime | None:
     return None if ts is None else ts.astimezone().replace(tzinfo=None)
 
 
-def _encoded(space: Space | None, t: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(params, custom decision values) of a trial, in Optuna's encoding when a space is known."""
+def _encoded(space: Space | None, t: TrialRecord, memo: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """(params, custom decision values, distributions) of a trial, in Optuna's encoding when a
+    space is known (memoised by DNA: parsing DNA is PyGlove's slow part)."""
     if space is None or t.dna is None:
-        return dict(t.params), {}
-    enc = encode_dna(space, space.dna_from_json(t.dna))
-    return enc.params, enc.custom
+        return dict(t.params), {}, {}
+    key = json.dumps(t.dna, sort_keys=True)
+    if key not in memo:
+        enc = encode_dna(space, space.dna_from_json(t.dna))
+        memo[key] = (enc.params, enc.custom, enc.distributions)
+    return memo[key]
 
 
 def inferred_distributions(params: list[dict[str, Any]]) -> dict[str, BaseDistribution]:
@@ -105,18 +110,20 @@ def frozen_trials(view: Any, space: Space | None = None) -> list[FrozenTrial]:
     space = space if space is not None or inferred is not None else study_space(view)
     trials = view.trials()
     number_of = {t.id: t.number for t in trials}
-    encoded = [_encoded(space, t) for t in trials]
+    memo: dict[str, Any] = {}
+    encoded = [_encoded(space, t, memo) for t in trials]
     if space is None and inferred is None:
-        inferred = inferred_distributions([p for p, _ in encoded])
+        inferred = inferred_distributions([p for p, _, _ in encoded])
     out = []
-    for t, (params, custom) in zip(trials, encoded, strict=True):
-        if space is not None and t.dna is not None:
-            dists = encode_dna(space, space.dna_from_json(t.dna)).distributions
-        else:
+    for t, (params, custom, dists) in zip(trials, encoded, strict=True):
+        if space is None or t.dna is None:
             dists = {k: inferred[k] for k in params} if inferred else {}
             params = {k: _in(dists[k], v) for k, v in params.items()}
         state = STATES[t.state]
         finished = state.is_finished()
+        # Optuna needs both times of a finished trial; bulk-loaded trials may have neither.
+        complete = t.finished_at or t.started_at or view.record.created_at
+        start = t.started_at or (complete if finished else None)
         values = list(t.values) if t.values and state in _VALUED else None
         attrs = {f"{CUSTOM_ATTR_PREFIX}{k}": v for k, v in custom.items()}
         attrs.update(t.user_attrs or {})
@@ -127,8 +134,8 @@ def frozen_trials(view: Any, space: Space | None = None) -> list[FrozenTrial]:
                 state=state,
                 value=None,
                 values=values,
-                datetime_start=_naive_local(t.started_at),
-                datetime_complete=_naive_local(t.finished_at) if finished else None,
+                datetime_start=_naive_local(start),
+                datetime_complete=_naive_local(complete) if finished else None,
                 params=params,
                 distributions=dists,
                 user_attrs=attrs,
