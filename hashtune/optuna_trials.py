@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import optuna
+import pyglove as pg
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -24,7 +25,12 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 
 from hashtune.registry import make_space
-from hashtune.search.optuna_space import CUSTOM_ATTR_PREFIX, encode_dna
+from hashtune.search.optuna_space import (
+    CUSTOM_ATTR_PREFIX,
+    encode_dna,
+    float_distribution,
+    one_distribution,
+)
 from hashtune.spaces.base import Space
 from hashtune.store import TrialRecord
 
@@ -168,6 +174,26 @@ def _extras(t: TrialRecord, number_of: dict[int, int]) -> dict[str, Any]:
         "candidate": t.candidate,
     }
     return {ATTR + k: v for k, v in extras.items() if v is not None}
+
+
+def space_distributions(space: Space) -> dict[str, BaseDistribution] | None:
+    """Every decision point's distribution, conditional ones included, read from the spec alone
+    (None when the space has `manyof` or custom decision points: use the trials' encodings)."""
+    out: dict[str, BaseDistribution] = {}
+
+    def walk(spec: Any) -> bool:
+        for dp in spec.elements:
+            if isinstance(dp, pg.geno.Float):
+                out[str(dp.id)] = float_distribution(dp)
+            elif isinstance(dp, pg.geno.Choices) and dp.num_choices == 1:
+                out[str(dp.id)] = one_distribution(dp)
+                if not all(walk(c) for c in dp.candidates):
+                    return False
+            else:
+                return False
+        return True
+
+    return dict(sorted(out.items())) if walk(space.dna_spec) else None
 
 
 def union_distributions(trials: list[FrozenTrial]) -> dict[str, BaseDistribution]:
