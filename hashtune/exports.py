@@ -24,7 +24,13 @@ from typing import Any
 
 from optuna.distributions import distribution_to_json
 
-from hashtune.optuna_trials import frozen_trials, study_space, union_distributions
+from hashtune.optuna_trials import (
+    frozen_trials,
+    recorded_distributions,
+    space_distributions,
+    study_space,
+    union_distributions,
+)
 from hashtune.spaces.base import Space
 
 FORMAT = "hashtune-export/1"
@@ -79,7 +85,7 @@ def export_data(view: Any, space: Space | None = None) -> dict[str, Any]:
     types = {c: _FIXED_TYPES.get(c, "str") for c in columns}
     types.update({f"value.{n}": "float" for n in objectives})
     types.update({f"param.{k}": _type_of([t.params.get(k) for t in trials]) for k in param_names})
-    dists = union_distributions(frozen_trials(view, space or study_space(view)))
+    dists = _distributions(view, space or study_space(view))
     return {
         "format": FORMAT,
         "study": view.name,
@@ -94,6 +100,15 @@ def export_data(view: Any, space: Space | None = None) -> dict[str, Any]:
             {"trial": t.number, "step": s, "value": v} for t in trials for s, v in t.intermediate
         ],
     }
+
+
+def _distributions(view: Any, space: Space | None) -> dict[str, Any]:
+    """The space's distributions: from its spec when it can say, else from the trials."""
+    recorded = recorded_distributions(view)
+    if recorded is not None:
+        return recorded
+    whole = space_distributions(space) if space is not None else None
+    return whole if whole is not None else union_distributions(frozen_trials(view, space))
 
 
 def _meta(data: dict[str, Any]) -> dict[str, Any]:

@@ -9,10 +9,12 @@ the stored flat params are used with distributions inferred from the values seen
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Any
 
 import optuna
+import pyglove as pg
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -23,7 +25,12 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 
 from hashtune.registry import make_space
-from hashtune.search.optuna_space import CUSTOM_ATTR_PREFIX, encode_dna
+from hashtune.search.optuna_space import (
+    CUSTOM_ATTR_PREFIX,
+    encode_dna,
+    float_distribution,
+    one_distribution,
+)
 from hashtune.spaces.base import Space
 from hashtune.store import TrialRecord
 
@@ -62,12 +69,16 @@ def _naive_local(ts: dt.datetime | None) -> dt.datetime | None:
     return None if ts is None else ts.astimezone().replace(tzinfo=None)
 
 
-def _encoded(space: Space | None, t: TrialRecord) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(params, custom decision values) of a trial, in Optuna's encoding when a space is known."""
+def _encoded(space: Space | None, t: TrialRecord, memo: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """(params, custom decision values, distributions) of a trial, in Optuna's encoding when a
+    space is known (memoised by DNA: parsing DNA is PyGlove's slow part)."""
     if space is None or t.dna is None:
-        return dict(t.params), {}
-    enc = encode_dna(space, space.dna_from_json(t.dna))
-    return enc.params, enc.custom
+        return dict(t.params), {}, {}
+    key = json.dumps(t.dna, sort_keys=True)
+    if key not in memo:
+        enc = encode_dna(space, space.dna_from_json(t.dna))
+        memo[key] = (enc.params, enc.custom, enc.distributions)
+    return memo[key]
 
 
 def inferred_distributions(params: list[dict[str, Any]]) -> dict[str, BaseDistribution]:
@@ -105,18 +116,20 @@ def frozen_trials(view: Any, space: Space | None = None) -> list[FrozenTrial]:
     space = space if space is not None or inferred is not None else study_space(view)
     trials = view.trials()
     number_of = {t.id: t.number for t in trials}
-    encoded = [_encoded(space, t) for t in trials]
+    memo: dict[str, Any] = {}
+    encoded = [_encoded(space, t, memo) for t in trials]
     if space is None and inferred is None:
-        inferred = inferred_distributions([p for p, _ in encoded])
+        inferred = inferred_distributions([p for p, _, _ in encoded])
     out = []
-    for t, (params, custom) in zip(trials, encoded, strict=True):
-        if space is not None and t.dna is not None:
-            dists = encode_dna(space, space.dna_from_json(t.dna)).distributions
-        else:
+    for t, (params, custom, dists) in zip(trials, encoded, strict=True):
+        if space is None or t.dna is None:
             dists = {k: inferred[k] for k in params} if inferred else {}
             params = {k: _in(dists[k], v) for k, v in params.items()}
         state = STATES[t.state]
         finished = state.is_finished()
+        # Optuna needs both times of a finished trial; bulk-loaded trials may have neither.
+        complete = t.finished_at or t.started_at or view.record.created_at
+        start = t.started_at or (complete if finished else None)
         values = list(t.values) if t.values and state in _VALUED else None
         attrs = {f"{CUSTOM_ATTR_PREFIX}{k}": v for k, v in custom.items()}
         attrs.update(t.user_attrs or {})
@@ -127,8 +140,8 @@ def frozen_trials(view: Any, space: Space | None = None) -> list[FrozenTrial]:
                 state=state,
                 value=None,
                 values=values,
-                datetime_start=_naive_local(t.started_at),
-                datetime_complete=_naive_local(t.finished_at) if finished else None,
+                datetime_start=_naive_local(start),
+                datetime_complete=_naive_local(complete) if finished else None,
                 params=params,
                 distributions=dists,
                 user_attrs=attrs,
@@ -161,6 +174,26 @@ def _extras(t: TrialRecord, number_of: dict[int, int]) -> dict[str, Any]:
         "candidate": t.candidate,
     }
     return {ATTR + k: v for k, v in extras.items() if v is not None}
+
+
+def space_distributions(space: Space) -> dict[str, BaseDistribution] | None:
+    """Every decision point's distribution, conditional ones included, read from the spec alone
+    (None when the space has `manyof` or custom decision points: use the trials' encodings)."""
+    out: dict[str, BaseDistribution] = {}
+
+    def walk(spec: Any) -> bool:
+        for dp in spec.elements:
+            if isinstance(dp, pg.geno.Float):
+                out[str(dp.id)] = float_distribution(dp)
+            elif isinstance(dp, pg.geno.Choices) and dp.num_choices == 1:
+                out[str(dp.id)] = one_distribution(dp)
+                if not all(walk(c) for c in dp.candidates):
+                    return False
+            else:
+                return False
+        return True
+
+    return dict(sorted(out.items())) if walk(space.dna_spec) else None
 
 
 def union_distributions(trials: list[FrozenTrial]) -> dict[str, BaseDistribution]:

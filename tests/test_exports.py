@@ -123,4 +123,5 @@ def test_export_data_of_a_study_without_trials_has_its_metadata(tmp_path: Path) 
     )  # fmt: skip
     data = export_data(s)
     assert data["trials"] == [] and data["directions"] == ["maximize"]
-    assert data["distributions"] == {}  # no trial yet: nothing active to describe
+    x = {"name": "IntDistribution", "attributes": {"log": False, "step": 1, "low": 1, "high": 2}}
+    assert data["distributions"] == {"x": x}  # from the space's spec, no trial needed
