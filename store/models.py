@@ -89,10 +89,25 @@ class Trial(Base):
 
 # Added by revision 0002: the sweeps (stale trials, per-state counts) filter on (study_id, state).
 Index("ix_trials_study_state", Trial.study_id, Trial.state)
-# Added by revision 0006: the dashboard sorts by value, polls by finished time, groups hash classes.
+# Added by revision 0006: the dashboard sorts by value and groups hash classes.
 Index("ix_trials_study_value", Trial.study_id, Trial.value)
-Index("ix_trials_study_finished", Trial.study_id, Trial.finished_at)
 Index("ix_trials_task_hash", Trial.task, Trial.functional_hash)
+# Added by revision dash_1: covering indexes, so the dashboard's history (best so far by number
+# and by finish time, min/max buckets), study lists, stats, hashing buckets and per-worker counts
+# never read the wide rows (candidate and params JSON).
+Index(
+    "ix_trials_study_series",
+    Trial.study_id, Trial.number, Trial.state, Trial.value, Trial.finished_at,
+)  # fmt: skip
+Index(
+    "ix_trials_study_finished_cover",
+    Trial.study_id, Trial.finished_at, Trial.number, Trial.state, Trial.value,
+)  # fmt: skip
+Index(
+    "ix_trials_study_stats",
+    Trial.study_id, Trial.state, Trial.number, Trial.worker, Trial.functional_hash, Trial.task,
+    Trial.cached_from_trial_id, Trial.duration_s, Trial.id,
+)  # fmt: skip
 # Added by revision 0005: "finished since my last look" is a range scan on (study_id, finish_seq).
 Index("ix_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from hashtune.store.base import StoreBase, study_record, utcnow
 from hashtune.store.bulk_ops import BulkOpsMixin
 from hashtune.store.cache_ops import CacheOpsMixin
+from hashtune.store.dashboard_history import DashboardHistoryMixin
 from hashtune.store.dashboard_queries import DashboardQueriesMixin
 from hashtune.store.dashboard_trials import DashboardTrialsMixin
 from hashtune.store.engine import make_engine, migrate, safe_url
@@ -38,6 +39,7 @@ class Store(
     CacheOpsMixin,
     BulkOpsMixin,
     DashboardQueriesMixin,
+    DashboardHistoryMixin,
     DashboardTrialsMixin,
     StoreBase,
 ):

@@ -38,7 +38,7 @@ def postgres_url() -> Iterator[str]:
     """URL of a fresh, uniquely named PostgreSQL database (dropped afterwards)."""
     if _pg_down:
         _pg_unreachable(_pg_down[0])
-    name = f"ht_{uuid.uuid4().hex[:16]}"
+    name = f"{os.environ.get('HASHTUNE_TEST_PG_PREFIX', 'ht_')}{uuid.uuid4().hex[:16]}"
     try:
         _admin(f'CREATE DATABASE "{name}"')
     except Exception as e:  # psycopg.OperationalError, or psycopg missing
