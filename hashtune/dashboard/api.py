@@ -18,7 +18,7 @@ from hashtune.store import Store, StudyRecord, TrialNotFoundError
 from hashtune.store.dashboard_trials import TrialFilter
 
 router = APIRouter()
-MAX_OTHER_POINTS = 3000
+MAX_OTHER_POINTS = 1500
 MAX_FRONT = 2000
 
 
@@ -270,15 +270,21 @@ def _asdict(obj: Any) -> dict[str, Any]:
 
 
 @router.get("/studies/{study_id}/updates")
-def updates(request: Request, study_id: int, since: str | None = None) -> JSONResponse:
-    """Since-last-seen: the study's change marker and the trials finished after `since` (ISO)."""
+def updates(
+    request: Request,
+    study_id: int,
+    since: str | None = None,
+    limit: int = Query(100, ge=0, le=500),
+) -> JSONResponse:
+    """Since-last-seen: the study's change marker and (at most `limit`) trials finished after
+    `since` (ISO); `limit=0` asks for the marker alone."""
     store = _store(request)
     _study(request, study_id)
     try:
         after = None if not since else datetime.fromisoformat(since)
     except ValueError as e:
         raise HTTPException(422, f"`since` must be an ISO timestamp, got {since!r}") from e
-    new = store.finished_since(study_id, after)
+    new = store.finished_since(study_id, after, limit) if limit else []
     version = store.study_version(study_id)
     cursor = new[-1]["finished_at"] if new else since
     return answer({"version": version, "trials": new, "cursor": cursor})
