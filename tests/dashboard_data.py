@@ -84,12 +84,12 @@ def free_port() -> int:
 class Server:
     """The dashboard app on uvicorn in a thread, on a free port (stopped by `stop`)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, port: int | None = None):
         import uvicorn
 
         from hashtune.dashboard import create_app
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.app = create_app(url)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)

@@ -45,7 +45,12 @@ def create_app(storage: str | Store) -> FastAPI:
 
     @app.get("/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:
-        return FileResponse(PLOTLY_JS, media_type="application/javascript")
+        # cached a day without revalidation: a reopened page reuses Plotly and its compiled code
+        return FileResponse(
+            PLOTLY_JS,
+            media_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
