@@ -91,3 +91,51 @@ class DashboardHistoryMixin(StoreBase):
     def _read_scalar(self, stmt: Any) -> Any:
         with self._read() as s:
             return s.scalar(stmt)
+
+    def pareto_2d(self, study_id: int, directions: list[str], limit: int = 2000) -> list[tuple]:
+        """(id, number, state, obj_0, obj_1) of the non-dominated scored trials, found in SQL.
+
+        The distinct objective pairs, each turned into one to minimise and sorted, are on the
+        front when their second objective beats every pair before them (one window pass; ties
+        need no special case among distinct pairs); the trials with those pairs come back.
+        """
+        sign = [-1.0 if d == "maximize" else 1.0 for d in directions[:2]]
+        second = Trial.values[1].as_float()
+        pts = (
+            select((Trial.value * sign[0]).label("s0"), (second * sign[1]).label("s1"))
+            .where(*_scored(study_id), second.is_not(None))
+            .order_by(Trial.number)  # steers SQLite to a scan in row order, not by value
+            .subquery("pts")
+        )
+        pairs = select(pts.c.s0, pts.c.s1).group_by(pts.c.s0, pts.c.s1).subquery("pairs")
+        before = func.min(pairs.c.s1).over(order_by=(pairs.c.s0, pairs.c.s1), rows=(None, -1))
+        ranked = select(pairs.c.s0, pairs.c.s1, before.label("before")).subquery("ranked")
+        c = ranked.c
+        with self._read() as s:
+            front = s.execute(
+                select(c.s0, c.s1).where(c.before.is_(None) | (c.s1 < c.before)).limit(limit)
+            ).all()
+            wanted = {(s0 * sign[0], s1 * sign[1]) for s0, s1 in front}
+            rows = s.execute(
+                select(Trial.id, Trial.number, Trial.state, Trial.value, second)
+                .where(*_scored(study_id), Trial.value.in_(sorted({v0 for v0, _ in wanted})))
+                .order_by(Trial.number)
+            ).all()
+        return [tuple(r) for r in rows if (r[3], r[4]) in wanted][:limit]
+
+    def objective_sample(self, study_id: int, k: int, size: int) -> tuple[int, int, list[tuple]]:
+        """(scored count, stride, rows): every stride-th scored trial by number, at most ~`size`,
+        as (id, number, state, obj_0, ..., obj_k-1)."""
+        with self._read() as s:
+            count = int(s.scalar(select(func.count()).where(*_scored(study_id))) or 0)
+            stride = max(1, math.ceil(count / size))
+            cond = _scored(study_id)
+            if stride > 1:
+                cond.append(Trial.number % stride == 0)
+            cols = [Trial.value] + [Trial.values[i].as_float() for i in range(1, k)]
+            rows = s.execute(
+                select(Trial.id, Trial.number, Trial.state, *cols)
+                .where(*cond)
+                .order_by(Trial.number)
+            ).all()
+        return count, stride, [tuple(r) for r in rows]

@@ -178,6 +178,8 @@ def test_updates_report_trials_finished_since_last_seen(filled: dict) -> None:
     sid = filled["nb"].study_id
     u = get(filled, f"/api/studies/{sid}/updates")
     assert u["version"]["trials"] == 40 and u["trials"]
+    marker = get(filled, f"/api/studies/{sid}/updates?limit=0")  # what a page primes with
+    assert marker["version"] == u["version"] and marker["trials"] == []
     later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     assert (
         get(filled, f"/api/studies/{sid}/updates?since={later.replace('+', '%2B')}")["trials"] == []
@@ -185,9 +187,12 @@ def test_updates_report_trials_finished_since_last_seen(filled: dict) -> None:
     get(filled, f"/api/studies/{sid}/updates?since=yesterday", 422)
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"])
 def test_every_non_get_answers_405(filled: dict, method: str) -> None:
-    for path in ["/", "/api/studies", f"/api/studies/{filled['nb'].study_id}", "/api/trials/1"]:
+    sid = filled["nb"].study_id
+    for path in ["/", "/api/studies", f"/api/studies/{sid}", "/api/trials/1",
+                 f"/api/studies/{sid}/trials", f"/api/studies/{sid}/updates",
+                 "/static/common.js", "/plotly.min.js", "/no/such/page"]:  # fmt: skip
         r = filled["client"].request(method, path)
         assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
     assert filled["store"].list_studies()[0].total_trials == 40  # nothing changed

@@ -159,30 +159,36 @@ def pareto(request: Request, study_id: int) -> JSONResponse:
 
 
 def _pareto(request: Request, record: StudyRecord) -> dict[str, Any]:
-    """Every scored trial's objectives in one narrow query; the front by numpy's sort."""
+    """The front (in SQL for 2 objectives; numpy over one narrow scan for 3) and a strided
+    sample of the other scored trials."""
     store, study_id = _store(request), record.id
     k = min(len(record.directions), 3)
-    rows = store.objective_points(study_id, k)
-    pts = np.array([[np.nan if v is None else v for v in r[3:]] for r in rows], dtype=float)
-    front = front_indices(pts.reshape(-1, k), record.directions[:k])[:MAX_FRONT]
-    on_front = set(front)
-    rest = [i for i in range(len(rows)) if i not in on_front]
-    stride = max(1, math.ceil(len(rest) / MAX_OTHER_POINTS))
-    texts = store.candidates([rows[i][0] for i in front])
+    if k == 2:
+        front_rows = store.pareto_2d(study_id, list(record.directions), MAX_FRONT)
+        n_scored, stride, sample = store.objective_sample(study_id, 2, MAX_OTHER_POINTS)
+    else:
+        rows = store.objective_points(study_id, k)
+        pts = np.array([[np.nan if v is None else v for v in r[3:]] for r in rows], dtype=float)
+        front = front_indices(pts.reshape(-1, k), record.directions[:k])[:MAX_FRONT]
+        front_rows = [rows[i] for i in front]
+        n_scored, stride = len(rows), max(1, math.ceil(len(rows) / MAX_OTHER_POINTS))
+        sample = rows[::stride]
+    on_front = {r[0] for r in front_rows}
+    texts = store.candidates(list(on_front))
 
-    def point(i: int) -> dict[str, Any]:
-        tid, number, state, *vals = rows[i]
+    def point(row: tuple) -> dict[str, Any]:
+        tid, number, state, *vals = row
         return {"id": tid, "number": number, "state": state, "values": vals}
 
     return {
         "objectives": k,
         "directions": list(record.directions[:k]),
         "names": (record.config.get("objectives") or [])[:k],
-        "n_scored": len(rows),
+        "n_scored": n_scored,
         "front": [
-            {**point(i), "candidate": candidates.short(texts.get(rows[i][0], ""))} for i in front
+            {**point(r), "candidate": candidates.short(texts.get(r[0], ""))} for r in front_rows
         ],
-        "others": [point(i) for i in rest[::stride]],
+        "others": [point(r) for r in sample if r[0] not in on_front],
         "others_stride": stride,
     }
 
