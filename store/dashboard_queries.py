@@ -1,8 +1,7 @@
 """Read-only study aggregations for the dashboard, computed in SQL (bounded rows at any size).
 
 Queries return bounded rows whatever the study's size (buckets, strided samples, the latest N),
-except two narrow scans the dashboard reduces with numpy: `scored_series` (number, value) for the
-best-so-far curves and `objective_points` for the Pareto front.
+except `objective_points`, the narrow scan the Pareto front is reduced from with numpy.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 
 from hashtune.store.base import StoreBase, utcnow
@@ -48,22 +47,6 @@ class DashboardQueriesMixin(StoreBase):
             for sid, hb, live in rows
         }
 
-    def scored_series(self, study_id: int) -> list[tuple]:
-        """(number, value, is_cached, finished_at text) of every scored trial, by number.
-
-        Narrow on purpose: one indexed scan, no JSON, timestamps as sortable ISO text.
-        """
-        return self._rows(
-            select(
-                Trial.number,
-                Trial.value,
-                Trial.state == "CACHED",
-                cast(Trial.finished_at, String),
-            )
-            .where(Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None))
-            .order_by(Trial.number)
-        )
-
     def param_sample(self, study_id: int, size: int = 2000) -> list[dict[str, Any]]:
         """A strided sample of scored trials: number, values, params."""
         count = self._count(study_id, SCORED)
@@ -80,9 +63,9 @@ class DashboardQueriesMixin(StoreBase):
         """(id, number, state, obj_0, ..., obj_k-1) of every scored trial, as floats from SQL."""
         cols = [Trial.value] + [Trial.values[i].as_float() for i in range(1, k)]
         return self._rows(
-            select(Trial.id, Trial.number, Trial.state, *cols).where(
-                Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None)
-            )
+            select(Trial.id, Trial.number, Trial.state, *cols)
+            .where(Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None))
+            .order_by(Trial.number)  # a scan in row order (by value would read rows at random)
         )
 
     def candidates(self, trial_ids: list[int]) -> dict[int, str]:
@@ -149,40 +132,49 @@ class DashboardQueriesMixin(StoreBase):
         }  # fmt: skip
 
     def hashing_buckets(self, study_id: int, buckets: int = 200) -> list[dict[str, Any]]:
-        """Per bucket of trial numbers: proposals, paid evaluations, hits and seconds saved."""
+        """Per bucket of trial numbers: proposals, paid evaluations, hits and seconds saved.
+
+        Two grouped queries, each over a covering index: counts from `ix_trials_study_series`,
+        the seconds the hits saved (the payer's duration, else the cache entry's) from
+        `ix_trials_study_stats` joined to the payer by primary key.
+        """
         n = self._max_number(study_id)
         width = max(1, math.ceil((n + 1) / buckets))
-        source = aliased(Trial)
-        cache_secs = (
-            select(FecCache.eval_seconds)
-            .where(FecCache.task == Trial.task, FecCache.functional_hash == Trial.functional_hash)
-            .scalar_subquery()
-        )
-        saved = case(
-            (Trial.state == "CACHED", func.coalesce(source.duration_s, cache_secs, 0.0)),
-            else_=0.0,
-        )
+        bucket = (Trial.number // width) if width > 1 else Trial.number
         rows = self._rows(
             select(
                 func.min(Trial.number),
                 func.count(),
                 func.sum(case((Trial.state.in_(PAID), 1), else_=0)),
                 func.sum(case((Trial.state == "CACHED", 1), else_=0)),
-                func.sum(saved),
                 func.max(Trial.finished_at),
+                bucket,
             )
-            .select_from(Trial)
-            .outerjoin(source, source.id == Trial.cached_from_trial_id)
             .where(Trial.study_id == study_id)
-            .group_by(Trial.number // width if width > 1 else Trial.number)
+            .group_by(bucket)
             .order_by(func.min(Trial.number))
+        )
+        source = aliased(Trial)
+        cache_secs = (
+            select(func.max(FecCache.eval_seconds))
+            .where(FecCache.task == Trial.task, FecCache.functional_hash == Trial.functional_hash)
+            .scalar_subquery()
+        )
+        saved = dict(
+            self._rows(
+                select(bucket, func.sum(func.coalesce(source.duration_s, cache_secs, 0.0)))
+                .select_from(Trial)
+                .outerjoin(source, source.id == Trial.cached_from_trial_id)
+                .where(Trial.study_id == study_id, Trial.state == "CACHED")
+                .group_by(bucket)
+            )
         )
         return [
             {
                 "number": a, "proposals": c, "paid": int(p or 0), "cached": int(h or 0),
-                "saved_s": float(sv or 0.0), "finished_at": _iso(f),
+                "saved_s": float(saved.get(k) or 0.0), "finished_at": _iso(f),
             }
-            for a, c, p, h, sv, f in rows
+            for a, c, p, h, f, k in rows
         ]  # fmt: skip
 
     def largest_classes(self, study_id: int, k: int = 15, members: int = 8) -> list[dict]:
@@ -197,23 +189,18 @@ class DashboardQueriesMixin(StoreBase):
         )
         if not top:
             return []
-        rank = (
-            func.row_number()
-            .over(partition_by=Trial.functional_hash, order_by=Trial.number)
-            .label("r")
-        )
-        sub = (
-            select(Trial.id, Trial.number, Trial.state, Trial.value, Trial.candidate,
-                   Trial.functional_hash, rank)
-            .where(Trial.study_id == study_id, Trial.functional_hash.in_([h for h, _, _ in top]))
-            .subquery()
-        )  # fmt: skip
-        rows = self._rows(select(sub).where(sub.c.r <= members).order_by(sub.c.number))
         by_hash: dict[str, list[dict]] = {}
-        for tid, number, state, value, cand, h, _ in rows:
-            by_hash.setdefault(h, []).append(
-                {"id": tid, "number": number, "state": state, "value": value, "candidate": cand}
+        for h, task, _ in top:  # a few rows per class, each through ix_trials_task_hash
+            rows = self._rows(
+                select(Trial.id, Trial.number, Trial.state, Trial.value, Trial.candidate)
+                .where(Trial.task == task, Trial.functional_hash == h, Trial.study_id == study_id)
+                .order_by(Trial.number)
+                .limit(members)
             )
+            by_hash[h] = [
+                {"id": tid, "number": number, "state": state, "value": value, "candidate": cand}
+                for tid, number, state, value, cand in rows
+            ]
         return [
             {"functional_hash": h, "task": t, "size": n, "members": by_hash.get(h, [])}
             for h, t, n in top

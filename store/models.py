@@ -1,6 +1,6 @@
 """SQLAlchemy 2 typed ORM models: studies, trials, lineage, intermediate values, FEC cache.
 
-Every table carries the prefix `ht_` (revision optdata_1), so one database can hold hashtune and
+Every table carries the prefix `ht_` (revision 0007), so one database can hold hashtune and
 Optuna (whose tables are `studies`, `trials`, `alembic_version`, ...) side by side. Unique
 constraints keep their pre-prefix names (renaming them on SQLite would mean copying tables).
 """
@@ -35,7 +35,7 @@ NAMING_CONVENTION = {
 
 #: Prefix of every hashtune table, Alembic's version table included.
 TABLE_PREFIX = "ht_"
-#: Alembic's version table of a hashtune store (stores before optdata_1 used `alembic_version`).
+#: Alembic's version table of a hashtune store (stores before 0007 used `alembic_version`).
 VERSION_TABLE = TABLE_PREFIX + "alembic_version"
 
 STUDY_STATUSES = ("RUNNING", "COMPLETE", "STOPPED")
@@ -102,10 +102,25 @@ class Trial(Base):
 
 # Added by revision 0002: the sweeps (stale trials, per-state counts) filter on (study_id, state).
 Index("ix_ht_trials_study_state", Trial.study_id, Trial.state)
-# Added by revision 0006: the dashboard sorts by value, polls by finished time, groups hash classes.
+# Added by revision 0006: the dashboard sorts by value and groups hash classes.
 Index("ix_ht_trials_study_value", Trial.study_id, Trial.value)
-Index("ix_ht_trials_study_finished", Trial.study_id, Trial.finished_at)
 Index("ix_ht_trials_task_hash", Trial.task, Trial.functional_hash)
+# Added by revision 0009: covering indexes, so the dashboard's history (best so far by number
+# and by finish time, min/max buckets), study lists, stats, hashing buckets and per-worker counts
+# never read the wide rows (candidate and params JSON).
+Index(
+    "ix_ht_trials_study_series",
+    Trial.study_id, Trial.number, Trial.state, Trial.value, Trial.finished_at,
+)  # fmt: skip
+Index(
+    "ix_ht_trials_study_finished_cover",
+    Trial.study_id, Trial.finished_at, Trial.number, Trial.state, Trial.value,
+)  # fmt: skip
+Index(
+    "ix_ht_trials_study_stats",
+    Trial.study_id, Trial.state, Trial.number, Trial.worker, Trial.functional_hash, Trial.task,
+    Trial.cached_from_trial_id, Trial.duration_s, Trial.id,
+)  # fmt: skip
 # Added by revision 0005: "finished since my last look" is a range scan on (study_id, finish_seq).
 Index("ix_ht_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
 
@@ -193,7 +208,7 @@ class Worker(Base):
 
 
 class Artifact(Base):
-    """A file a trial saved (revision optdata_2): where the artifact store keeps it, size, digest."""
+    """A file a trial saved (revision 0008): where the artifact store keeps it, size, digest."""
 
     __tablename__ = "ht_artifacts"
     __table_args__ = (UniqueConstraint("trial_id", "name", name="uq_ht_artifacts_trial_name"),)

@@ -11,6 +11,7 @@ from hashtune.store.artifact_ops import ArtifactOpsMixin
 from hashtune.store.base import StoreBase, study_record, utcnow
 from hashtune.store.bulk_ops import BulkOpsMixin
 from hashtune.store.cache_ops import CacheOpsMixin
+from hashtune.store.dashboard_history import DashboardHistoryMixin
 from hashtune.store.dashboard_queries import DashboardQueriesMixin
 from hashtune.store.dashboard_trials import DashboardTrialsMixin
 from hashtune.store.engine import make_engine, migrate, safe_url
@@ -41,6 +42,7 @@ class Store(
     CacheOpsMixin,
     BulkOpsMixin,
     DashboardQueriesMixin,
+    DashboardHistoryMixin,
     DashboardTrialsMixin,
     StoreBase,
 ):

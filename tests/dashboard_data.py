@@ -84,15 +84,14 @@ def free_port() -> int:
 class Server:
     """The dashboard app on uvicorn in a thread, on a free port (stopped by `stop`)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, port: int | None = None):
         import uvicorn
 
         from hashtune.dashboard import create_app
 
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_app(url), host="127.0.0.1", port=self.port, log_level="warning"
-        )
+        self.port = port or free_port()
+        self.app = create_app(url)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -101,6 +100,11 @@ class Server:
             if time.time() > deadline:
                 raise RuntimeError("dashboard server did not start")
             time.sleep(0.05)
+
+    def wait_warm(self, timeout: float = 120.0) -> None:
+        """Until the app's background imports are done (a started server, nothing memoised)."""
+        if not self.app.state.warmed.wait(timeout):
+            raise RuntimeError("dashboard imports did not finish")
 
     @property
     def base(self) -> str:

@@ -52,17 +52,21 @@ def test_history_best_so_far_only_improves_and_ends_at_the_best(filled: dict) ->
     assert values == sorted(values) and len(set(values)) == len(values)
     assert values[-1] == pytest.approx(filled["nb"].best_trial.values[0])
     assert max(p["value"] for p in h["best_by_time"]) == pytest.approx(values[-1])
-    points = h["scatter"]["points"]
-    assert sum(p["count"] for p in points) == len(filled["nb"].scored_trials())
-    assert {"COMPLETE", "CACHED"} <= {p["state"] for p in points}
+    states = h["scatter"]["states"]
+    assert sum(sum(c["count"]) for c in states.values()) == len(filled["nb"].scored_trials())
+    assert {"COMPLETE", "CACHED"} <= set(states)
+    cached = sorted(t.number for t in filled["nb"].trials(["CACHED"]))
+    assert states["CACHED"]["lo"] == cached  # one trial per bucket at this size
 
 
 def test_scatter_is_bucketed_to_the_point_budget(filled: dict) -> None:
     sid = filled["nb"].study_id
     h = get(filled, f"/api/studies/{sid}/history?max_points=10")
     assert h["scatter"]["bucket_width"] > 1
-    assert len(h["scatter"]["points"]) <= 2 * 10  # at most one row per (bucket, state)
-    top = max(p["max"] for p in h["scatter"]["points"])
+    states = h["scatter"]["states"].values()
+    assert sum(len(c["lo"]) for c in states) <= 10  # at most max_points rows in all
+    assert sum(sum(c["count"]) for c in states) == len(filled["nb"].scored_trials())
+    top = max(max(c["max"]) for c in states)
     assert top == pytest.approx(filled["nb"].best_trial.values[0])  # extremes survive bucketing
 
 
@@ -174,6 +178,8 @@ def test_updates_report_trials_finished_since_last_seen(filled: dict) -> None:
     sid = filled["nb"].study_id
     u = get(filled, f"/api/studies/{sid}/updates")
     assert u["version"]["trials"] == 40 and u["trials"]
+    marker = get(filled, f"/api/studies/{sid}/updates?limit=0")  # what a page primes with
+    assert marker["version"] == u["version"] and marker["trials"] == []
     later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     assert (
         get(filled, f"/api/studies/{sid}/updates?since={later.replace('+', '%2B')}")["trials"] == []
@@ -181,9 +187,12 @@ def test_updates_report_trials_finished_since_last_seen(filled: dict) -> None:
     get(filled, f"/api/studies/{sid}/updates?since=yesterday", 422)
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"])
 def test_every_non_get_answers_405(filled: dict, method: str) -> None:
-    for path in ["/", "/api/studies", f"/api/studies/{filled['nb'].study_id}", "/api/trials/1"]:
+    sid = filled["nb"].study_id
+    for path in ["/", "/api/studies", f"/api/studies/{sid}", "/api/trials/1",
+                 f"/api/studies/{sid}/trials", f"/api/studies/{sid}/updates",
+                 "/static/common.js", "/plotly.min.js", "/no/such/page"]:  # fmt: skip
         r = filled["client"].request(method, path)
         assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
     assert filled["store"].list_studies()[0].total_trials == 40  # nothing changed

@@ -42,17 +42,43 @@ def site(tmp_path_factory: pytest.TempPathFactory):
 
 
 def open_page(browser, url: str, shot: str | None = None):
+    """The page loaded (its first screen drawn); with `shot`, every chart drawn and saved."""
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on("dialog", lambda d: (problems.append("dialog: " + d.message), d.dismiss()))
     page.goto(url)
     page.wait_for_selector("body[data-loaded]", timeout=20000)
-    page.wait_for_timeout(300)
     if shot:
+        for chart in page.locator(".chart:visible").all():
+            if chart.get_attribute("id") != "compare-chart":
+                drawn(page, chart.get_attribute("id"))
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
     return page, problems
+
+
+def drawn(page, chart: str) -> list[dict]:
+    """Scroll chart `#chart` into view, wait until Plotly drew it; its traces (x, y, name)."""
+    node = page.locator(f"#{chart}")
+    node.scroll_into_view_if_needed()
+    page.wait_for_function(
+        f"document.getElementById('{chart}').querySelector('.main-svg') !== null"
+        f" && document.getElementById('{chart}').dataset.points !== undefined",
+        timeout=20000,
+    )
+    return page.evaluate(
+        f"""[...document.getElementById('{chart}').data].map((t) => ({{
+            name: t.name || null,
+            x: t.x ? [...t.x] : [],
+            y: t.y ? [...t.y] : []}}))"""
+    )
+
+
+def points(traces: list[dict]) -> int:
+    return sum(sum(1 for v in t["y"] if v is not None) for t in traces)
 
 
 def test_studies_page_lists_both_studies_with_counts_and_savings(browser, site) -> None:
@@ -78,19 +104,26 @@ def test_studies_page_lists_both_studies_with_counts_and_savings(browser, site) 
 
 def test_study_page_shows_charts_and_the_trials_table(browser, site) -> None:
     nb = site["nb"]
-    page, problems = open_page(browser, f"{site['base']}/studies/{nb.study_id}", "study")
+    page, problems = open_page(browser, f"{site['base']}/studies/{nb.study_id}")
     assert page.locator("#study-name").inner_text() == NB201
     assert page.locator("#summary").get_attribute("data-total") == str(len(nb.trials()))
-    for chart in [
-        "best-number",
-        "best-time",
-        "scatter",
-        "importance",
-        "slice",
-        "parcoords",
-        "timeline",
-    ]:
-        assert page.locator(f"#{chart} .main-svg").count() > 0, chart
+    lazy = page.evaluate("document.getElementById('timeline').dataset.drawn")
+    assert lazy is None  # below the fold: not fetched nor drawn before it is scrolled to
+    best = nb.best_trial.values[0]
+    scored = nb.scored_trials()
+    curve = drawn(page, "best-number")
+    assert curve[0]["y"][-1] == pytest.approx(best) and curve[0]["x"][-1] == nb.best_trial.number
+    assert max(drawn(page, "best-time")[0]["y"]) == pytest.approx(best)
+    scatter = drawn(page, "scatter")  # 30 trials: one marker per scored trial
+    assert points(scatter) == len(scored)
+    assert max(max(t["y"]) for t in scatter) == pytest.approx(best)
+    params = sorted(nb.trials()[0].params)
+    assert sorted(drawn(page, "importance")[0]["y"]) == params
+    assert len(drawn(page, "slice")) == len(params)
+    assert points(drawn(page, "slice")) == len(params) * len(scored)  # a panel per parameter
+    assert drawn(page, "parcoords")
+    bars = drawn(page, "timeline")
+    assert points(bars) == len(nb.trials())  # every trial a bar on its worker's row
     assert page.locator("#trials tbody tr").count() == min(50, len(nb.trials()))
     assert page.locator("#total").inner_text() == str(len(nb.trials()))
     page.select_option("select[name=state]", "CACHED")
@@ -98,14 +131,46 @@ def test_study_page_shows_charts_and_the_trials_table(browser, site) -> None:
     page.wait_for_function(
         f"document.getElementById('total').textContent === '{nb.stats().cached}'"
     )
-    page.select_option("select[name=state]", "")
-    page.select_option("select[name=sort]", "value")
-    page.select_option("select[name=order]", "desc")
+    assert problems == []
+    page.close()
+
+
+def test_trials_table_sorts_by_a_clicked_header_both_ways(browser, site) -> None:
+    nb = site["nb"]
+    page, problems = open_page(browser, f"{site['base']}/studies/{nb.study_id}")
+    page.select_option("select[name=state]", "COMPLETE")
     page.click("#filters button")
-    best = f"{nb.best_trial.number}"
-    page.wait_for_function(
-        f"document.querySelector('#trials tbody tr').dataset.number === '{best}'", timeout=10000
+    complete = nb.trials(["COMPLETE"])
+    page.wait_for_function(f"document.getElementById('total').textContent === '{len(complete)}'")
+    header = page.locator("#trials th[data-sort=value]")
+    for order, want in [("asc", sorted(complete, key=lambda t: (t.value, t.number))),
+                        ("desc", sorted(complete, key=lambda t: (-t.value, t.number)))]:  # fmt: skip
+        header.click()
+        page.wait_for_function(
+            f"document.getElementById('trials').dataset.sorted === 'value {order}'"
+        )
+        rows = page.locator("#trials tbody tr")
+        numbers = [int(rows.nth(i).get_attribute("data-number")) for i in range(rows.count())]
+        assert numbers == [t.number for t in want][: len(numbers)]
+        assert header.get_attribute("aria-sort") == (
+            "ascending" if order == "asc" else "descending"
+        )
+    assert page.locator("#total").inner_text() == str(len(complete))  # the filter still applies
+    page.locator("#trials th[data-sort=number]").click()
+    page.wait_for_function("document.getElementById('trials').dataset.sorted === 'number asc'")
+    assert page.locator("#trials tbody tr").first.get_attribute("data-number") == str(
+        complete[0].number
     )
+    assert page.locator("#trials th[data-sort=value]").get_attribute("aria-sort") == "none"
+    assert problems == []
+    page.close()
+
+
+def test_study_page_screenshot_with_every_chart_drawn(browser, site) -> None:
+    nb = site["nb"]
+    page, problems = open_page(browser, f"{site['base']}/studies/{nb.study_id}", "study")
+    for chart in page.locator(".chart:visible").all():
+        assert chart.get_attribute("data-drawn"), chart.get_attribute("id")
     assert problems == []
     page.close()
 
@@ -114,10 +179,13 @@ def test_two_objective_study_shows_pareto_front_and_curves(browser, site) -> Non
     multi = site["multi"]
     page, problems = open_page(browser, f"{site['base']}/studies/{multi.study_id}", "study_pareto")
     assert page.locator("#study-name").inner_text() == MULTI
-    for chart in ["pareto", "intermediate"]:
-        assert page.locator(f"#{chart} .main-svg").count() > 0, chart
-    front = len(multi.pareto_front())
-    assert f"{front} on the front" in page.locator("#pareto").inner_text()
+    front = multi.pareto_front()
+    traces = {t["name"]: t for t in drawn(page, "pareto")}
+    assert sorted(traces["Pareto front"]["x"]) == sorted(t.values[0] for t in front)
+    assert f"{len(front)} on the front" in page.locator("#pareto").inner_text()
+    curves = drawn(page, "intermediate")
+    pruned = multi.trials(["PRUNED"])
+    assert sum(1 for c in curves if c["name"].endswith("(pruned)")) == len(pruned) > 0
     assert problems == []
     page.close()
 
@@ -129,6 +197,7 @@ def test_trial_page_shows_candidate_cell_lineage_and_hash_class(browser, site) -
     text = page.locator("#candidate").inner_text()
     assert text.startswith("Cell(") and f"op_0_1 = '{hit.params['op_0_1']}'" in text
     assert page.locator("#cell .main-svg").count() > 0
+    assert drawn(page, "ancestry")
     payer = nb.store.trial(hit.cached_from_trial_id)
     assert page.locator(".member.paid").get_attribute("data-number") == str(payer.number)
     assert f"#{payer.number}" in page.locator("#facts").inner_text()
@@ -141,8 +210,10 @@ def test_hashing_page_shows_classes_and_savings(browser, site) -> None:
     page, problems = open_page(browser, f"{site['base']}/studies/{nb.study_id}/hashing", "hashing")
     assert str(nb.stats().cached) in page.locator("#hash-summary").inner_text()
     assert page.locator("#classes tbody tr").count() >= 1
-    for chart in ["proposals", "saved", "audits"]:
-        assert page.locator(f"#{chart} .main-svg").count() > 0, chart
+    proposals = drawn(page, "proposals")
+    assert proposals[0]["y"][-1] == len(nb.trials())  # cumulative proposals end at the total
+    assert drawn(page, "saved")[0]["y"][-1] == nb.stats().cached
+    assert points(drawn(page, "audits")) == len(nb.store.cache_audits(nb.task))
     assert problems == []
     page.close()
 

@@ -12,14 +12,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from hashtune.dashboard import candidates
-from hashtune.dashboard.history import history as best_history
 from hashtune.dashboard.importance import param_views
 from hashtune.dashboard.pareto import front_indices
 from hashtune.store import Store, StudyRecord, TrialNotFoundError
 from hashtune.store.dashboard_trials import TrialFilter
 
 router = APIRouter()
-MAX_OTHER_POINTS = 3000
+MAX_OTHER_POINTS = 1500
 MAX_FRONT = 2000
 
 
@@ -124,19 +123,22 @@ def _maximize(record: StudyRecord) -> bool:
 
 @router.get("/studies/{study_id}/history")
 def history(
-    request: Request, study_id: int, max_points: int = Query(4000, ge=10, le=20000)
+    request: Request, study_id: int, max_points: int = Query(1200, ge=10, le=20000)
 ) -> JSONResponse:
-    """Best-so-far by trial number and by finish time, and the bucketed scatter of all trials."""
+    """Best-so-far by trial number and by finish time, and the all-trials scatter as min/max
+    buckets (columnar), all reduced in SQL."""
     store, record = _store(request), _study(request, study_id)
     maximize = _maximize(record)
-    return answer(
-        memo(
-            request,
-            ("history", study_id, max_points),
-            study_id,
-            lambda: best_history(store.scored_series(study_id), maximize, max_points),
-        )
-    )
+
+    def compute() -> dict[str, Any]:
+        return {
+            "maximize": maximize,
+            "best_by_number": store.best_so_far(study_id, maximize, "number"),
+            "best_by_time": store.best_so_far(study_id, maximize, "finished"),
+            "scatter": store.value_buckets(study_id, max_points),
+        }
+
+    return answer(memo(request, ("history", study_id, max_points), study_id, compute))
 
 
 @router.get("/studies/{study_id}/params")
@@ -157,30 +159,36 @@ def pareto(request: Request, study_id: int) -> JSONResponse:
 
 
 def _pareto(request: Request, record: StudyRecord) -> dict[str, Any]:
-    """Every scored trial's objectives in one narrow query; the front by numpy's sort."""
+    """The front (in SQL for 2 objectives; numpy over one narrow scan for 3) and a strided
+    sample of the other scored trials."""
     store, study_id = _store(request), record.id
     k = min(len(record.directions), 3)
-    rows = store.objective_points(study_id, k)
-    pts = np.array([[np.nan if v is None else v for v in r[3:]] for r in rows], dtype=float)
-    front = front_indices(pts.reshape(-1, k), record.directions[:k])[:MAX_FRONT]
-    on_front = set(front)
-    rest = [i for i in range(len(rows)) if i not in on_front]
-    stride = max(1, math.ceil(len(rest) / MAX_OTHER_POINTS))
-    texts = store.candidates([rows[i][0] for i in front])
+    if k == 2:
+        front_rows = store.pareto_2d(study_id, list(record.directions), MAX_FRONT)
+        n_scored, stride, sample = store.objective_sample(study_id, 2, MAX_OTHER_POINTS)
+    else:
+        rows = store.objective_points(study_id, k)
+        pts = np.array([[np.nan if v is None else v for v in r[3:]] for r in rows], dtype=float)
+        front = front_indices(pts.reshape(-1, k), record.directions[:k])[:MAX_FRONT]
+        front_rows = [rows[i] for i in front]
+        n_scored, stride = len(rows), max(1, math.ceil(len(rows) / MAX_OTHER_POINTS))
+        sample = rows[::stride]
+    on_front = {r[0] for r in front_rows}
+    texts = store.candidates(list(on_front))
 
-    def point(i: int) -> dict[str, Any]:
-        tid, number, state, *vals = rows[i]
+    def point(row: tuple) -> dict[str, Any]:
+        tid, number, state, *vals = row
         return {"id": tid, "number": number, "state": state, "values": vals}
 
     return {
         "objectives": k,
         "directions": list(record.directions[:k]),
         "names": (record.config.get("objectives") or [])[:k],
-        "n_scored": len(rows),
+        "n_scored": n_scored,
         "front": [
-            {**point(i), "candidate": candidates.short(texts.get(rows[i][0], ""))} for i in front
+            {**point(r), "candidate": candidates.short(texts.get(r[0], ""))} for r in front_rows
         ],
-        "others": [point(i) for i in rest[::stride]],
+        "others": [point(r) for r in sample if r[0] not in on_front],
         "others_stride": stride,
     }
 
@@ -268,15 +276,21 @@ def _asdict(obj: Any) -> dict[str, Any]:
 
 
 @router.get("/studies/{study_id}/updates")
-def updates(request: Request, study_id: int, since: str | None = None) -> JSONResponse:
-    """Since-last-seen: the study's change marker and the trials finished after `since` (ISO)."""
+def updates(
+    request: Request,
+    study_id: int,
+    since: str | None = None,
+    limit: int = Query(100, ge=0, le=500),
+) -> JSONResponse:
+    """Since-last-seen: the study's change marker and (at most `limit`) trials finished after
+    `since` (ISO); `limit=0` asks for the marker alone."""
     store = _store(request)
     _study(request, study_id)
     try:
         after = None if not since else datetime.fromisoformat(since)
     except ValueError as e:
         raise HTTPException(422, f"`since` must be an ISO timestamp, got {since!r}") from e
-    new = store.finished_since(study_id, after)
+    new = store.finished_since(study_id, after, limit) if limit else []
     version = store.study_version(study_id)
     cursor = new[-1]["finished_at"] if new else since
     return answer({"version": version, "trials": new, "cursor": cursor})

@@ -45,7 +45,12 @@ def create_app(storage: str | Store) -> FastAPI:
 
     @app.get("/plotly.min.js", include_in_schema=False)
     def plotly_js() -> Response:
-        return FileResponse(PLOTLY_JS, media_type="application/javascript")
+        # cached a day without revalidation: a reopened page reuses Plotly and its compiled code
+        return FileResponse(
+            PLOTLY_JS,
+            media_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
@@ -76,7 +81,8 @@ def create_app(storage: str | Store) -> FastAPI:
             raise HTTPException(404, str(e)) from e
         return page(request, "trial.html", trial=trial, study=_study(store, trial.study_id))
 
-    threading.Thread(target=_warm_imports, daemon=True).start()
+    app.state.warmed = threading.Event()  # set once the background imports are done
+    threading.Thread(target=_warm_imports, args=(app.state.warmed,), daemon=True).start()
     return app
 
 
@@ -87,13 +93,16 @@ def _study(store: Store, study_id: int):
     return record
 
 
-def _warm_imports() -> None:
+def _warm_imports(done: threading.Event) -> None:
     """Import the spaces (and sklearn) in the background: the first trial page renders fast."""
-    import sklearn.ensemble  # noqa: F401
+    try:
+        import sklearn.ensemble  # noqa: F401
 
-    from hashtune.dashboard import candidates
+        from hashtune.dashboard import candidates
 
-    candidates.warm()
+        candidates.warm()
+    finally:
+        done.set()
 
 
 def serve(storage: str, host: str = "127.0.0.1", port: int = 8080) -> None:

@@ -29,14 +29,13 @@ async function compare() {
   if (ids.length < 1) return;
   const names = Object.fromEntries([...document.querySelectorAll("#studies tbody tr")].map(
     (tr) => [tr.dataset.study, tr.children[1].textContent]));
-  const traces = [];
-  for (const id of ids) {
-    const h = await api("/studies/" + id + "/history");
+  const curves = await Promise.all(ids.map((id) => api("/studies/" + id + "/history")));
+  const traces = curves.map((h, k) => {
     const pts = h.best_by_number;
-    traces.push({x: pts.map((p) => p.number), y: pts.map((p) => p.value), mode: "lines+markers",
-                 line: {shape: "hv"}, name: names[id] || String(id), type: "scatter"});
-  }
-  plot("compare-chart", traces, {title: {text: "best so far"}, xaxis: {title: {text: "trial"}},
+    return {x: pts.map((p) => p.number), y: pts.map((p) => p.value), mode: "lines+markers",
+            line: {shape: "hv"}, name: names[ids[k]] || String(ids[k]), type: "scatter"};
+  });
+  await plot("compare-chart", traces, {title: {text: "best so far"}, xaxis: {title: {text: "trial"}},
                                  yaxis: {title: {text: "best value"}}});
 }
 

@@ -18,48 +18,55 @@ async function renderSummary() {
 
 function objName(i) { return esc(OBJECTIVES[i] || "value_" + i); }
 
-async function renderHistory() {
-  const h = await api("/studies/" + SID + "/history");
-  const marks = (pts) => {
-    const c = pts.filter((p) => p.state === "CACHED");
-    return {x: c.map((p) => p.number), y: c.map((p) => p.value), mode: "markers", name: "served from cache",
-            marker: {color: STATE_COLORS.CACHED, size: 10, symbol: "star"}, type: "scatter"};
-  };
-  const b = h.best_by_number;
-  const hits = h.scatter.points.filter((p) => p.state === "CACHED");
-  plot("best-number", [
+function drawBestNumber(h) {
+  const b = h.best_by_number, c = b.filter((p) => p.state === "CACHED");
+  return plot("best-number", [
     {x: b.map((p) => p.number), y: b.map((p) => p.value), mode: "lines+markers", line: {shape: "hv"},
      name: "best so far", text: b.map((p) => "trial " + p.number), type: "scatter"},
-    {x: hits.map((p) => p.lo_number), y: hits.map((p) => p.max), mode: "markers", type: "scatter",
-     name: "cache hits", marker: {color: STATE_COLORS.CACHED, size: 5, opacity: 0.6}}, marks(b)],
-    {title: {text: "best " + objName(0) + " over trials"}, xaxis: {title: {text: "trial"}}});
-  const t = h.best_by_time;
-  const ct = t.filter((p) => p.state === "CACHED");
-  plot("best-time", [
+    {x: c.map((p) => p.number), y: c.map((p) => p.value), mode: "markers", name: "served from cache",
+     marker: {color: STATE_COLORS.CACHED, size: 10, symbol: "star"}, type: "scatter"}],
+    {title: {text: "best " + objName(0) + " over trials (" + b.length + " improvements)"}, xaxis: {title: {text: "trial"}}});
+}
+
+function drawBestTime(h) {
+  const t = h.best_by_time, ct = t.filter((p) => p.state === "CACHED");
+  return plot("best-time", [
     {x: t.map((p) => p.finished_at), y: t.map((p) => p.value), mode: "lines+markers", line: {shape: "hv"},
      name: "best so far", text: t.map((p) => "trial " + p.number), type: "scatter"},
     {x: ct.map((p) => p.finished_at), y: ct.map((p) => p.value), mode: "markers", name: "served from cache",
      marker: {color: STATE_COLORS.CACHED, size: 10, symbol: "star"}, type: "scatter"}],
     {title: {text: "best " + objName(0) + " over wall time"}, xaxis: {type: "date"}});
-  const byState = {};
-  for (const p of h.scatter.points) {
-    const s = (byState[p.state] = byState[p.state] || {x: [], y: [], text: []});
-    s.x.push(p.lo_number, p.lo_number); s.y.push(p.min, p.max);
-    const t2 = p.count > 1 ? "trials " + p.lo_number + "–" + p.hi_number + " (" + p.count + ")" : "trial " + p.lo_number;
-    s.text.push(t2 + " min", t2 + " max");
+}
+
+// Min/max per bucket of trial numbers as one vertical segment each: one SVG path per state
+// however many buckets (single trials, or buckets whose min equals max, as markers).
+function drawScatter(h) {
+  const sc = h.scatter, traces = [];
+  for (const [s, c] of Object.entries(sc.states)) {
+    const x = [], y = [], text = [], px = [], py = [], ptext = [];
+    c.lo.forEach((lo, i) => {
+      const label = c.count[i] > 1 ? "trials " + lo + "–" + c.hi[i] + " (" + c.count[i] + ")" : "trial " + lo;
+      if (c.min[i] === c.max[i]) { px.push(lo); py.push(c.max[i]); ptext.push(label); return; }
+      x.push(lo, lo, null); y.push(c.min[i], c.max[i], null); text.push(label + " min", label + " max", null);
+    });
+    if (x.length) traces.push({x: x, y: y, text: text, name: s, mode: "lines", type: "scatter", hoverinfo: "text+y",
+                               line: {color: STATE_COLORS[s], width: 2}, opacity: 0.7});
+    if (px.length) traces.push({x: px, y: py, text: ptext, name: s, mode: "markers", type: "scatter", showlegend: !x.length,
+                                marker: {color: STATE_COLORS[s], size: 5, opacity: 0.7}});
   }
-  plot("scatter", Object.entries(byState).map(([s, d]) => ({x: d.x, y: d.y, text: d.text, name: s,
-    mode: "markers", type: "scattergl", marker: {color: STATE_COLORS[s], size: 5, opacity: 0.7}})),
-    {title: {text: "all trials" + (h.scatter.bucket_width > 1 ? " (min/max per " + h.scatter.bucket_width + " trials)" : "")},
+  return plot("scatter", traces,
+    {title: {text: "all trials" + (sc.bucket_width > 1 ? " (min–max per " + sc.bucket_width + " trials)" : "")},
      xaxis: {title: {text: "trial"}}, yaxis: {title: {text: objName(0)}}});
 }
 
-async function renderParams() {
-  const p = await api("/studies/" + SID + "/params");
-  const names = Object.keys(p.params);
+function drawImportance(p) {
   const imp = Object.entries(p.importance).sort((a, b) => a[1] - b[1]);
-  plot("importance", [{type: "bar", orientation: "h", x: imp.map((e) => e[1]), y: imp.map((e) => esc(e[0]))}],
+  return plot("importance", [{type: "bar", orientation: "h", x: imp.map((e) => e[1]), y: imp.map((e) => esc(e[0]))}],
        {title: {text: "parameter importance (random forest on " + p.objective.length + " trials)"}, margin: {l: 140}});
+}
+
+function drawSlice(p) {
+  const names = Object.keys(p.params);
   const n = Math.max(names.length, 1), cols = Math.min(n, 3), rows = Math.ceil(n / cols);
   // SVG charts on a thinned sample: WebGL without a GPU (headless, remote desktops) is slow
   const step = Math.max(1, Math.ceil(p.objective.length / SLICE_POINTS));
@@ -73,13 +80,13 @@ async function renderParams() {
   });
   const layout = {title: {text: "slice"}, grid: {rows: rows, columns: cols, pattern: "independent", ygap: 0.45}, height: 260 * rows + 60};
   names.forEach((name, i) => { layout["xaxis" + (i + 1)] = {title: {text: esc(name)}, type: p.params[name].kind === "numeric" ? "linear" : "category"}; });
-  plot("slice", traces, layout);
-  plotParcoords(names, p);
+  return plot("slice", traces, layout);
 }
 
 // Parallel coordinates as SVG polylines (Plotly's parcoords needs WebGL, slow without a GPU):
 // every axis scaled to [0, 1], lines coloured by objective quintile, best quintile on top.
-function plotParcoords(names, p) {
+function drawParcoords(p) {
+  const names = Object.keys(p.params);
   const step = Math.max(1, Math.ceil(p.objective.length / PARCOORDS_LINES));
   const idx = p.objective.map((_, i) => i).filter((i) => i % step === 0);
   const axes = names.map((name) => {
@@ -115,18 +122,15 @@ function plotParcoords(names, p) {
                                          bgcolor: "rgba(255,255,255,0.7)"}));
     }
   });
-  plot("parcoords", traces, {title: {text: "parallel coordinates (" + idx.length + " trials; yellow = best)"},
+  return plot("parcoords", traces, {title: {text: "parallel coordinates (" + idx.length + " trials; yellow = best)"},
     annotations: ann, showlegend: false, xaxis: {tickvals: axes.map((_, k) => k), ticktext: axes.map(() => ""), range: [-0.3, axes.length - 0.7]},
     yaxis: {visible: false, range: [-0.12, 1.15]}});
 }
 
-async function renderPareto() {
-  const sec = document.getElementById("pareto-section");
-  if (DIRECTIONS.length < 2) { sec.hidden = true; return; }
-  const p = await api("/studies/" + SID + "/pareto");
+async function drawPareto(p) {
   const three = p.objectives === 3;
   const v = (pts, i) => pts.map((q) => q.values[i]);
-  const kind = three ? "scatter3d" : "scattergl";
+  const kind = three ? "scatter3d" : "scatter";  // SVG: WebGL without a GPU is slow
   const tr = (pts, name, color, size, text) => {
     const t = {type: kind, mode: "markers", name: name, x: v(pts, 0), y: v(pts, 1), text: text,
                customdata: pts.map((q) => q.id), marker: {color: color, size: size}, hoverinfo: "text"};
@@ -138,7 +142,7 @@ async function renderPareto() {
   const layout = three ? {scene: {xaxis: {title: {text: names[0]}}, yaxis: {title: {text: names[1]}}, zaxis: {title: {text: names[2]}}}}
                        : {xaxis: {title: {text: names[0]}}, yaxis: {title: {text: names[1]}}};
   layout.title = {text: p.front.length + " on the front of " + p.n_scored + " scored trials"};
-  plot("pareto", [tr(p.others, "dominated", "#bbb", three ? 2 : 4, p.others.map((q) => "trial " + q.number)),
+  await plot("pareto", [tr(p.others, "dominated", "#bbb", three ? 2 : 4, p.others.map((q) => "trial " + q.number)),
                   tr(p.front, "Pareto front", "#d62728", three ? 4 : 8, frontText)], layout);
   const node = document.getElementById("pareto");
   node.removeAllListeners && node.removeAllListeners("plotly_click");
@@ -146,38 +150,47 @@ async function renderPareto() {
 }
 
 
-async function renderIntermediate() {
-  const d = await api("/studies/" + SID + "/intermediate");
+function drawIntermediate(d) {
   const traces = d.curves.map((c) => ({x: c.steps.map((s) => s[0]), y: c.steps.map((s) => s[1]), type: "scatter",
     mode: "lines", name: "trial " + c.number + (c.state === "PRUNED" ? " (pruned)" : ""),
     line: {color: c.state === "PRUNED" ? "#d62728" : "#1f77b4", dash: c.state === "PRUNED" ? "dot" : "solid", width: 1},
     showlegend: false}));
-  plot("intermediate", traces, {title: {text: d.curves.length ? "latest " + d.curves.length + " curves (pruned dotted red)" : "no intermediate values"},
+  return plot("intermediate", traces, {title: {text: d.curves.length ? "latest " + d.curves.length + " curves (pruned dotted red)" : "no intermediate values"},
                                 xaxis: {title: {text: "step"}}});
 }
 
-async function renderTimeline() {
-  const d = await api("/studies/" + SID + "/timeline?last=" + TIMELINE_TRIALS);
+async function drawTimeline(d) {
   const byState = {};
   for (const t of d.trials) {
     const s = (byState[t.state] = byState[t.state] || {y: [], base: [], x: [], text: []});
     const start = Date.parse(t.start), end = t.end ? Date.parse(t.end) : Date.now();
     s.y.push(esc(t.worker)); s.base.push(t.start); s.x.push(Math.max(end - start, 1)); s.text.push("trial " + t.number);
   }
-  plot("timeline", Object.entries(byState).map(([s, d2]) => ({type: "bar", orientation: "h", y: d2.y, base: d2.base,
+  await plot("timeline", Object.entries(byState).map(([s, d2]) => ({type: "bar", orientation: "h", y: d2.y, base: d2.base,
     x: d2.x, hovertext: d2.text, name: s, marker: {color: STATE_COLORS[s]}, hoverinfo: "text+name"})),
     {title: {text: "latest " + d.trials.length + " trials per worker"}, xaxis: {type: "date"}, barmode: "overlay", margin: {l: 160}});
   document.getElementById("workers").replaceChildren(el("p", {class: "muted",
     text: Object.entries(d.workers).map(([w, c]) => w + ": " + stateCounts(c)).join(" | ")}));
 }
 
-let page = 1;
+// The trials table: filtered, sorted and paged in SQL; a header click sorts by its column
+// (again: the other way), the arrow shows the order.
+let page = 1, sort = "number", order = "asc";
 function query() {
   const f = new FormData(document.getElementById("filters"));
   const q = new URLSearchParams();
   for (const [k, v] of f.entries()) if (v !== "") q.set(k, v);
-  q.set("page", String(page));
+  q.set("sort", sort); q.set("order", order); q.set("page", String(page));
   return q;
+}
+
+function showSort() {
+  for (const th of document.querySelectorAll("#trials th[data-sort]")) {
+    const on = th.dataset.sort === sort;
+    th.classList.toggle("sorted", on);
+    th.setAttribute("aria-sort", on ? (order === "asc" ? "ascending" : "descending") : "none");
+    th.dataset.arrow = on ? (order === "asc" ? " ▲" : " ▼") : "";
+  }
 }
 
 async function renderTrials() {
@@ -187,15 +200,18 @@ async function renderTrials() {
   document.querySelector("#trials tbody").replaceChildren(...d.rows.map((r) => el("tr", {"data-number": r.number},
     el("td", {}, el("a", {href: "/trials/" + r.id, text: String(r.number)})),
     el("td", {class: "state-" + r.state, text: r.state}),
-    el("td", {text: (r.values || []).map((x) => fmt(x)).join(", ") || "–"}),
-    el("td", {text: r.duration_s === null ? "–" : r.duration_s.toFixed(3)}),
-    el("td", {text: r.worker || "–"}),
+    el("td", {class: "values", text: (r.values || []).map((x) => fmt(x)).join(", ") || "–"}),
+    el("td", {class: "duration", text: r.duration_s === null ? "–" : r.duration_s.toFixed(3)}),
+    el("td", {class: "worker", text: r.worker || "–"}),
+    el("td", {class: "finished", text: r.finished_at ? String(r.finished_at).replace("T", " ").slice(0, 19) : "–"}),
     el("td", {text: r.cached_from === null ? "" : "#" + r.cached_from}),
     el("td", {text: (r.functional_hash || "").slice(0, 10)}),
     el("td", {class: "params", text: JSON.stringify(r.params)}))));
   document.getElementById("pages").textContent = String(d.pages);
   document.getElementById("total").textContent = String(d.total);
   document.getElementById("page").value = String(d.page);
+  document.getElementById("trials").dataset.sorted = sort + " " + order;
+  showSort();
 }
 
 document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); page = 1; renderTrials(); });
@@ -203,14 +219,35 @@ document.getElementById("prev").addEventListener("click", () => { if (page > 1) 
 document.getElementById("next").addEventListener("click", () => {
   if (page < Number(document.getElementById("pages").textContent)) { page++; renderTrials(); } });
 document.getElementById("page").addEventListener("change", (e) => { page = Math.max(1, Number(e.target.value) || 1); renderTrials(); });
-
-let heavyAt = 0;
-async function refreshAll(first) {
-  const jobs = [renderSummary(), renderHistory(), renderTrials(), renderTimeline(), renderIntermediate()];
-  if (first || Date.now() - heavyAt > 10000) { heavyAt = Date.now(); jobs.push(renderParams(), renderPareto()); }
-  await Promise.all(jobs);
-  document.body.dataset.refreshed = String(Date.now());
+for (const th of document.querySelectorAll("#trials th[data-sort]")) {
+  th.title = "sort by " + th.textContent;
+  th.addEventListener("click", () => {
+    order = th.dataset.sort === sort && order === "asc" ? "desc" : "asc";
+    sort = th.dataset.sort; page = 1; renderTrials();
+  });
 }
 
-refreshAll(true).then(() => { document.body.dataset.loaded = "1"; });
-live(studyWatcher(SID), () => refreshAll(false), 2000);
+// Charts: each fetches its source when it comes near the viewport. The page counts as loaded
+// (body[data-loaded]) when the summary, the charts of the first screen and the table are drawn;
+// live polling starts then.
+if (DIRECTIONS.length < 2) document.getElementById("pareto-section").hidden = true;
+loadPlotly();
+const study = "/studies/" + SID, watcher = studyWatcher(SID);
+watcher.prime().catch(console.error).then(() => {
+  const charts = lazyCharts({
+    "best-number": ["history", drawBestNumber], "best-time": ["history", drawBestTime], "scatter": ["history", drawScatter],
+    "importance": ["params", drawImportance], "slice": ["params", drawSlice], "parcoords": ["params", drawParcoords],
+    "pareto": ["pareto", drawPareto], "intermediate": ["intermediate", drawIntermediate], "timeline": ["timeline", drawTimeline],
+  }, {
+    history: () => api(study + "/history"), params: () => api(study + "/params"), pareto: () => api(study + "/pareto"),
+    intermediate: () => api(study + "/intermediate"), timeline: () => api(study + "/timeline?last=" + TIMELINE_TRIALS),
+  }, {minAgeMs: {params: 10000, pareto: 10000}});
+  return Promise.all([renderSummary(), renderTrials(), charts.firstScreen]).then(() => {
+    document.body.dataset.loadedMs = String(Math.round(performance.now()));
+    document.body.dataset.loaded = "1";
+    live(watcher, async () => {
+      await Promise.all([renderSummary(), renderTrials(), charts.refresh()]);
+      document.body.dataset.refreshed = String(Date.now());
+    }, 2000);
+  });
+});

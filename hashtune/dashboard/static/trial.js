@@ -20,11 +20,11 @@ function renderCandidate(t) {
     document.getElementById("source-box").hidden = false;
     document.getElementById("source").textContent = t.rendered.source;
   }
-  if (t.rendered.cell) renderCell(t.rendered.cell.edges);
+  return t.rendered.cell ? renderCell(t.rendered.cell.edges) : null;
 }
 
 // The cell as a DAG: nodes on a line, edges as arcs labelled with their op ("none" edges hidden).
-function renderCell(edges) {
+async function renderCell(edges) {
   const box = document.getElementById("cell");
   box.hidden = false;
   const nodes = Math.max(...edges.map((e) => e.dst)) + 1;
@@ -40,17 +40,17 @@ function renderCell(edges) {
   traces.push({x: [...Array(nodes).keys()], y: Array(nodes).fill(0), mode: "markers+text", type: "scatter",
                text: [...Array(nodes).keys()].map(String), textposition: "middle center",
                marker: {size: 26, color: "#dde"}, showlegend: false, hoverinfo: "skip"});
-  plot("cell", traces, {title: {text: "cell"}, annotations: ann, xaxis: {visible: false}, yaxis: {visible: false}, height: 260});
+  await plot("cell", traces, {title: {text: "cell"}, annotations: ann, xaxis: {visible: false}, yaxis: {visible: false}, height: 260});
 }
 
 function renderIntermediate(t) {
   const s = t.intermediate || [];
-  plot("intermediate", [{x: s.map((p) => p[0]), y: s.map((p) => p[1]), mode: "lines+markers", type: "scatter",
+  return plot("intermediate", [{x: s.map((p) => p[0]), y: s.map((p) => p[1]), mode: "lines+markers", type: "scatter",
     line: {color: t.state === "PRUNED" ? "#d62728" : "#1f77b4"}}],
     {title: {text: s.length ? s.length + " steps" + (t.state === "PRUNED" ? " (pruned)" : "") : "no intermediate values"}});
 }
 
-function renderLineage(t) {
+async function renderLineage(t) {
   const parents = t.ancestry.edges.filter((e) => e.child === t.id).map((e) => e.parent);
   const nodes = Object.fromEntries(t.ancestry.nodes.map((n) => [n.id, n]));
   const box = document.getElementById("lineage");
@@ -69,7 +69,7 @@ function renderLineage(t) {
   const ex = [], ey = [];
   for (const e of t.ancestry.edges) if (pos[e.parent] && pos[e.child]) { ex.push(pos[e.parent][0], pos[e.child][0], null); ey.push(pos[e.parent][1], pos[e.child][1], null); }
   const ids = order;
-  plot("ancestry", [{x: ex, y: ey, mode: "lines", type: "scatter", line: {color: "#aaa"}, hoverinfo: "skip", showlegend: false},
+  await plot("ancestry", [{x: ex, y: ey, mode: "lines", type: "scatter", line: {color: "#aaa"}, hoverinfo: "skip", showlegend: false},
     {x: ids.map((i) => pos[i][0]), y: ids.map((i) => pos[i][1]), mode: "markers+text", type: "scatter", showlegend: false,
      text: ids.map((i) => "#" + nodes[i].number), textposition: "top center", customdata: ids,
      hovertext: ids.map((i) => "trial " + nodes[i].number + " " + nodes[i].state + " " + fmt(nodes[i].value)), hoverinfo: "text",
@@ -96,13 +96,16 @@ function renderClass(t) {
 let lastState = null;
 async function render() {
   const t = await api("/trials/" + TID);
-  renderFacts(t); renderCandidate(t); renderIntermediate(t); renderLineage(t); renderClass(t);
+  renderFacts(t); renderClass(t);
+  await Promise.all([renderCandidate(t), renderIntermediate(t), renderLineage(t)]);
   lastState = t.state;
+  document.body.dataset.loadedMs = String(Math.round(performance.now()));
   document.body.dataset.loaded = "1";
   document.body.dataset.state = t.state;
   return t;
 }
 
+loadPlotly();
 render();
 let lastSeen = null;
 live(async () => {

@@ -5,7 +5,7 @@ rows are kept. The version table moves from `alembic_version` to `ht_alembic_ver
 `hashtune.store.engine.migrate` (Alembic writes the version table it was configured with).
 Stores created after this revision get the prefixed schema directly; on them this is a no-op.
 
-Revision ID: optdata_1
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "optdata_1"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """Artifacts: files a trial saved (checkpoints, plots, logs), kept by an artifact store.
 
-Revision ID: optdata_2
-Revises: optdata_1
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "optdata_2"
-down_revision = "optdata_1"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
