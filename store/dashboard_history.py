@@ -1,5 +1,5 @@
 """A study's history for the dashboard, reduced in SQL: best-so-far improvements and the
-all-trials scatter as min/max buckets. Both read the covering index `ix_trials_study_series`
+all-trials scatter as min/max buckets. Both read the covering index `ix_ht_trials_study_series`
 (study_id, number, state, value, finished_at), so a 100,000-trial study never leaves the index
 and at most a few thousand rows come back.
 """

@@ -134,9 +134,9 @@ class DashboardQueriesMixin(StoreBase):
     def hashing_buckets(self, study_id: int, buckets: int = 200) -> list[dict[str, Any]]:
         """Per bucket of trial numbers: proposals, paid evaluations, hits and seconds saved.
 
-        Two grouped queries, each over a covering index: counts from `ix_trials_study_series`,
+        Two grouped queries, each over a covering index: counts from `ix_ht_trials_study_series`,
         the seconds the hits saved (the payer's duration, else the cache entry's) from
-        `ix_trials_study_stats` joined to the payer by primary key.
+        `ix_ht_trials_study_stats` joined to the payer by primary key.
         """
         n = self._max_number(study_id)
         width = max(1, math.ceil((n + 1) / buckets))
@@ -190,7 +190,7 @@ class DashboardQueriesMixin(StoreBase):
         if not top:
             return []
         by_hash: dict[str, list[dict]] = {}
-        for h, task, _ in top:  # a few rows per class, each through ix_trials_task_hash
+        for h, task, _ in top:  # a few rows per class, each through ix_ht_trials_task_hash
             rows = self._rows(
                 select(Trial.id, Trial.number, Trial.state, Trial.value, Trial.candidate)
                 .where(Trial.task == task, Trial.functional_hash == h, Trial.study_id == study_id)
