@@ -26,13 +26,15 @@ import jax  # noqa: E402
 
 from hashtune.evaluators.optimizer_suite import FIDELITIES, SuiteScorer  # noqa: E402
 from hashtune.hashing import functional_hash, functional_hashes  # noqa: E402
+from hashtune.spaces.optimizers.slots import SlotProgram  # noqa: E402
 from hashtune.spaces.optimizers.space import optimizer_program_space  # noqa: E402
 
 
 def random_programs(n: int, seed: int) -> list:
+    """`n` random slot programs (8 slots), drawn without PyGlove (SlotProgram)."""
     space = optimizer_program_space(max_statements=8)
     rng = random.Random(seed)
-    return [space.materialize(space.random_dna(rng)) for _ in range(n)]
+    return [SlotProgram.random(space, rng) for _ in range(n)]
 
 
 T0 = time.perf_counter()
@@ -75,14 +77,14 @@ def main() -> None:
     if not a.skip_today:
         today = OptimizerProxyEvaluator()
         progs = random_programs(a.today + 1, seed=1)
-        timed(lambda: today.evaluate(progs[0]), "today: setup + first")
-        _, s = timed(lambda: [today.evaluate(q) for q in progs[1:]], "today")
+        timed(lambda: today.evaluate(progs[0].program()), "today: setup + first")
+        _, s = timed(lambda: [today.evaluate(q.program()) for q in progs[1:]], "today")
         rows.append(("today: optimizer_proxy, one at a time", a.today, s, a.today / s))
     # one at a time on the real suite
     single = SuiteScorer(FIDELITIES[0], batched=False)
     timed(lambda: single.reference, "single: reference (adam)")
     progs = random_programs(a.single, seed=2)
-    single_res, s = timed(lambda: [single.score([q])[0] for q in progs], "single")
+    single_res, s = timed(lambda: [single.score([q.program()])[0] for q in progs], "single")
     rows.append(("suite f0, one at a time (compiled each)", a.single, s, a.single / s))
     batched = SuiteScorer(FIDELITIES[0], population_axis=a.axis)
     _, compile_1 = timed(lambda: batched.reference, "batched: compile bucket 1")
@@ -102,7 +104,7 @@ def main() -> None:
     _, c = timed(lambda: functional_hashes(hp[:512]), "hash: compile")
     _, s = timed(lambda: functional_hashes(hp), "hash batched")
     hash_rows = [("hash batched", a.hash, s, a.hash / s)]
-    _, s = timed(lambda: [functional_hash(q) for q in hp[:20]], "hash eager")
+    _, s = timed(lambda: [functional_hash(q.program()) for q in hp[:20]], "hash eager")
     hash_rows.append(("hash one at a time", 20, s, 20 / s))
     base = rows[0][3]
     print(f"device {rec['device']}  ({rec['cpus']} cpus, jax {rec['jax']}, axis {a.axis})")

@@ -35,6 +35,7 @@ from hashtune.evaluators.optimizer_suite import (  # noqa: E402
 from hashtune.hashing import functional_hashes  # noqa: E402
 from hashtune.spaces.optimizers.references import reference_programs  # noqa: E402
 from hashtune.spaces.optimizers.simplify import simplify  # noqa: E402
+from hashtune.spaces.optimizers.slots import SlotProgram  # noqa: E402
 from hashtune.spaces.optimizers.space import optimizer_program_space  # noqa: E402
 
 
@@ -54,13 +55,13 @@ def search(
     hash_s = train_s = 0.0
     while time.perf_counter() - t0 < a.budget_s:
         if len(population) < a.population:
-            dnas = [space.random_dna(rng) for _ in range(a.batch)]
+            progs = [SlotProgram.random(space, rng) for _ in range(a.batch)]
         else:
-            dnas = []
-            for _ in range(a.batch):
-                parent = max(rng.sample(list(population), a.tournament), key=lambda x: x[3])
-                dnas.append(space.mutate(parent[0], rng)[0])
-        progs = [space.materialize(d) for d in dnas]
+            pop = list(population)
+            progs = [
+                max(rng.sample(pop, a.tournament), key=lambda x: x[3])[1].mutate(rng)
+                for _ in range(a.batch)
+            ]
         proposals += len(progs)
         th = time.perf_counter()
         if fec:
@@ -68,19 +69,24 @@ def search(
         else:  # no functional cache: every proposal is its own evaluation
             keys = [f"p{proposals - len(progs) + i}" for i in range(len(progs))]
         hash_s += time.perf_counter() - th
-        before = sum(funnel.stats.paid.values())
         tt = time.perf_counter()
         fits = funnel.run(list(zip(keys, progs, strict=True)))
         train_s += time.perf_counter() - tt
-        paid_now = sum(funnel.stats.paid.values()) - before
-        for d, p, k, (f, rung) in zip(dnas, progs, keys, fits, strict=True):
-            population.append((d, p, k, f))
+        for p, k, (f, rung) in zip(progs, keys, fits, strict=True):
+            population.append((None, p, k, f))
             seen_src[k] = rung
             if (rung, f) > (best[1], best[0]):
                 best = (f, rung, p, k)
         while len(population) > a.population:
             population.popleft()
         generations += 1
+        if generations % 10 == 1:
+            print(
+                f"  [{'FEC' if fec else 'no FEC'}] gen {generations} {time.perf_counter() - t0:.0f}s"
+                f" proposals {proposals} paid {dict(funnel.stats.paid)} best {best[0]:.3f}"
+                f" (rung {best[1]})",
+                flush=True,
+            )
         curve.append(
             {
                 "s": time.perf_counter() - t0,
@@ -104,9 +110,9 @@ def search(
         "train_s": train_s,
         "best_fitness": best[0],
         "best_rung": best[1],
-        "best_raw": best[2].to_source(),
-        "best_simplified": simplify(best[2]).to_source(),
-        "best_program": best[2],
+        "best_raw": best[2].program().to_source(),
+        "best_simplified": simplify(best[2].program()).to_source(),
+        "best_program": best[2].program(),
         "curve": curve,
     }
 
@@ -129,6 +135,12 @@ def main() -> None:
     meta = SuiteScorer(META_FIDELITY, population_axis=a.axis)
     refs = reference_programs()
     ref_rows = {r: scorers[r].score(list(refs.values())) for r in range(len(scorers))}
+    for r in ref_rows:
+        print(
+            f"rung {r}: "
+            + ", ".join(f"{n}={x['score']:.3f}" for n, x in zip(refs, ref_rows[r], strict=True)),
+            flush=True,
+        )
     setup_s = time.perf_counter() - t0
     runs = [search(scorers, a, fec=True, seed=a.seed), search(scorers, a, fec=False, seed=a.seed)]
     names = list(refs) + ["found (FEC)", "found (no FEC)"]

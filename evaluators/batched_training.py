@@ -30,6 +30,9 @@ from hashtune.spaces.optimizers.program import INPUTS, Program
 BUCKETS: tuple[int, ...] = (1, 8, 32, 128, 256, 512, 1024)
 #: Programs are padded to a multiple of this many instructions (live statements only).
 INSTR_PAD = 16
+#: A run whose parameters leave [-MAX_PARAM, MAX_PARAM] counts as diverged: float32 losses of
+#: exploded weights can round to exactly 0 (a search found `update = t / 1e-8` that way).
+MAX_PARAM = 1e4
 #: Noop padding program: `update = 0` (finite, cheap).
 _PAD_SOURCE = "def update(w, g, m, v, lr):\n    return 0.0, m, v\n"
 
@@ -120,7 +123,7 @@ def _run_factory(suite: Suite) -> Callable[..., Any]:
         for i, (task, d) in enumerate(zip(suite.tasks, data, strict=True)):
             part = p[b[i] : b[i + 1]]
             loss = task.loss(suite.unravels[i](part), d[2], d[3])
-            ok = jnp.all(jnp.isfinite(part)) & jnp.isfinite(loss)
+            ok = jnp.all(jnp.abs(part) < MAX_PARAM) & jnp.isfinite(loss)  # nan fails too
             out.append(jnp.where(ok, loss, jnp.inf))
         return jnp.stack(out)
 
@@ -160,13 +163,18 @@ def interpret(
     )
 
 
-def encode(programs: Sequence[Program], pad_to: int | None = None) -> ProgramArrays:
-    """Stacked float32 arrays of `programs` (live statements), padded to a common length."""
-    lives = [p.live_statements() for p in programs]
-    longest = max([len(s) for s in lives] + [1])
-    n = pad_to or -(-longest // INSTR_PAD) * INSTR_PAD
+def encode(programs: Sequence[Any], pad_to: int | None = None) -> ProgramArrays:
+    """Stacked float32 arrays of `programs` (live statements of a `Program`, or anything with
+    `.arrays(n)` such as `SlotProgram`), padded to a common length."""
+    lives = [p.live_statements() if isinstance(p, Program) else None for p in programs]
+    lengths = [
+        len(s) if s is not None else len(p.arrays().op)
+        for s, p in zip(lives, programs, strict=True)
+    ]
+    n = pad_to or -(-max([*lengths, 1]) // INSTR_PAD) * INSTR_PAD
     arrs = [
-        program_arrays(s, p.outputs, INPUTS, pad=n) for s, p in zip(lives, programs, strict=True)
+        program_arrays(s, p.outputs, INPUTS, pad=n) if s is not None else p.arrays(n)
+        for s, p in zip(lives, programs, strict=True)
     ]
     fields = []
     for name in ProgramArrays._fields:
