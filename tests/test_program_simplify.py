@@ -70,3 +70,47 @@ def test_non_finite_fold_is_kept_visible():
         "def update(w, g, m, v, lr):\n    u = log(0.0) * g\n    return u, m, v\n"
     )
     assert "log(0.0)" in simplify(p).to_source()
+
+
+#: Like MESSY but only constants of the space's grid (an enqueued program must fit the space).
+IN_GRID = """
+def update(w, g, m, v, lr):
+    dead = exp(w)
+    a = 0.5 * 2.0
+    b = g * a
+    m = interp(b, m, 0.9)
+    update = lr * m
+    return update, m, v
+"""
+
+
+def test_cli_trial_shows_the_simplified_program_next_to_the_raw_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    exp = tmp_path / "opt.yaml"
+    exp.write_text(
+        "study: opt-simplify\n"
+        f"storage: sqlite:///{tmp_path}/s.db\n"
+        "space: {name: optimizer_programs, args: {max_statements: 8}}\n"
+        'evaluator: {name: "hashtune.evaluators.testing:SleepEvaluator", args: {seconds: 0.0}}\n'
+        "searcher: random\n"
+        "budget: {trials: 1}\n"
+        "enqueue:\n"
+        "  - |\n" + "".join(f"    {line}\n" for line in IN_GRID.strip().splitlines())
+    )
+    env = {**os.environ, "COLUMNS": "200"}
+    run = [sys.executable, "-m", "hashtune.cli"]
+    subprocess.run([*run, "run", str(exp)], check=True, capture_output=True, env=env, timeout=300)
+    out = subprocess.run(
+        [*run, "trial", "opt-simplify", "0", "--storage", f"sqlite:///{tmp_path}/s.db"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    ).stdout
+    raw, simple = out.split("simplified", 1)
+    assert "exp(w)" in raw  # the raw form keeps the dead statement
+    assert "m1 = interp(g, m, 0.9)" in simple and "exp(w)" not in simple
