@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--single", type=int, default=4)
     p.add_argument("--today", type=int, default=4)
     p.add_argument("--hash", type=int, default=4096)
-    p.add_argument("--axis", default="vmap")
+    p.add_argument("--axis", default="auto", help="population axis: auto, vmap, map")
     p.add_argument("--skip-today", action="store_true")
     p.add_argument("--today-rate", type=float, default=0.7, help="programs/s when skipped")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu.json"))

@@ -125,7 +125,7 @@ def main() -> None:
     p.add_argument("--tournament", type=int, default=16)
     p.add_argument("--promote", type=float, default=0.05)
     p.add_argument("--max-statements", type=int, default=10)
-    p.add_argument("--axis", default="vmap")
+    p.add_argument("--axis", default="auto", help="population axis: auto, vmap, map")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/optimizer_discovery.json"))
     a = p.parse_args()

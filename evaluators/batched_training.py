@@ -198,14 +198,18 @@ class BatchedTrainer:
         self,
         suite: Suite,
         lrs: Sequence[float],
-        population_axis: str = "vmap",
+        population_axis: str = "auto",
         unroll: bool = False,
     ):
         import jax
         import jax.numpy as jnp
 
-        if population_axis not in ("vmap", "map"):
-            raise ValueError(f"`population_axis` must be 'vmap' or 'map', got {population_axis!r}")
+        if population_axis not in ("auto", "vmap", "map"):
+            raise ValueError(
+                f"`population_axis` must be 'auto', 'vmap' or 'map', got {population_axis!r}"
+            )
+        if population_axis == "auto":  # CPU: a real branch per program beats computing every op
+            population_axis = "map" if jax.default_backend() == "cpu" else "vmap"
         self.suite, self.lrs = suite, jnp.asarray(lrs, jnp.float32)
         run = _run_factory(suite)
 

@@ -71,7 +71,7 @@ def relative_scores(losses: np.ndarray, ref_best: np.ndarray) -> tuple[np.ndarra
 class SuiteScorer:
     """One fidelity's suite, compiled once: `score(programs)` trains them all in one call."""
 
-    def __init__(self, fidelity: Fidelity, population_axis: str = "vmap", batched: bool = True):
+    def __init__(self, fidelity: Fidelity, population_axis: str = "auto", batched: bool = True):
         self.fidelity = fidelity
         self.suite = prepare_suite(fidelity.tasks, fidelity.steps, fidelity.seeds, fidelity.seed)
         if batched:
@@ -117,7 +117,7 @@ class OptimizerSuiteEvaluator(Evaluator):
     objectives = ("score",)
     fingerprint_ignores = ("_scorer",)
 
-    def __init__(self, fidelity: int = 0, population_axis: str = "vmap"):
+    def __init__(self, fidelity: int = 0, population_axis: str = "auto"):
         if fidelity not in FIDELITIES:
             raise ValueError(f"`fidelity` must be one of {sorted(FIDELITIES)}, got {fidelity!r}")
         self.fidelity = fidelity
