@@ -24,6 +24,7 @@ _EVALUATORS: dict[str, str | Callable[..., Evaluator]] = {
     "nas_bench_201_train": "hashtune.evaluators.nas_bench_201:NasBench201TrainEvaluator",
     "nas_bench_201_tabular": "hashtune.evaluators.nas_bench_201:NasBench201TabularEvaluator",
     "optimizer_proxy": "hashtune.evaluators.optimizer_proxy:OptimizerProxyEvaluator",
+    "optimizer_suite": "hashtune.evaluators.optimizer_suite:OptimizerSuiteEvaluator",
     "function": "hashtune.evaluators.base:FunctionEvaluator",
 }
 

@@ -291,6 +291,21 @@ def candidate_full(text: str) -> str:
     return f"{obj.to_string()}\n{form}" if hasattr(obj, "to_string") else form
 
 
+def candidate_simplified(text: str) -> str | None:
+    """An optimizer program's readable form (dead code out, constants folded, registers
+    renamed), or None when the candidate is no program."""
+    import pyglove as pg
+
+    from hashtune.spaces.optimizers.program import Program
+    from hashtune.spaces.optimizers.simplify import simplify
+
+    try:
+        obj = pg.from_json_str(text)
+    except Exception:  # noqa: BLE001 - not loadable here: nothing to simplify
+        return None
+    return simplify(obj).to_source() if isinstance(obj, Program) else None
+
+
 def trial_detail(study: StudyView, trial: TrialRecord) -> Table:
     """Every field of one trial, the candidate in full (`hashtune trial STUDY N`)."""
     from rich.table import Table
@@ -304,6 +319,11 @@ def trial_detail(study: StudyView, trial: TrialRecord) -> Table:
         ("state", trial.state),
         *((name, _fmt(v)) for name, v in values.items()),
         ("candidate", candidate_full(trial.candidate)),
+        *(
+            [("simplified", simple)]
+            if (simple := candidate_simplified(trial.candidate)) is not None
+            else []
+        ),
         ("functional hash", trial.functional_hash or "-"),
         ("served from trial", _fmt(numbers.get(trial.cached_from_trial_id))),
         ("parents", ", ".join(map(str, trial.parents)) or "-"),

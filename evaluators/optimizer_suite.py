@@ -1,0 +1,148 @@
+"""Score optimizer programs on the proxy suite relative to Adam, whole populations per call.
+
+A program's task score is `log10(adam_loss / program_loss)` of the final training loss (mean of
+log10 over seeds), each side at its own best learning rate of the grid (so ignoring lr never
+pays), clipped to [`FLOOR`, `CEIL`] (a diverged run is `FLOOR`); the suite score is the mean over
+tasks: Adam scores 0, better than Adam > 0. `Fidelity` says how long and large training is;
+`SuiteScorer` prepares one fidelity's suite and scores many programs per call (batched trainer);
+`OptimizerSuiteEvaluator` is the `Evaluator` form (`evaluate` and `evaluate_batch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext
+from hashtune.evaluators.batched_training import BatchedTrainer, SingleTrainer, prepare_suite
+from hashtune.evaluators.proxy_tasks import META_TEST, SEARCH_SUITES, TaskSpec
+from hashtune.spaces.optimizers.program import Program
+from hashtune.spaces.optimizers.seeds import ADAM
+
+FLOOR, CEIL = -3.0, 1.0
+DECADES = tuple(float(x) for x in 10.0 ** np.arange(-4.0, 0.01, 1.0))
+HALF_DECADES = tuple(float(x) for x in 10.0 ** np.arange(-4.0, 0.01, 0.5))
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How a suite is trained: tasks, steps, seeds, learning-rate grid."""
+
+    name: str
+    tasks: tuple[TaskSpec, ...]
+    steps: int
+    seeds: int
+    lrs: tuple[float, ...] = DECADES
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "tasks": [t.__dict__ for t in self.tasks],
+            "steps": self.steps,
+            "seeds": self.seeds,
+            "lrs": list(self.lrs),
+            "seed": self.seed,
+        }
+
+
+#: The funnel's rungs (0 cheapest) and the held-out meta-test.
+FIDELITIES: dict[int, Fidelity] = {
+    0: Fidelity("f0", SEARCH_SUITES[0], steps=100, seeds=1, lrs=DECADES),
+    1: Fidelity("f1", SEARCH_SUITES[1], steps=300, seeds=2, lrs=HALF_DECADES),
+}
+META_FIDELITY = Fidelity("meta_test", META_TEST, steps=400, seeds=2, lrs=HALF_DECADES, seed=1)
+
+
+def relative_scores(losses: np.ndarray, ref_best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scores (N, T), best lr index (N, T)) of losses (N, seeds, lrs, T) vs Adam's log10 best."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logl = np.log10(np.where(np.isfinite(losses), np.maximum(losses, 1e-30), np.inf))
+    per_lr = logl.mean(axis=1)  # (N, L, T): inf if any seed diverged
+    best = per_lr.min(axis=1)
+    rel = np.where(np.isfinite(best), ref_best[None, :] - best, FLOOR)
+    return np.clip(rel, FLOOR, CEIL), per_lr.argmin(axis=1)
+
+
+class SuiteScorer:
+    """One fidelity's suite, compiled once: `score(programs)` trains them all in one call."""
+
+    def __init__(self, fidelity: Fidelity, population_axis: str = "auto", batched: bool = True):
+        self.fidelity = fidelity
+        self.suite = prepare_suite(fidelity.tasks, fidelity.steps, fidelity.seeds, fidelity.seed)
+        if batched:
+            self.trainer: Any = BatchedTrainer(self.suite, fidelity.lrs, population_axis)
+        else:
+            self.trainer = SingleTrainer(self.suite, fidelity.lrs)
+        self._ref: np.ndarray | None = None
+
+    @property
+    def reference(self) -> np.ndarray:
+        """Adam's best mean log10 loss per task (what scores are relative to)."""
+        if self._ref is None:
+            adam = Program.from_source(ADAM)
+            logl = np.log10(np.maximum(self.trainer.losses([adam])[0], 1e-30)).mean(axis=0)
+            self._ref = logl.min(axis=0)
+        return self._ref
+
+    def score(self, programs: Sequence[Program]) -> list[dict[str, Any]]:
+        """Per program: `score` (mean over tasks), `task_scores`, `best_lr`, `infeasible`."""
+        ref = self.reference
+        losses = self.trainer.losses(list(programs))
+        rel, best = relative_scores(losses, ref)
+        names = self.suite.names
+        lrs = self.fidelity.lrs
+        out = []
+        for i in range(len(programs)):
+            finite = np.isfinite(losses[i]).any(axis=(0, 1))
+            out.append(
+                {
+                    "score": float(rel[i].mean()),
+                    "task_scores": {n: float(rel[i, j]) for j, n in enumerate(names)},
+                    "best_lr": {n: lrs[int(best[i, j])] for j, n in enumerate(names)},
+                    "infeasible": not bool(finite.any()),
+                }
+            )
+        return out
+
+
+class OptimizerSuiteEvaluator(Evaluator):
+    """Suite score of an optimizer `Program` at one fidelity (see module docstring)."""
+
+    name = "optimizer_suite"
+    objectives = ("score",)
+    fingerprint_ignores = ("_scorer",)
+
+    def __init__(self, fidelity: int = 0, population_axis: str = "auto"):
+        if fidelity not in FIDELITIES:
+            raise ValueError(f"`fidelity` must be one of {sorted(FIDELITIES)}, got {fidelity!r}")
+        self.fidelity = fidelity
+        self.population_axis = population_axis
+        self._scorer: SuiteScorer | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {"fidelity": FIDELITIES[self.fidelity].config(), "relative_to": "adam"}
+
+    @property
+    def scorer(self) -> SuiteScorer:
+        if self._scorer is None:
+            self._scorer = SuiteScorer(FIDELITIES[self.fidelity], self.population_axis)
+        return self._scorer
+
+    def evaluate_batch(self, candidates: Sequence[Any]) -> list[EvaluationResult]:
+        """Score many candidates (Programs or sources) in one batched training call."""
+        programs = [Program.from_source(c) if isinstance(c, str) else c for c in candidates]
+        for p in programs:
+            if not isinstance(p, Program):
+                raise ValueError(f"`candidate` must be a Program, got {type(p).__name__}")
+        return [
+            EvaluationResult(values=(r["score"],), metadata={**r, "fidelity": self.fidelity})
+            for r in self.scorer.score(programs)
+        ]
+
+    def evaluate(self, candidate: Any, context: TrialContext | None = None) -> EvaluationResult:
+        return self.evaluate_batch([candidate])[0]

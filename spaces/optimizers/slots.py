@@ -1,0 +1,108 @@
+"""Register-machine programs as plain slot lists: arrays, hashing and mutation without PyGlove.
+
+A search that proposes thousands of programs a second cannot afford a PyGlove `DNA` and
+`Program` per proposal (tens of milliseconds each). `SlotProgram` holds the slot list of
+`OptimizerProgramSpace` (its `Instruction`s) and turns it straight into `ProgramArrays` (same
+semantics as `space.program_of`: registers always hold a value, `update` and scratch start at 0),
+into the functional hash's batched executable, or, on demand, into the `Program`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hashtune.spaces.base import BATCHED_META_KEY, Executable
+from hashtune.spaces.optimizers.batched import (
+    MAX_ARITY,
+    NUM_INPUTS,
+    ProgramArrays,
+    run_program_arrays,
+)
+from hashtune.spaces.optimizers.mutations import mutate_instructions
+from hashtune.spaces.optimizers.ops import OP_NAMES
+from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS, Program
+from hashtune.spaces.optimizers.space import NOOP, Instruction, OptimizerProgramSpace
+
+_OP_INDEX = {name: i for i, name in enumerate(OP_NAMES)}
+
+
+class SlotProgram:
+    """A slot list of `space`; `arrays(n)` is its register machine padded to `n` instructions."""
+
+    __slots__ = ("space", "instrs")
+
+    def __init__(self, space: OptimizerProgramSpace, instrs: Sequence[Instruction]):
+        self.space, self.instrs = space, tuple(instrs)
+
+    @classmethod
+    def random(cls, space: OptimizerProgramSpace, rng: random.Random) -> SlotProgram:
+        """Every slot a noop with probability 1/(ops + 1), else a random instruction (as
+        `space.random_dna` draws)."""
+        p_noop = 1.0 / (len(space.ops) + 1)
+        return cls(
+            space,
+            [
+                Instruction(NOOP) if rng.random() < p_noop else space.random_instruction(rng)
+                for _ in range(space.max_statements)
+            ],
+        )
+
+    def mutate(self, rng: random.Random) -> SlotProgram:
+        """One of the space's program-aware mutations."""
+        return SlotProgram(self.space, mutate_instructions(self.space, list(self.instrs), rng)[0])
+
+    def program(self) -> Program:
+        """The SSA `Program` (PyGlove), e.g. to print or store."""
+        return self.space.program_of(self.instrs)
+
+    def arrays(self, n: int | None = None) -> ProgramArrays:
+        """`ProgramArrays` with one instruction per non-noop slot, padded to `n` (float64)."""
+        active = [i for i in self.instrs if i.op != NOOP]
+        n = n or max(8, -(-len(active) // 8) * 8)
+        env: dict[str, tuple[bool, float]] = {r: (True, 0.0) for r in self.space.readable}
+        env.update({r: (False, float(k)) for k, r in enumerate(INPUTS)})
+        op = np.zeros(n, np.int32)
+        src = np.zeros((n, MAX_ARITY), np.int32)
+        const = np.zeros((n, MAX_ARITY), np.float64)
+        is_const = np.zeros((n, MAX_ARITY), bool)
+        for k, ins in enumerate(active):
+            op[k] = _OP_INDEX[ins.op]
+            for j, a in enumerate(ins.args):
+                c, val = env[a] if isinstance(a, str) else (True, float(a))
+                if c:
+                    const[k, j], is_const[k, j] = val, True
+                else:
+                    src[k, j] = int(val)
+            env[ins.dest] = (False, float(NUM_INPUTS + k))
+        outs = [env["update"], env["m"], env["v"]]
+        return ProgramArrays(
+            op,
+            np.arange(NUM_INPUTS, NUM_INPUTS + n, dtype=np.int32),
+            src,
+            const,
+            is_const,
+            np.array([0 if c else int(v) for c, v in outs], np.int32),
+            np.array([v if c else 0.0 for c, v in outs], np.float64),
+            np.array([c for c, _ in outs], bool),
+            np.zeros(n, np.float64),
+        )
+
+    def executable(self) -> Executable:
+        """The functional hash's form (batched only; the eager fn builds the `Program`)."""
+
+        def run(param_fn: Any, *xs: Any) -> Any:
+            return self.program().executable().fn(param_fn, *xs)
+
+        return Executable(
+            fn=run,
+            inputs=INPUT_SPECS,
+            static_key=None,
+            meta={
+                "kind": "optimizer_program",
+                BATCHED_META_KEY: (run_program_arrays, self.arrays(16)),
+            },
+        )

@@ -1,0 +1,95 @@
+"""Proxy tasks and suite scores: tasks build, scores are relative to Adam, the suite ranks
+real optimizers above SGD and an lr-ignoring program, the funnel promotes and caches per rung."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hashtune.evaluators.funnel import Funnel
+from hashtune.evaluators.optimizer_suite import (
+    CEIL,
+    FLOOR,
+    Fidelity,
+    OptimizerSuiteEvaluator,
+    SuiteScorer,
+    relative_scores,
+)
+from hashtune.evaluators.proxy_tasks import META_TEST, SEARCH_SUITES, TaskSpec, build_task
+from hashtune.spaces.optimizers.references import reference_programs
+
+SMALL = Fidelity(
+    "test",
+    (
+        TaskSpec("lin", "linreg", dim=8, cond=1e3, samples=32, batch=32),
+        TaskSpec("par", "parity", hidden=(8,), activation="relu", dim=4, batch=16),
+    ),
+    steps=60,
+    seeds=1,
+)
+
+
+def test_every_suite_task_builds_with_finite_loss_and_seeded_data():
+    import jax
+
+    specs = {s.name: s for suite in SEARCH_SUITES.values() for s in suite}
+    specs.update({s.name: s for s in META_TEST})
+    assert set(s.name for s in META_TEST).isdisjoint(s.name for s in SEARCH_SUITES[0])
+    for spec in specs.values():
+        task = build_task(spec)
+        p = task.init(jax.random.PRNGKey(0))
+        loss = float(task.loss(p, task.x_train[: task.batch], task.y_train[: task.batch]))
+        assert np.isfinite(loss) and loss > 0, spec.name
+        again = build_task(spec)
+        np.testing.assert_array_equal(task.x_train, again.x_train)
+
+
+def test_bad_task_spec_is_refused():
+    with pytest.raises(ValueError, match="kind"):
+        TaskSpec("x", "imagenet")
+    with pytest.raises(ValueError, match="fidelity"):
+        OptimizerSuiteEvaluator(fidelity=7)
+
+
+def test_relative_scores_best_lr_floor_and_ceiling():
+    ref = np.array([0.0, -1.0])  # Adam's best log10 loss per task
+    losses = np.full((3, 2, 3, 2), 1.0)  # (programs, seeds, lrs, tasks)
+    losses[0, :, 1, :] = [0.1, 0.01]  # program 0: best at lr 1, 10x better on task 0
+    losses[1, 0, :, 0] = np.inf  # program 1: task 0 diverges on one seed at every lr
+    losses[2, :, 2, 1] = 1e-12  # program 2: far better on task 1 (clipped)
+    rel, best = relative_scores(losses, ref)
+    assert rel[0, 0] == pytest.approx(1.0) and rel[0, 1] == pytest.approx(1.0)
+    assert best[0, 0] == 1
+    assert rel[1, 0] == FLOOR and rel[1, 1] == pytest.approx(-1.0)
+    assert rel[2, 1] == CEIL
+
+
+@pytest.fixture(scope="module")
+def small_scores():
+    refs = reference_programs()
+    scored = SuiteScorer(SMALL).score(list(refs.values()))
+    return {n: r["score"] for n, r in zip(refs, scored, strict=True)}
+
+
+@pytest.mark.slow
+def test_suite_ranks_adam_and_lion_above_sgd_and_punishes_ignoring_lr(small_scores):
+    s = small_scores
+    assert s["adam"] == pytest.approx(0.0, abs=1e-6)  # relative to itself
+    assert s["adam"] > s["momentum"] > s["sgd"]
+    assert s["lion"] > s["sgd"] + 0.2
+    assert s["ignores_lr"] < s["adam"] - 1.0
+
+
+@pytest.mark.slow
+def test_funnel_promotes_the_top_and_caches_per_rung():
+    refs = reference_programs()
+    rung1 = Fidelity("test1", SMALL.tasks, steps=30, seeds=1, lrs=(1e-3, 1e-1))
+    funnel = Funnel([SuiteScorer(SMALL), SuiteScorer(rung1)], promote_fraction=0.3, min_promote=1)
+    items = [(name, p) for name, p in refs.items()]
+    fits = funnel.run(items + [("adam", refs["adam"])])  # a duplicate key: a cache hit
+    assert funnel.stats.paid == {0: len(refs), 1: 2} and funnel.stats.hits[0] == 1
+    promoted = {k for (k, rung) in funnel.results if rung == 1}
+    assert "adam" in promoted and "sgd" not in promoted and "ignores_lr" not in promoted
+    assert dict(zip(refs, (r for _, r in fits[:-1]), strict=True))["adam"] == 1
+    funnel.run([("adam", refs["adam"])])  # known at both rungs: nothing trains
+    assert funnel.stats.paid == {0: len(refs), 1: 2}
