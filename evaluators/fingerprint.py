@@ -42,6 +42,7 @@ _CLASS_SKIP = frozenset(
         "_abc_impl",
         "__parameters__",
         "__orig_bases__",
+        "__slotnames__",  # cached on the class by copyreg the first time an instance is pickled
     }
 )
 

@@ -416,3 +416,33 @@ def test_a_study_recorded_before_content_fingerprints_resumes_on_a_computed_task
         )  # fmt: skip
     assert study.task == Offset(1.0).fingerprint()
     assert "recorded by an older hashtune" in caplog.text
+
+
+class _PickledOnce(ht.Evaluator):
+    """A plain evaluator class (no `__slotnames__` until an instance is pickled)."""
+
+    objectives = ("score",)
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def evaluate(self, candidate: Any, context: Any) -> float:
+        return self.scale
+
+
+def test_pickling_an_evaluator_leaves_its_fingerprint_unchanged() -> None:
+    """copyreg caches `__slotnames__` on the class at the first pickle (as a process pool does):
+    a resume after a pool run must still see the same evaluator."""
+    import copyreg
+    import pickle
+
+    from hashtune.evaluators.fingerprint import evaluator_fingerprint
+
+    ev = _PickledOnce(2.0)
+    before = evaluator_fingerprint(ev)
+    assert "__slotnames__" not in vars(_PickledOnce)
+    pickle.loads(pickle.dumps(ev))
+    copyreg._slotnames(_PickledOnce)  # what pickle did: the class now carries the cached list
+    assert "__slotnames__" in vars(_PickledOnce)
+    assert evaluator_fingerprint(ev) == before
+    assert evaluator_fingerprint(_PickledOnce(3.0)) != before  # content still counts
