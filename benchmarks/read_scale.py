@@ -177,7 +177,11 @@ def timed(fn, repeat: int = 1) -> tuple[float, float, Any]:
         out = fn()
         times.append(time.perf_counter() - t)
     times.sort()
-    return statistics.median(times), times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)], out
+    return (
+        statistics.median(times),
+        times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)],
+        out,
+    )
 
 
 def peak_mb(fn) -> float:
@@ -286,7 +290,11 @@ def main() -> None:
     }
     for q, fn in queries.items():
         med, p95, res = timed(fn, args.repeat if q != "trials_dataframe" else 3)
-        out["reads"][q] = {"median_s": med, "p95_s": p95, "rows": len(res) if hasattr(res, "__len__") else None}
+        out["reads"][q] = {
+            "median_s": med,
+            "p95_s": p95,
+            "rows": len(res) if hasattr(res, "__len__") else None,
+        }
         print(f"read {q}: {out['reads'][q]}", flush=True)
     out["memory_mb"]["reads_100k"] = peak_mb(lambda: [fn() for fn in queries.values()])
     opt100 = {k: optuna_fill(work / f"optuna_read_{k}.db", n100, k) for k in (1, 2)}
@@ -294,12 +302,18 @@ def main() -> None:
         ("optuna_trials_dataframe", 1, lambda s: s.trials_dataframe()),
         ("optuna_best_trials_2", 2, lambda s: s.best_trials),
     ):
-        med, p95, _ = timed(lambda fn=fn, k=k: fn(optuna.load_study(study_name="bench", storage=opt100[k])), 3)
+        med, p95, _ = timed(
+            lambda fn=fn, k=k: fn(optuna.load_study(study_name="bench", storage=opt100[k])), 3
+        )
         out["reads"][q] = {"median_s": med, "p95_s": p95}
         print(f"read {q}: {out['reads'][q]}", flush=True)
     out["cli"]["best"] = statistics.median(cli(["best", "read1", "-s", read_url]) for _ in range(3))
-    out["cli"]["trials"] = statistics.median(cli(["trials", "read1", "-s", read_url]) for _ in range(3))
-    out["cli"]["stats"] = statistics.median(cli(["stats", "read1", "-s", read_url]) for _ in range(3))
+    out["cli"]["trials"] = statistics.median(
+        cli(["trials", "read1", "-s", read_url]) for _ in range(3)
+    )
+    out["cli"]["stats"] = statistics.median(
+        cli(["stats", "read1", "-s", read_url]) for _ in range(3)
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / args.out).write_text(json.dumps(out, indent=2))
     print_table(out)
@@ -307,19 +321,30 @@ def main() -> None:
 
 def print_table(out: dict[str, Any]) -> None:
     print(f"\nresume a {out['resume_trials']:,}-trial study (s)")
-    print(f"{'searcher':<24}{'load':>10}{'first trial':>14}{'total':>10}{'optuna':>10}{'ratio':>10}")
+    print(
+        f"{'searcher':<24}{'load':>10}{'first trial':>14}{'total':>10}{'optuna':>10}{'ratio':>10}"
+    )
     for name, r in out["resume"].items():
         opt = r.get("optuna_s")
         ratio = f"{r['total_s'] / opt:.2f}x" if opt else "-"
         o = f"{opt:.3f}" if opt else "-"
-        print(f"{name:<24}{r['load_s']:>10.3f}{r['first_trial_s']:>14.3f}{r['total_s']:>10.3f}{o:>10}{ratio:>10}")
+        print(
+            f"{name:<24}{r['load_s']:>10.3f}{r['first_trial_s']:>14.3f}{r['total_s']:>10.3f}{o:>10}{ratio:>10}"
+        )
     print(f"\nreads of a {out['read_trials']:,}-trial study (ms)")
     print(f"{'query':<30}{'median':>12}{'p95':>12}{'rows':>10}")
     for q, r in out["reads"].items():
         rows = r.get("rows")
-        print(f"{q:<30}{1000 * r['median_s']:>12.1f}{1000 * r['p95_s']:>12.1f}{rows if rows is not None else '-':>10}")
-    print("\nCLI wall time, fresh process (s): " + ", ".join(f"{k} {v:.2f}" for k, v in out["cli"].items()))
-    print("peak traced memory (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in out["memory_mb"].items()))
+        print(
+            f"{q:<30}{1000 * r['median_s']:>12.1f}{1000 * r['p95_s']:>12.1f}{rows if rows is not None else '-':>10}"
+        )
+    print(
+        "\nCLI wall time, fresh process (s): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in out["cli"].items())
+    )
+    print(
+        "peak traced memory (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in out["memory_mb"].items())
+    )
 
 
 if __name__ == "__main__":
