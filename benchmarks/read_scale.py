@@ -272,7 +272,9 @@ def main() -> None:
         out["resume"][name] = row
         print(f"resume {name}: {row}", flush=True)
         if name in args.memory_searchers.split(","):
-            out["memory_mb"][f"resume_{name}"] = peak_mb(lambda: resume(url, f"res_{name}", k))
+            out["memory_mb"][f"resume_{name}"] = peak_mb(
+                lambda u=url, s=f"res_{name}", k=k: resume(u, s, k)
+            )
     # -- reads at 100k -------------------------------------------------------------------------
     n100 = args.read_trials
     read_url = f"sqlite:///{work / 'read.db'}"
