@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from hashtune.accounting import AuditSummary, SimulatedCost
@@ -67,9 +66,7 @@ def trials_dataframe(study: StudyView) -> pd.DataFrame:
     data["parents"] = cols["parents"]
     data["mutation"] = cols["mutation"]
     data["duration_s"] = pd.array(cols["duration_s"], dtype="float64")
-    data["started_at"] = [
-        None if t is None else t.replace(tzinfo=UTC).isoformat() for t in cols["started_at"]
-    ]
+    data["started_at"] = [None if t is None else t.isoformat() for t in cols["started_at"]]
     data["worker"] = cols["worker"]
     data["error"] = [e.splitlines()[0] if e else None for e in cols["error"]]
     return pd.DataFrame(data, index=pd.RangeIndex(n))

@@ -23,6 +23,7 @@ from hashtune.search.selection import (
     oriented,
     pareto_front,
     rank_and_crowding,
+    survivors_and_worst,
 )
 from hashtune.spaces.base import Space
 
@@ -112,10 +113,12 @@ class NSGA2(ProposalBookMixin):
                 if any(dominates(w, point) for w in worst):
                     continue
             pop.append(i)
-            if len(pop) > self.population_size:
-                keep = nsga2_survivors([ok[j][1] for j in pop], self.directions, len(pop) - 1)
-                pop = [pop[j] for j in keep]
             worst = None
+            if len(pop) > self.population_size:
+                points = [ok[j][1] for j in pop]
+                keep, last = survivors_and_worst(points, self.directions, len(pop) - 1)
+                worst = [oriented(points[j], self.directions) for j in last]
+                pop = [pop[j] for j in keep]
         self.population = [Member(ok[j][0].number, ok[j][0].dna, ok[j][1]) for j in pop]
         self._ranks = self._crowd = None
 

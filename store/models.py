@@ -95,6 +95,8 @@ Index("ix_trials_study_finished", Trial.study_id, Trial.finished_at)
 Index("ix_trials_task_hash", Trial.task, Trial.functional_hash)
 # Added by revision 0005: "finished since my last look" is a range scan on (study_id, finish_seq).
 Index("ix_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
+# Added by revision loopr_1: `study_stats` counts a study's distinct functions from the index.
+Index("ix_trials_study_hash", Trial.study_id, Trial.functional_hash)
 
 
 class IntermediateValue(Base):

@@ -9,11 +9,13 @@ trial a pivot (the best sum) dominates and the rest is peeled in numpy.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Float, and_, case, cast, func, literal, not_, or_, select
+from sqlalchemy import Float, String, and_, case, cast, func, literal, not_, or_, select
 from sqlalchemy.orm import aliased
 
 from hashtune.store.base import StoreBase
@@ -252,13 +254,14 @@ class ReadOpsMixin(StoreBase):
 
     def frame_columns(self, study_id: int) -> dict[str, list]:
         """Every trial of a study as columns (number, state, values, params, hash, cache source's
-        number, parents, mutation, duration, start, worker, error), by number, in two queries."""
+        number, parents, mutation, duration, start, worker, error), by number, in two queries.
+        JSON and timestamps come as text and are decoded here (no per-value type processors)."""
         source, shown = self.source_numbers(study_id)
         stmt = (
             select(
-                Trial.id, Trial.number, Trial.state, Trial.values, Trial.params,
-                Trial.functional_hash, shown, Trial.duration_s, Trial.started_at, Trial.worker,
-                Trial.error,
+                Trial.id, Trial.number, Trial.state, cast(Trial.values, String),
+                cast(Trial.params, String), Trial.functional_hash, shown, Trial.duration_s,
+                cast(Trial.started_at, String), Trial.worker, Trial.error,
             )
             .outerjoin(source, source.id == Trial.cached_from_trial_id)
             .where(Trial.study_id == study_id)
@@ -282,20 +285,28 @@ class ReadOpsMixin(StoreBase):
             mutations.setdefault(child, mutation)
         cols = list(zip(*rows, strict=True)) if rows else [()] * 11
         ids = cols[0]
+        loads = json.loads
         return {
             "number": list(cols[1]),
             "state": list(cols[2]),
-            "values": list(cols[3]),
-            "params": list(cols[4]),
+            "values": [None if v is None else floats(loads(v)) for v in cols[3]],
+            "params": [None if p is None else loads(p) for p in cols[4]],
             "functional_hash": list(cols[5]),
             "cached_from": list(cols[6]),
             "parents": [parents.get(i, []) for i in ids],
             "mutation": [mutations.get(i) for i in ids],
             "duration_s": list(cols[7]),
-            "started_at": list(cols[8]),
+            "started_at": [_timestamp(t) for t in cols[8]],
             "worker": list(cols[9]),
             "error": list(cols[10]),
         }
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    """A stored naive-UTC timestamp read as text → aware datetime."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def peel_front(points: np.ndarray) -> list[int]:

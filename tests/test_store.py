@@ -26,7 +26,7 @@ from hashtune.store.engine import current_revision, make_engine, migrate
 from hashtune.store.models import Base, IntermediateValue, Lineage, Study, Trial
 from hashtune.store.trial_ops import TrialOpsMixin
 
-HEAD = "0006"
+HEAD = "loopr_1"
 V = "hashtune-ufh-v2"  # the hash version the store tests key their cache entries under
 
 

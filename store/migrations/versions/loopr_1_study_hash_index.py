@@ -1,0 +1,23 @@
+"""Index (study_id, functional_hash): a study's distinct functions are counted from the index.
+
+Revision ID: loopr_1
+Revises: 0006
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "loopr_1"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_trials_study_hash", "trials", ["study_id", "functional_hash"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_trials_study_hash", table_name="trials")
