@@ -247,6 +247,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--searchers", default=",".join(SEARCHERS))
     ap.add_argument("--memory-searchers", default="regularized_evolution,tpe")
+    ap.add_argument("--optuna-repeat", type=int, default=3, help="repeats of Optuna's 100k reads")
+    ap.add_argument("--skip-reads", action="store_true", help="only the resume part")
     ap.add_argument("--dir", default="/tmp/loopr/read_scale")
     ap.add_argument("--out", default="read_scale.json")
     args = ap.parse_args()
@@ -275,6 +277,9 @@ def main() -> None:
             out["memory_mb"][f"resume_{name}"] = peak_mb(
                 lambda u=url, s=f"res_{name}", k=k: resume(u, s, k)
             )
+    if args.skip_reads:
+        finish(out, args.out)
+        return
     # -- reads at 100k -------------------------------------------------------------------------
     n100 = args.read_trials
     read_url = f"sqlite:///{work / 'read.db'}"
@@ -305,7 +310,8 @@ def main() -> None:
         ("optuna_best_trials_2", 2, lambda s: s.best_trials),
     ):
         med, p95, _ = timed(
-            lambda fn=fn, k=k: fn(optuna.load_study(study_name="bench", storage=opt100[k])), 3
+            lambda fn=fn, k=k: fn(optuna.load_study(study_name="bench", storage=opt100[k])),
+            args.optuna_repeat,
         )
         out["reads"][q] = {"median_s": med, "p95_s": p95}
         print(f"read {q}: {out['reads'][q]}", flush=True)
@@ -316,8 +322,12 @@ def main() -> None:
     out["cli"]["stats"] = statistics.median(
         cli(["stats", "read1", "-s", read_url]) for _ in range(3)
     )
+    finish(out, args.out)
+
+
+def finish(out: dict[str, Any], name: str) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(out, indent=2))
+    (RESULTS / name).write_text(json.dumps(out, indent=2))
     print_table(out)
 
 
