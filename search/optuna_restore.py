@@ -12,6 +12,7 @@ from typing import Any
 
 import pyglove as pg
 from optuna.distributions import BaseDistribution, IntDistribution
+from optuna.trial import FrozenTrial
 
 from hashtune.search.optuna_space import Encoded, float_distribution, one_distribution
 from hashtune.spaces.base import Space
@@ -60,3 +61,34 @@ class FlatEncoder:
             else:
                 params[name] = dist.choices[v]  # type: ignore[attr-defined]
         return Encoded(params=params, distributions=dict(self.distributions))
+
+
+class TrialTemplate(FrozenTrial):
+    """A finished trial to add to an in-memory Optuna study: Optuna deep-copies each template it
+    is given, and a generic deep copy of a trial costs most of a resume; this one copies its
+    dicts and shares the distributions (immutable), giving an equal plain `FrozenTrial`."""
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> TrialTemplate:
+        """`trial` (from `optuna.trial.create_trial`, so validated) as a template."""
+        return cls(**_fields(trial))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenTrial:
+        return FrozenTrial(**_fields(self))
+
+
+def _fields(t: FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "state": t.state,
+        "value": None,
+        "values": None if t.values is None else list(t.values),
+        "datetime_start": t.datetime_start,
+        "datetime_complete": t.datetime_complete,
+        "params": dict(t.params),
+        "distributions": dict(t.distributions),
+        "user_attrs": dict(t.user_attrs),
+        "system_attrs": dict(t.system_attrs),
+        "intermediate_values": dict(t.intermediate_values),
+        "trial_id": -1,
+    }

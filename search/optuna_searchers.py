@@ -27,7 +27,7 @@ from optuna.trial import TrialState as OptunaState
 
 from hashtune.search.base import Direction, Feedback, Proposal, Searcher, StoredProposal, is_finite
 from hashtune.search.mixins import dna_key, proposal_key
-from hashtune.search.optuna_restore import FlatEncoder
+from hashtune.search.optuna_restore import FlatEncoder, TrialTemplate
 from hashtune.search.optuna_space import (
     CUSTOM_ATTR_PREFIX,
     Encoded,
@@ -203,7 +203,9 @@ class OptunaSearcher(Searcher):
             state=state,
             user_attrs={CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()},
         )
-        trial_id = self._storage.create_new_trial(self._study_id, template_trial=trial)
+        trial_id = self._storage.create_new_trial(
+            self._study_id, template_trial=TrialTemplate.of(trial)
+        )
         return self._storage.get_trial_number_from_id(trial_id)
 
     # ---- peers -----------------------------------------------------------------------------
