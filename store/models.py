@@ -97,6 +97,7 @@ Index("ix_trials_task_hash", Trial.task, Trial.functional_hash)
 Index("ix_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
 # Added by revision loopr_1: `study_stats` counts a study's distinct functions from the index.
 Index("ix_trials_study_hash", Trial.study_id, Trial.functional_hash)
+Index("ix_trials_study_state_duration", Trial.study_id, Trial.state, Trial.duration_s)
 
 
 class IntermediateValue(Base):
