@@ -159,22 +159,23 @@ def trials(
     from hashtune.tables import trials_table
 
     s = load_view(study, storage)
-    rows = s.trials(None if state is StateFilter.all else [state.value])
-    if last:
-        rows = rows[-last:]
+    states = None if state is StateFilter.all else [state.value]
+    rows = s.latest_trials(last, states) if last else s.trials(states)
     console.print(trials_table(s, rows, f"{study}: trials"))
 
 
 @app.command()
 def trial(study: str, number: int, storage: str = StorageOpt) -> None:
     """One trial in full: the whole candidate, values, lineage, hash, error text."""
+    from hashtune.store import TrialNotFoundError
     from hashtune.tables import trial_detail
 
     s = load_view(study, storage)
-    found = [t for t in s.trials() if t.number == number]
-    if not found:
-        fail(f"study {study!r} has no trial number {number} ({len(s.trials())} trials)")
-    console.print(trial_detail(s, found[0]))
+    try:
+        found = s.store.trial_by_number(s.study_id, number)
+    except TrialNotFoundError:
+        fail(f"study {study!r} has no trial number {number} ({s.stats().proposals} trials)")
+    console.print(trial_detail(s, found))
 
 
 @app.command()

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hashtune.search.base import Feedback, Proposal, Searcher
+from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
 from hashtune.spaces.base import Space
 from hashtune.store import PeerTrial, Store, StoreError
 
@@ -72,5 +72,5 @@ class PeerSync:
         return n
 
     def _proposal(self, t: PeerTrial) -> Proposal:
-        """The peer's proposal as the searcher needs it (its DNA; the candidate is not built)."""
-        return Proposal(t.number, self.space.dna_from_json(t.dna), None)
+        """The peer's proposal as the searcher needs it (DNA decoded on first use, no candidate)."""
+        return StoredProposal(t.number, t.dna, self.space)

@@ -43,7 +43,7 @@ from hashtune.peer_sync import PeerSync
 from hashtune.pruning import StudyPruning
 from hashtune.recovery import new_worker_id, recover_dead_trials, was_interrupted
 from hashtune.registry import make_evaluator, make_space
-from hashtune.search.base import Feedback, Proposal, Searcher
+from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
 from hashtune.search.pruners import Pruner
 from hashtune.search.registry import make_searcher
 from hashtune.spaces.base import Space
@@ -353,17 +353,20 @@ class Study(AskTellMixin, StudyView):
         )
 
     def _restore_searcher(self) -> None:
-        """Replay the stored trials into the searcher (resume without re-proposing)."""
-        history: list[tuple[Proposal, Feedback | None]] = []
-        trials = self.store.trials(self.study_id)
-        self.pruning.restore(trials)
-        for t in trials:
-            if t.dna is None or t.state in ("RUNNING", "PENDING"):
-                continue  # a reservation without a proposal, or a live peer's trial
-            dna = self.space.dna_from_json(t.dna)
-            proposal = Proposal(t.number, dna, self.space.materialize(dna), t.parents, t.mutation)
-            feedback = Feedback(t.state, t.values if t.state in SCORED else None)
-            history.append((proposal, feedback))
+        """Replay the stored trials into the searcher (resume without re-proposing).
+
+        Only number, state, DNA JSON and values are read; proposals decode their DNA (and build
+        their candidate) only if the searcher uses them (see `StoredProposal`).
+        """
+        history: list[tuple[Proposal, Feedback | None]] = [
+            (
+                StoredProposal(number, dna, self.space),
+                Feedback(state, values if state in SCORED else None),  # type: ignore[arg-type]
+            )
+            for number, state, dna, values in self.store.history(self.study_id)
+        ]
+        if self.pruning.pruner is not None:  # pruners learn every finished trial, curves included
+            self.pruning.restore(self.store.trials(self.study_id))
         self.searcher.restore(history)
         self.peers.mark_known(p.number for p, _ in history)
 

@@ -44,10 +44,48 @@ def trial_rows(trials: Sequence[TrialRecord], objectives: Sequence[str]) -> list
 
 
 def trials_dataframe(study: StudyView) -> pd.DataFrame:
-    """The study's trials as a DataFrame (see `trial_rows` for the columns)."""
+    """The study's trials as a DataFrame with the columns of `trial_rows`, read as columns in
+    SQL (no per-trial records); int columns stay int (nullable `Int64` where some are missing)."""
     import pandas as pd
 
-    return pd.DataFrame(trial_rows(study.trials(), _objective_names(study)))
+    cols = study.store.frame_columns(study.study_id)
+    n = len(cols["number"])
+    data: dict[str, Any] = {
+        "number": pd.array(cols["number"], dtype="int64"),
+        "state": cols["state"],
+    }
+    for i, name in enumerate(_objective_names(study)):
+        data[name] = pd.array(
+            [float(v[i]) if v and i < len(v) else None for v in cols["values"]], dtype="float64"
+        )
+    keys = sorted({k for p in cols["params"] if p for k in p})
+    for k in keys:
+        data[f"params_{k}"] = _typed([p.get(k) if p else None for p in cols["params"]])
+    data["functional_hash"] = cols["functional_hash"]
+    data["cached_from"] = _typed(cols["cached_from"])
+    data["parents"] = cols["parents"]
+    data["mutation"] = cols["mutation"]
+    data["duration_s"] = pd.array(cols["duration_s"], dtype="float64")
+    data["started_at"] = [None if t is None else t.isoformat() for t in cols["started_at"]]
+    data["worker"] = cols["worker"]
+    data["error"] = [e.splitlines()[0] if e else None for e in cols["error"]]
+    return pd.DataFrame(data, index=pd.RangeIndex(n))
+
+
+def _typed(values: list[Any]):
+    """A column of `values`: int64 (nullable Int64 with gaps) for ints, float64 for numbers,
+    bool for bools, objects otherwise."""
+    import pandas as pd
+
+    present = [v for v in values if v is not None]
+    kinds = {type(v) for v in present}
+    if present and kinds == {int}:
+        return pd.array(values, dtype="int64" if len(present) == len(values) else "Int64")
+    if present and kinds <= {int, float}:
+        return pd.array([float("nan") if v is None else float(v) for v in values], "float64")
+    if present and kinds == {bool} and len(present) == len(values):
+        return pd.array(values, dtype="bool")
+    return values
 
 
 _LONG_FLOAT = re.compile(r"-?\d+\.\d{5,}(?:e-?\d+)?")
@@ -188,9 +226,10 @@ def trials_table(study: StudyView, trials: Sequence[TrialRecord], title: str) ->
     table.add_column("candidate", overflow="fold", ratio=1)
     table.add_column("hash")
     table.add_column("from", justify="right")
-    every = study.trials()
-    all_numbers = {t.id: t.number for t in every}
-    summaries = varying_summaries([t.candidate for t in trials], [t.candidate for t in every])
+    sources = [t.cached_from_trial_id for t in trials if t.cached_from_trial_id]
+    all_numbers = study.store.trial_numbers(sources)
+    reference = [t.candidate for t in trials] + study.store.candidate_sample(study.study_id)
+    summaries = varying_summaries([t.candidate for t in trials], reference)
     for t, summary in zip(trials, summaries, strict=True):
         vals = [
             _fmt(t.values[i] if t.values and i < len(t.values) else None)
@@ -310,7 +349,8 @@ def trial_detail(study: StudyView, trial: TrialRecord) -> Table:
     """Every field of one trial, the candidate in full (`hashtune trial STUDY N`)."""
     from rich.table import Table
 
-    numbers = {t.id: t.number for t in study.trials()}
+    sources = [trial.cached_from_trial_id] if trial.cached_from_trial_id else []
+    numbers = study.store.trial_numbers(sources)
     table = Table(title=f"{study.name}: trial {trial.number}", show_header=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")

@@ -7,10 +7,15 @@ written); `Study` extends it with the optimize loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
-from hashtune.accounting import AuditSummary, SimulatedCost, audit_summary, simulated_cost
-from hashtune.recovery import was_interrupted
-from hashtune.search.selection import pareto_front
+from hashtune.accounting import (
+    SIMULATED_COST_KEY,
+    AuditSummary,
+    SimulatedCost,
+    audit_summary,
+    simulated_cost,
+)
 from hashtune.store import Store, StudyRecord, StudyStats, TrialRecord
 
 SCORED = ("COMPLETE", "CACHED")
@@ -60,17 +65,16 @@ class StudyView:
         """Trials with objective values (COMPLETE or served from the cache)."""
         return [t for t in self.trials(SCORED) if t.values]
 
+    def latest_trials(self, n: int = 50, states: Sequence[str] | None = None) -> list[TrialRecord]:
+        """The last `n` trials (of `states`, when given) in number order: one page, in SQL."""
+        return self.store.latest_trials(self.study_id, n, states)
+
     @property
     def best_trials(self) -> list[TrialRecord]:
-        """The best trials: ties at the best value (one objective) or the Pareto front."""
-        scored = self.scored_trials()
-        if not scored:
-            return []
+        """The best trials: ties at the best finite value (one objective) or the Pareto front."""
         if len(self.directions) > 1:
             return self.pareto_front()
-        sign = 1.0 if self.directions[0] == "maximize" else -1.0
-        best = max(sign * t.values[0] for t in scored)
-        return [t for t in scored if sign * t.values[0] == best]
+        return self.store.best_value_trials(self.study_id, self.directions[0] == "maximize")
 
     @property
     def best_trial(self) -> TrialRecord:
@@ -100,22 +104,13 @@ class StudyView:
             )
 
     def top(self, k: int = 10) -> list[TrialRecord]:
-        """The `k` best scored trials by the first objective (one row per function)."""
-        sign = -1.0 if self.directions[0] == "maximize" else 1.0
-        ranked = sorted(self.scored_trials(), key=lambda t: (sign * t.values[0], t.number))
-        out, seen = [], set()
-        for t in ranked:
-            key = t.functional_hash or f"#{t.number}"
-            if key not in seen:
-                seen.add(key)
-                out.append(t)
-        return out[:k]
+        """The `k` best scored trials by the finite first objective (one row per function;
+        ties by trial number), read along the value index."""
+        return self.store.top_trials(self.study_id, k, self.directions[0] == "maximize")
 
     def pareto_front(self) -> list[TrialRecord]:
-        """Non-dominated scored trials under the study's directions."""
-        scored = self.scored_trials()
-        idx = pareto_front([t.values for t in scored], self.directions)
-        return [scored[i] for i in idx]
+        """Non-dominated scored trials (all objectives finite) under the study's directions."""
+        return self.store.pareto_front_trials(self.study_id, self.directions)
 
     def stats(self) -> StudyStats:
         """Proposals, states, unique functions and what the cache saved."""
@@ -123,25 +118,20 @@ class StudyView:
 
     def simulated_cost(self) -> SimulatedCost | None:
         """Simulated GPU seconds paid and saved (None unless trials report `simulated_gpu_seconds`)."""
-        return simulated_cost(self.trials())
+        rows = self.store.cost_rows(self.study_id, SIMULATED_COST_KEY)
+        return simulated_cost([_CostRow.of(*r) for r in rows]) if rows else None  # type: ignore[misc]
 
     def audit_summary(self) -> AuditSummary | None:
         """How far audited cache hits of this study sat from their fresh evaluations (None: none)."""
-        trials = self.trials()
-        audits = [
-            a
-            for task in sorted({t.task for t in trials if t.task})
-            for a in self.store.cache_audits(task)
-        ]
-        return audit_summary(audits, trials)
+        tasks, ids = self.store.audited_trials(self.study_id)
+        if not ids:
+            return None
+        audits = [a for task in tasks for a in self.store.cache_audits(task)]
+        return audit_summary(audits, [_CostRow(i, "", None, None, {}) for i in ids])  # type: ignore[misc]
 
     def count_toward_budget(self) -> int:
         """Finished trials that count against a total budget (interrupted ones do not)."""
-        return sum(
-            1
-            for t in self.trials()
-            if t.state not in ("RUNNING", "PENDING") and not was_interrupted(t)
-        )
+        return self.store.budget_count(self.study_id)
 
     def trials_dataframe(self):
         """One row per trial: state, objective values, parameters, hash, cache source, lineage."""
@@ -155,3 +145,19 @@ class StudyView:
         from hashtune.importance import param_importances
 
         return param_importances(self, objective=objective, seed=seed)
+
+class _CostRow(NamedTuple):
+    """The fields of a trial that `simulated_cost` and `audit_summary` read."""
+
+    id: int
+    state: str
+    functional_hash: str | None
+    cached_from_trial_id: int | None
+    user_attrs: dict[str, Any]
+
+    @classmethod
+    def of(cls, tid, state, fhash, source, cost, audit) -> _CostRow:
+        attrs: dict[str, Any] = {} if cost is None else {SIMULATED_COST_KEY: cost}
+        if audit is True:
+            attrs["audit"] = True
+        return cls(tid, state, fhash, source, attrs)

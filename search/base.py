@@ -35,6 +35,48 @@ class Proposal:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+class StoredProposal(Proposal):
+    """A past proposal read back from the store: its DNA is decoded, and its candidate built,
+    only when a searcher uses them (a resume needs the DNA of a few trials, not of all)."""
+
+    def __init__(
+        self,
+        number: int,
+        dna_json: Any,
+        space: Space,
+        parents: tuple[int, ...] = (),
+        mutation: str | None = None,
+    ):
+        self.number = number
+        self.dna_json = dna_json
+        self.space = space
+        self.parents = tuple(parents)
+        self.mutation = mutation
+        self.meta: dict[str, Any] = {}
+        self._dna: pg.DNA | None = None
+        self._candidate: Any = _UNBUILT
+
+    @property  # type: ignore[override]
+    def dna(self) -> pg.DNA:
+        if self._dna is None:
+            self._dna = self.space.dna_from_json(self.dna_json)
+        return self._dna
+
+    @property  # type: ignore[override]
+    def candidate(self) -> Any:
+        if self._candidate is _UNBUILT:
+            self._candidate = self.space.materialize(self.dna)
+        return self._candidate
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the DNA was decoded (tests count what a resume decodes)."""
+        return self._dna is not None
+
+
+_UNBUILT = object()
+
+
 @dataclass(frozen=True)
 class Feedback:
     """What became of a proposal: its objective values (None when it failed or was pruned)."""

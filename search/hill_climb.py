@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from hashtune.search.base import Direction, Feedback, Proposal, is_finite
 from hashtune.search.mixins import ProposalBookMixin
@@ -52,3 +52,20 @@ class HillClimb(ProposalBookMixin):
         fitness = self.scalar_fitness(values)
         if self.best is None or fitness >= self.best.fitness:
             self.best = Member(proposal.number, proposal.dna, values, fitness)
+
+    def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
+        """Rebuild from history: the incumbent a replay would end with is the last success of
+        the best fitness (ties move it), found from the values alone and told alone."""
+
+        def learn(finished: list[tuple[Proposal, Feedback]]) -> None:
+            best, best_fit = None, None
+            for proposal, feedback in finished:
+                if not (feedback.ok and is_finite(feedback.values)):
+                    continue
+                fit = self.scalar_fitness(tuple(float(v) for v in feedback.values))
+                if best_fit is None or fit >= best_fit:
+                    best, best_fit = (proposal, feedback), fit
+            if best is not None:
+                self.tell(*best)
+
+        self._book_restore(history, learn)

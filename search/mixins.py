@@ -16,12 +16,20 @@ from typing import Any
 
 import pyglove as pg
 
-from hashtune.search.base import Feedback, Proposal, Searcher
+from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
 
 
 def dna_key(dna: pg.DNA) -> str:
     """A canonical string for `dna` (equal DNA give equal keys)."""
     return json.dumps(dna.to_json(compact=True), sort_keys=True, default=repr)
+
+
+def proposal_key(proposal: Proposal) -> str:
+    """`dna_key` of a proposal's DNA; a stored proposal's comes from its JSON, undecoded
+    (the stored JSON is `dna.to_json(compact=True)`, so both keys agree)."""
+    if isinstance(proposal, StoredProposal) and not proposal.decoded:
+        return json.dumps(proposal.dna_json, sort_keys=True, default=repr)
+    return dna_key(proposal.dna)
 
 
 class ProposalBookMixin(Searcher):
@@ -72,7 +80,7 @@ class ProposalBookMixin(Searcher):
     def _record(self, proposal: Proposal) -> Proposal:
         """Note `proposal` as asked (count and seen set) and return it."""
         self.num_asked += 1
-        self._seen.add(dna_key(proposal.dna))
+        self._seen.add(proposal_key(proposal))
         return proposal
 
     def _propose(
@@ -92,22 +100,34 @@ class ProposalBookMixin(Searcher):
     def observe(self, proposal: Proposal, feedback: Feedback) -> None:
         """Book a peer's finished proposal (count, seen set) and learn it as if told."""
         self._record(proposal)
-        self._peer_keys.discard(dna_key(proposal.dna))
+        self._peer_keys.discard(proposal_key(proposal))
         self.tell(proposal, feedback)
 
     def set_pending(self, proposals: Sequence[Proposal]) -> None:
         """Peers' in-flight DNA are avoided like proposed ones (until they finish or vanish)."""
         super().set_pending(proposals)
-        self._peer_keys = {dna_key(p.dna) for p in proposals}
+        self._peer_keys = {proposal_key(p) for p in proposals}
 
-    def _book_restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
-        """Replay `history`: tell the finished, count all, drop queued DNA already proposed."""
+    def _book_restore(
+        self,
+        history: Iterable[tuple[Proposal, Feedback | None]],
+        learn: Callable[[list[tuple[Proposal, Feedback]]], None] | None = None,
+    ) -> None:
+        """Replay `history`: count all, then learn the finished (default: `tell` each in order;
+        a searcher whose state depends on a few of them passes `learn` to tell only those),
+        and drop queued DNA already proposed."""
         n = 0
+        finished: list[tuple[Proposal, Feedback]] = []
         for proposal, feedback in history:
             n += 1
             self._record(proposal)
             if feedback is not None:
+                finished.append((proposal, feedback))
+        if learn is None:
+            for proposal, feedback in finished:
                 self.tell(proposal, feedback)
+        else:
+            learn(finished)
         self._queue = deque(d for d in self._queue if dna_key(d) not in self._seen)
         self.rng = random.Random(f"{self.seed}:{n}")
 

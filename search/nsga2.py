@@ -9,7 +9,7 @@ ignored. Every objective honours its own direction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from hashtune.search.base import Direction, Feedback, Proposal, is_finite
 from hashtune.search.mixins import ProposalBookMixin
@@ -17,9 +17,13 @@ from hashtune.search.registry import register_searcher
 from hashtune.search.selection import (
     Member,
     crowded_better,
+    dominates,
+    non_dominated_sort,
     nsga2_survivors,
+    oriented,
     pareto_front,
     rank_and_crowding,
+    survivors_and_worst,
 )
 from hashtune.spaces.base import Space
 
@@ -81,6 +85,41 @@ class NSGA2(ProposalBookMixin):
             points = [m.values for m in self.population]
             keep = nsga2_survivors(points, self.directions, self.population_size)
             self.population = [self.population[i] for i in keep]
+        self._ranks = self._crowd = None
+
+    def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
+        """Rebuild from history: the steady-state survival is replayed on the values alone, and
+        only the survivors' DNA is decoded. A newcomer dominated by a member of the worst front
+        is dropped at once by NSGA-II survival (it dominates no member, so it forms a last front
+        of its own), so it is skipped without sorting."""
+        self._book_restore(history, self._replay_survival)
+
+    def _replay_survival(self, finished: list[tuple[Proposal, Feedback]]) -> None:
+        ok: list[tuple[Proposal, tuple[float, ...]]] = []
+        for proposal, feedback in finished:
+            if feedback.ok and is_finite(feedback.values):
+                values = tuple(float(v) for v in feedback.values)
+                if len(values) != len(self.directions):
+                    self.tell(proposal, feedback)  # raises the same error as a live tell
+                ok.append((proposal, values))
+        pop: list[int] = []  # indices into `ok`, in population order
+        worst: list[tuple[float, ...]] | None = None  # oriented members of the worst front
+        for i, (_, values) in enumerate(ok):
+            if len(pop) >= self.population_size:
+                if worst is None:
+                    fronts = non_dominated_sort([ok[j][1] for j in pop], self.directions)
+                    worst = [oriented(ok[pop[j]][1], self.directions) for j in fronts[-1]]
+                point = oriented(values, self.directions)
+                if any(dominates(w, point) for w in worst):
+                    continue
+            pop.append(i)
+            worst = None
+            if len(pop) > self.population_size:
+                points = [ok[j][1] for j in pop]
+                keep, last = survivors_and_worst(points, self.directions, len(pop) - 1)
+                worst = [oriented(points[j], self.directions) for j in last]
+                pop = [pop[j] for j in keep]
+        self.population = [Member(ok[j][0].number, ok[j][0].dna, ok[j][1]) for j in pop]
         self._ranks = self._crowd = None
 
     def front(self) -> list[Member]:

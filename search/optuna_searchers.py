@@ -25,10 +25,12 @@ import pyglove as pg
 from optuna.samplers import BaseSampler
 from optuna.trial import TrialState as OptunaState
 
-from hashtune.search.base import Direction, Feedback, Proposal, Searcher, is_finite
-from hashtune.search.mixins import dna_key
+from hashtune.search.base import Direction, Feedback, Proposal, Searcher, StoredProposal, is_finite
+from hashtune.search.mixins import dna_key, proposal_key
+from hashtune.search.optuna_restore import FlatEncoder, TrialTemplate
 from hashtune.search.optuna_space import (
     CUSTOM_ATTR_PREFIX,
+    Encoded,
     encode_dna,
     suggest_dna,
 )
@@ -203,7 +205,9 @@ class OptunaSearcher(Searcher):
 
     def _add_trial(self, dna: pg.DNA, state: OptunaState, values: list[float] | None) -> int:
         """Add `dna` to the private study as a trial in `state`; its Optuna trial number."""
-        enc = encode_dna(self.space, dna)
+        return self._add_encoded(encode_dna(self.space, dna), state, values)
+
+    def _add_encoded(self, enc: Encoded, state: OptunaState, values: list[float] | None) -> int:
         trial = optuna.trial.create_trial(
             params=enc.params,
             distributions=enc.distributions,
@@ -211,7 +215,9 @@ class OptunaSearcher(Searcher):
             state=state,
             user_attrs={CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()},
         )
-        trial_id = self._storage.create_new_trial(self._study_id, template_trial=trial)
+        trial_id = self._storage.create_new_trial(
+            self._study_id, template_trial=TrialTemplate.of(trial)
+        )
         return self._storage.get_trial_number_from_id(trial_id)
 
     # ---- peers -----------------------------------------------------------------------------
@@ -263,14 +269,32 @@ class OptunaSearcher(Searcher):
         self._known.clear()
         self._told.clear()
         self.study = self._new_study(random.Random(f"{self.seed}:{n}").randrange(2**31))
+        encode = self._stored_encoder(items)
         with _quiet():
             for proposal, feedback in items:
-                self._known.add(dna_key(proposal.dna))
+                self._known.add(proposal_key(proposal))
                 if feedback is None:
                     continue
                 self._check_values(feedback)
-                self._add_finished(proposal.dna, *_optuna_state(feedback))
+                enc = encode(proposal)
+                if enc is None:
+                    self._add_finished(proposal.dna, *_optuna_state(feedback))
+                else:
+                    self._add_encoded(enc, *_optuna_state(feedback))
                 self._told.add(proposal.number)
+
+    def _stored_encoder(self, items: list[tuple[Proposal, Feedback | None]]):
+        """Params of stored proposals straight from their DNA JSON on a flat space (None: decode
+        the DNA); checked against `encode_dna` on the first stored proposal."""
+        flat = FlatEncoder.of(self.space)
+        first = next((p for p, f in items if isinstance(p, StoredProposal) and f), None)
+        if flat is None or first is None:
+            return lambda p: None
+        fast = flat.encode(first.dna_json)
+        slow = encode_dna(self.space, self.space.dna_from_json(first.dna_json))
+        if fast is None or (fast.params, fast.distributions) != (slow.params, slow.distributions):
+            return lambda p: None
+        return lambda p: flat.encode(p.dna_json) if isinstance(p, StoredProposal) else None
 
     def enqueue(self, dna: pg.DNA | Any) -> None:
         """Propose `dna` next (warm start) via `study.enqueue_trial`, even if already known."""

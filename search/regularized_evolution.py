@@ -10,7 +10,7 @@ instead. If nothing has succeeded yet when the random phase is over, asks stay r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from hashtune.search.base import Direction, Feedback, Proposal, is_finite
 from hashtune.search.mixins import ProposalBookMixin
@@ -76,3 +76,14 @@ class RegularizedEvolution(ProposalBookMixin):
         values = tuple(float(v) for v in feedback.values)
         member = Member(proposal.number, proposal.dna, values, self.scalar_fitness(values))
         self.population.add(member)
+
+    def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
+        """Rebuild from history; only the last `population_size` successes can still be in the
+        aging population, so only those are told (and only their DNA decoded)."""
+
+        def learn(finished: list[tuple[Proposal, Feedback]]) -> None:
+            ok = [(p, f) for p, f in finished if f.ok and is_finite(f.values)]
+            for proposal, feedback in ok[-self.population_size :]:
+                self.tell(proposal, feedback)
+
+        self._book_restore(history, learn)

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyglove as pg
 
 Point = Sequence[float]
@@ -105,7 +106,11 @@ def dominates(a: Point, b: Point) -> bool:
 
 def _oriented_all(points: Sequence[Point], directions: Sequence[str]) -> list[tuple[float, ...]]:
     _check_directions(directions)
-    return [oriented(p, directions) for p in points]
+    m = len(directions)
+    if not points or any(len(p) != m for p in points):
+        return [oriented(p, directions) for p in points]  # raises naming the odd point
+    signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions])
+    return [tuple(p) for p in (np.asarray(points, dtype=float) * signs).tolist()]
 
 
 def non_dominated_sort(points: Sequence[Point], directions: Sequence[str]) -> list[list[int]]:
@@ -113,30 +118,26 @@ def non_dominated_sort(points: Sequence[Point], directions: Sequence[str]) -> li
 
     Points with a NaN value are dominated by every other point: they form a last front of their own.
     """
-    pts = _oriented_all(points, directions)
-    valid = [i for i, p in enumerate(pts) if not any(math.isnan(v) for v in p)]
-    invalid = [i for i in range(len(pts)) if i not in set(valid)]
-    dominated_by: dict[int, list[int]] = {i: [] for i in valid}
-    count = {i: 0 for i in valid}
-    for a_pos, i in enumerate(valid):
-        for j in valid[a_pos + 1 :]:
-            if dominates(pts[i], pts[j]):
-                dominated_by[i].append(j)
-                count[j] += 1
-            elif dominates(pts[j], pts[i]):
-                dominated_by[j].append(i)
-                count[i] += 1
+    if not points:
+        return []
+    pts = np.array(_oriented_all(points, directions), dtype=float).reshape(len(points), -1)
+    nan = np.isnan(pts).any(axis=1)
+    valid = np.flatnonzero(~nan).tolist()
+    invalid = np.flatnonzero(nan).tolist()
     fronts: list[list[int]] = []
-    current = [i for i in valid if count[i] == 0]
-    while current:
-        fronts.append(current)
-        nxt = []
-        for i in current:
-            for j in dominated_by[i]:
-                count[j] -= 1
-                if count[j] == 0:
-                    nxt.append(j)
-        current = sorted(nxt)
+    if valid:
+        # Dominance matrix in numpy: dom[a, b] is True when valid[a] dominates valid[b].
+        arr = pts[valid]
+        ge = (arr[:, None, :] >= arr[None, :, :]).all(axis=2)
+        gt = (arr[:, None, :] > arr[None, :, :]).any(axis=2)
+        dom = ge & gt
+        count = dom.sum(axis=0)
+        current = np.flatnonzero(count == 0)
+        while current.size:
+            fronts.append([valid[a] for a in current])
+            count = count - dom[current].sum(axis=0)
+            count[current] = -1  # placed: never again
+            current = np.flatnonzero(count == 0)
     if invalid:
         fronts.append(invalid)
     return fronts
@@ -185,19 +186,31 @@ def rank_and_crowding(
 
 def nsga2_survivors(points: Sequence[Point], directions: Sequence[str], k: int) -> list[int]:
     """Indices (ascending) of the `k` points NSGA-II keeps: whole fronts, then the least crowded."""
+    return survivors_and_worst(points, directions, k)[0]
+
+
+def survivors_and_worst(
+    points: Sequence[Point], directions: Sequence[str], k: int
+) -> tuple[list[int], list[int]]:
+    """`nsga2_survivors` and, of those kept, the worst front's indices (the kept part of the
+    front that was split, else the last whole front kept): what a steady-state replay needs."""
     if k < 0:
         raise ValueError(f"`k` must be >= 0, got {k!r}")
     keep: list[int] = []
+    worst: list[int] = []
     for front in non_dominated_sort(points, directions):
         if len(keep) + len(front) <= k:
             keep.extend(front)
+            worst = list(front)
             continue
         dist = crowding_distance(points, front, directions)
         # Most isolated first; older (lower index) first among equals, so the result is stable.
         ordered = sorted(front, key=lambda i: (-dist[i], i))
-        keep.extend(ordered[: k - len(keep)])
+        part = ordered[: k - len(keep)]
+        keep.extend(part)
+        worst = part or worst
         break
-    return sorted(keep)
+    return sorted(keep), worst
 
 
 def crowded_better(a: int, b: int, ranks: Sequence[int], crowd: Sequence[float]) -> int:

@@ -123,6 +123,9 @@ Index(
 )  # fmt: skip
 # Added by revision 0005: "finished since my last look" is a range scan on (study_id, finish_seq).
 Index("ix_ht_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
+# Added by revision 0010: `study_stats` counts a study's distinct functions from the index.
+Index("ix_ht_trials_study_hash", Trial.study_id, Trial.functional_hash)
+Index("ix_ht_trials_study_state_duration", Trial.study_id, Trial.state, Trial.duration_s)
 
 
 class IntermediateValue(Base):

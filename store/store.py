@@ -27,6 +27,7 @@ from hashtune.store.models import (
 )
 from hashtune.store.peer_ops import PeerOpsMixin
 from hashtune.store.proposal_ops import ProposalOpsMixin
+from hashtune.store.read_ops import ReadOpsMixin
 from hashtune.store.records import StudyRecord, StudySummary
 from hashtune.store.retry import retry_methods
 from hashtune.store.trial_ops import TrialOpsMixin
@@ -38,6 +39,7 @@ class Store(
     WorkerOpsMixin,
     PeerOpsMixin,
     ProposalOpsMixin,
+    ReadOpsMixin,
     TrialOpsMixin,
     CacheOpsMixin,
     BulkOpsMixin,

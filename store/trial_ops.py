@@ -364,10 +364,13 @@ class TrialOpsMixin(StoreBase):
                     Trial.id.not_in(audited_ids),
                 )
             )
-            paid = s.scalar(
-                select(func.sum(Trial.duration_s)).where(
-                    Trial.study_id == study_id,
-                    Trial.state.in_(("COMPLETE", "FAILED", "PRUNED")) | Trial.id.in_(audited_ids),
+            paid_states = ("COMPLETE", "FAILED", "PRUNED")
+            paid = sum(  # two sums, each on an index: evaluations, then audited hits
+                s.scalar(select(func.sum(Trial.duration_s)).where(Trial.study_id == study_id, c))
+                or 0.0
+                for c in (
+                    Trial.state.in_(paid_states),
+                    Trial.state.not_in(paid_states) & Trial.id.in_(audited_ids),
                 )
             )
             audited = s.scalar(
