@@ -15,6 +15,8 @@ from typing import Any
 
 import pyglove as pg
 
+from hashtune.spaces.fast_dna import DnaCodec
+
 # A callback through which an executable form obtains the parameters of a parametric op.
 # Called as `param_fn(op_name, shape, x)`, where `x` is the value flowing into the op. The functional
 # hash supplies one that derives parameters from (op_name, shape, content of x), so that equivalent
@@ -82,6 +84,14 @@ class Space:
         if name is not None:
             self.name = name
         self._spec = pg.dna_spec(hyper_value)
+        self._codec: DnaCodec | None | bool = False  # False: not built yet
+
+    @property
+    def codec(self) -> DnaCodec | None:
+        """The plain-value fast path of this space's DNA (None when its spec is not covered)."""
+        if self._codec is False:
+            self._codec = DnaCodec.of(self.hyper_value, self._spec)
+        return self._codec  # type: ignore[return-value]
 
     @property
     def dna_spec(self) -> pg.DNASpec:
@@ -90,11 +100,17 @@ class Space:
 
     def random_dna(self, rng: random.Random) -> pg.DNA:
         """A uniformly random DNA of this space, drawn with `rng`."""
+        codec = self.codec
+        if codec is not None:
+            return codec.dna(codec.random(rng))
         return pg.random_dna(self._spec, rng)
 
     def materialize(self, dna: pg.DNA) -> Any:
         """The concrete candidate that `dna` selects."""
         dna.use_spec(self._spec)
+        codec = self.codec
+        if codec is not None and codec.can_decode:
+            return codec.materialize(codec.values(dna))
         return pg.materialize(self.hyper_value, dna)
 
     def mutate(self, dna: pg.DNA, rng: random.Random) -> tuple[pg.DNA, str]:
@@ -102,6 +118,15 @@ class Space:
         from pyglove.ext.evolution import mutators
 
         dna.use_spec(self._spec)
+        codec = self.codec
+        if codec is not None:  # the same draws as below, on plain values
+            values = codec.values(dna)
+            new = values
+            for _ in range(32):
+                new = codec.mutate_once(values, random.Random(rng.randrange(2**31)))
+                if new != values:
+                    break
+            return codec.dna(new), "uniform_point"
         child = dna
         for _ in range(32):  # PyGlove's Uniform may redraw the same value; insist on a change.
             child = mutators.Uniform(seed=rng.randrange(2**31))([dna.clone(deep=True)])[0]
@@ -133,6 +158,9 @@ class Space:
     def flat_params(self, dna: pg.DNA) -> dict[str, Any]:
         """Decision-point id → chosen value (or 'i/n' for a choice among non-scalar options)."""
         dna.use_spec(self._spec)
+        codec = self.codec
+        if codec is not None:
+            return codec.flat_params(codec.values(dna))
         literals = dna.to_dict(key_type="id", value_type="literal")
         choices = dna.to_dict(key_type="id", value_type="choice")
         out: dict[str, Any] = {}

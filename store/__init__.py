@@ -8,10 +8,14 @@ from hashtune.store.errors import (
 )
 from hashtune.store.records import (
     AuditRecord,
+    CacheClaim,
     CacheEntry,
+    CacheOutcome,
+    FinishedTrial,
     LineageRecord,
     PeerNews,
     PeerTrial,
+    StartedTrial,
     StudyRecord,
     StudyStats,
     StudySummary,
@@ -22,10 +26,14 @@ from hashtune.store.store import Store
 
 __all__ = [
     "AuditRecord",
+    "CacheClaim",
     "CacheEntry",
+    "CacheOutcome",
+    "FinishedTrial",
     "LineageRecord",
     "PeerNews",
     "PeerTrial",
+    "StartedTrial",
     "Store",
     "StoreError",
     "StudyExistsError",

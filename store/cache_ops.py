@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from hashtune.store.base import StoreBase, utcnow
 from hashtune.store.models import FecAudit, FecCache, Trial
@@ -49,68 +49,18 @@ def cache_entry(row: Mapping[str, Any]) -> CacheEntry:
 class CacheOpsMixin(StoreBase):
     """The cache keyed by (task, functional hash, hash version), shared by studies and workers."""
 
-    def _insert_ignore(self, s: Session, **values: Any) -> int:
-        """INSERT a fec_cache row unless its key exists; 1 if inserted, else 0."""
-        dialect = s.get_bind().dialect.name
-        table = FecCache.__table__
-        if dialect == "postgresql":
-            stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-        else:  # other backends: the write lock/transaction makes check-then-insert safe enough
-            key = (values["task"], values["functional_hash"], values["hash_version"])
-            exists = s.get(FecCache, key)
-            if exists is not None:
-                return 0
-            stmt = insert(table).values(**values)
-        # RETURNING tells reliably whether a row was inserted (rowcount is -1 on some drivers)
-        return int(s.execute(stmt.returning(table.c.task)).first() is not None)
-
     def cache_lookup(self, task: str, fhash: str, *, version: str) -> CacheEntry | None:
         """The cache entry for this function on this task under hash `version`, or None."""
-        with self._read() as s:
-            row = (
-                s.execute(select(FecCache.__table__).where(*_key(task, fhash, version)))
-                .mappings()
-                .first()
-            )
+        with self._read_conn() as conn:
+            row = conn.execute(_select_entry(task, fhash, version)).mappings().first()
         return None if row is None else cache_entry(row)
 
     def cache_claim(
         self, task: str, fhash: str, trial_id: int, *, version: str, stale_after_s: float = 3600
     ) -> bool:
         """Atomically take the right to evaluate this function (new row, or a stale claim)."""
-        now = utcnow()
-        with self._write() as s:
-            inserted = self._insert_ignore(
-                s,
-                task=task,
-                functional_hash=fhash,
-                hash_version=version,
-                status="PENDING",
-                claimed_by_trial_id=trial_id,
-                claimed_at=now,
-                count=0,
-                mean=[],
-                m2=[],
-                updated_at=now,
-            )
-            if inserted:
-                return True
-            key = _key(task, fhash, version)
-            cutoff = now - timedelta(seconds=float(stale_after_s))
-            taken = s.execute(
-                update(FecCache)
-                .where(
-                    *key,
-                    FecCache.status == "PENDING",
-                    (FecCache.claimed_by_trial_id == trial_id)
-                    | FecCache.claimed_at.is_(None)
-                    | (FecCache.claimed_at < cutoff),
-                )
-                .values(claimed_by_trial_id=trial_id, claimed_at=now, updated_at=now)
-            )
-            return taken.rowcount == 1
+        with self._write_conn() as conn:
+            return claim_entry(conn, task, fhash, version, trial_id, stale_after_s)
 
     def cache_record(
         self,
@@ -123,68 +73,14 @@ class CacheOpsMixin(StoreBase):
         version: str,
     ) -> CacheEntry:
         """Add one paid evaluation to the function's running mean/variance and mark it READY."""
-        x = [float(v) for v in values]
-        if not x:
-            raise ValueError(f"`values` must be a non-empty list of floats, got {values!r}")
-        now = utcnow()
-        with self._write() as s:
-            self._insert_ignore(
-                s,
-                task=task,
-                functional_hash=fhash,
-                hash_version=version,
-                status="PENDING",
-                claimed_by_trial_id=trial_id,
-                claimed_at=now,
-                count=0,
-                mean=[],
-                m2=[],
-                updated_at=now,
-            )
-            row = s.get(
-                FecCache, (task, fhash, version), with_for_update=True, populate_existing=True
-            )
-            assert row is not None
-            count = row.count or 0
-            mean = list(floats(row.mean) or ())
-            m2 = list(floats(row.m2) or ())
-            if count == 0:
-                mean, m2 = [0.0] * len(x), [0.0] * len(x)
-            elif len(mean) != len(x):
-                raise ValueError(
-                    f"`values` has {len(x)} objectives but the cache entry for {fhash!r} on task "
-                    f"{task!r} has {len(mean)}"
-                )
-            count += 1
-            for i, xi in enumerate(x):  # Welford's online update
-                delta = xi - mean[i]
-                mean[i] += delta / count
-                m2[i] += delta * (xi - mean[i])
-            old_seconds = row.eval_seconds or 0.0
-            row.eval_seconds = old_seconds + (float(seconds) - old_seconds) / count
-            row.count = count
-            row.mean = mean
-            row.m2 = m2
-            row.status = "READY"
-            row.claimed_by_trial_id = None
-            row.claimed_at = None
-            row.updated_at = now
-            if row.first_trial_id is None:
-                row.first_trial_id = trial_id
-            s.flush()
-            entry = cache_entry({c.key: getattr(row, c.key) for c in FecCache.__table__.c})
-        return entry
+        x = check_cache_values(values)
+        with self._write_conn() as conn:
+            return record_entry(conn, task, fhash, version, x, trial_id, seconds)
 
     def cache_release(self, task: str, fhash: str, trial_id: int, *, version: str) -> None:
         """The claimant failed: drop its PENDING row so another proposal may evaluate."""
-        with self._write() as s:
-            s.execute(
-                delete(FecCache).where(
-                    *_key(task, fhash, version),
-                    FecCache.status == "PENDING",
-                    FecCache.claimed_by_trial_id == trial_id,
-                )
-            )
+        with self._write_conn() as conn:
+            release_entry(conn, task, fhash, version, trial_id)
 
     def cache_wait(
         self,
@@ -288,6 +184,137 @@ class CacheOpsMixin(StoreBase):
             )
             for r in rows
         ]
+
+
+def check_cache_values(values: Any) -> list[float]:
+    """`values` as a non-empty list of floats (ValueError naming them otherwise)."""
+    x = [float(v) for v in values]
+    if not x:
+        raise ValueError(f"`values` must be a non-empty list of floats, got {values!r}")
+    return x
+
+
+def _insert_ignore(conn: Connection, **values: Any) -> bool:
+    """INSERT a fec_cache row unless its key exists; True if inserted."""
+    dialect = conn.dialect.name
+    table = FecCache.__table__
+    if dialect == "postgresql":
+        stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    else:  # other backends: the write lock/transaction makes check-then-insert safe enough
+        key = (values["task"], values["functional_hash"], values["hash_version"])
+        if conn.execute(select(table.c.task).where(*_key(*key))).first() is not None:
+            return False
+        stmt = insert(table).values(**values)
+    # RETURNING tells reliably whether a row was inserted (rowcount is -1 on some drivers)
+    return conn.execute(stmt.returning(table.c.task)).first() is not None
+
+
+def _pending_row(task: str, fhash: str, version: str, trial_id: int, now: Any) -> dict[str, Any]:
+    return {
+        "task": task, "functional_hash": fhash, "hash_version": version, "status": "PENDING",
+        "claimed_by_trial_id": trial_id, "claimed_at": now, "count": 0, "mean": [], "m2": [],
+        "updated_at": now,
+    }  # fmt: skip
+
+
+def claim_entry(
+    conn: Connection, task: str, fhash: str, version: str, trial_id: int, stale_after_s: float
+) -> bool:
+    """Inside a write transaction: take the claim (a new PENDING row, or a stale claim)."""
+    now = utcnow()
+    if _insert_ignore(conn, **_pending_row(task, fhash, version, trial_id, now)):
+        return True
+    cutoff = now - timedelta(seconds=float(stale_after_s))
+    table = FecCache.__table__
+    taken = conn.execute(
+        update(table)
+        .where(
+            *_key(task, fhash, version),
+            table.c.status == "PENDING",
+            (table.c.claimed_by_trial_id == trial_id)
+            | table.c.claimed_at.is_(None)
+            | (table.c.claimed_at < cutoff),
+        )
+        .values(claimed_by_trial_id=trial_id, claimed_at=now, updated_at=now)
+    )
+    return taken.rowcount == 1
+
+
+def lookup_or_claim(
+    conn: Connection, task: str, fhash: str, version: str, trial_id: int, stale_after_s: float
+) -> tuple[CacheEntry | None, bool]:
+    """Inside a write transaction: the entry as found (None: there was none) and whether this
+    trial now holds its claim (never for a READY entry)."""
+    now = utcnow()
+    if _insert_ignore(conn, **_pending_row(task, fhash, version, trial_id, now)):
+        return None, True
+    row = conn.execute(_select_entry(task, fhash, version)).mappings().first()
+    if row is None:  # released between the two statements (another backend's isolation)
+        return None, claim_entry(conn, task, fhash, version, trial_id, stale_after_s)
+    entry = cache_entry(row)
+    if entry.status == "READY":
+        return entry, False
+    return entry, claim_entry(conn, task, fhash, version, trial_id, stale_after_s)
+
+
+def record_entry(
+    conn: Connection,
+    task: str,
+    fhash: str,
+    version: str,
+    x: list[float],
+    trial_id: int,
+    seconds: float,
+) -> CacheEntry:
+    """Inside a write transaction: Welford-add one evaluation `x` to the entry, mark it READY."""
+    now = utcnow()
+    stmt = _select_entry(task, fhash, version).with_for_update()
+    row = conn.execute(stmt).mappings().first()
+    if row is None:
+        _insert_ignore(conn, **_pending_row(task, fhash, version, trial_id, now))
+        row = conn.execute(stmt).mappings().first()
+    assert row is not None
+    count = row["count"] or 0
+    mean = list(floats(row["mean"]) or ())
+    m2 = list(floats(row["m2"]) or ())
+    if count == 0:
+        mean, m2 = [0.0] * len(x), [0.0] * len(x)
+    elif len(mean) != len(x):
+        raise ValueError(
+            f"`values` has {len(x)} objectives but the cache entry for {fhash!r} on task "
+            f"{task!r} has {len(mean)}"
+        )
+    count += 1
+    for i, xi in enumerate(x):  # Welford's online update
+        delta = xi - mean[i]
+        mean[i] += delta / count
+        m2[i] += delta * (xi - mean[i])
+    old_seconds = row["eval_seconds"] or 0.0
+    new = {
+        "eval_seconds": old_seconds + (float(seconds) - old_seconds) / count,
+        "count": count, "mean": mean, "m2": m2, "status": "READY",
+        "claimed_by_trial_id": None, "claimed_at": None, "updated_at": now,
+        "first_trial_id": row["first_trial_id"] if row["first_trial_id"] is not None else trial_id,
+    }  # fmt: skip
+    conn.execute(update(FecCache.__table__).where(*_key(task, fhash, version)).values(**new))
+    return cache_entry({**row, **new})
+
+
+def release_entry(conn: Connection, task: str, fhash: str, version: str, trial_id: int) -> None:
+    """Inside a write transaction: drop the PENDING row this trial claimed."""
+    conn.execute(
+        delete(FecCache.__table__).where(
+            *_key(task, fhash, version),
+            FecCache.status == "PENDING",
+            FecCache.claimed_by_trial_id == trial_id,
+        )
+    )
+
+
+def _select_entry(task: str, fhash: str, version: str) -> Any:
+    return select(FecCache.__table__).where(*_key(task, fhash, version))
 
 
 def _key(task: str, fhash: str, version: str) -> tuple[Any, ...]:

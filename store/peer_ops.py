@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from hashtune.store.base import StoreBase
@@ -22,7 +23,7 @@ from hashtune.store.records import PeerNews, PeerTrial, floats
 _COLUMNS = (Trial.number, Trial.state, Trial.dna, Trial.values, Trial.worker, Trial.finish_seq)
 
 
-def claim_finish_seqs(s: Session, study: Any, n: int = 1) -> int | None:
+def claim_finish_seqs(s: Session | Connection, study: Any, n: int = 1) -> int | None:
     """Lock the study's counter row and advance it by `n`; returns the new (last) number.
 
     `study` is a study id or a scalar subquery giving one. Call it first in a finishing
@@ -56,28 +57,33 @@ class PeerOpsMixin(StoreBase):
         trials are read first: a trial that leaves RUNNING before that read is in the finished
         read, so none falls between the two.
         """
-        not_mine = or_(Trial.worker.is_(None), Trial.worker != worker)
-        with self._read() as s:
-            running = s.execute(
-                select(*_COLUMNS).where(
-                    Trial.study_id == study_id,
-                    Trial.state == "RUNNING",
-                    Trial.dna.is_not(None),
-                    not_mine,
-                )
-            ).all()
-            finished = s.execute(
-                select(*_COLUMNS)
-                .where(Trial.study_id == study_id, Trial.finish_seq > after)
-                .order_by(Trial.finish_seq)
-            ).all()
-        cursor = max((r.finish_seq for r in finished), default=after)
-        peers = [r for r in finished if r.worker is None or r.worker != worker]
-        return PeerNews(
-            finished=tuple(_peer_trial(r) for r in peers),
-            running=tuple(_peer_trial(r) for r in sorted(running, key=lambda r: r.number)),
-            cursor=cursor,
+        with self._read_conn() as conn:
+            return read_news(conn, study_id, after, worker)
+
+
+def read_news(conn: Any, study_id: int, after: int, worker: str | None) -> PeerNews:
+    """`peer_news` inside a transaction (a finishing one reads it after taking its number)."""
+    not_mine = or_(Trial.worker.is_(None), Trial.worker != worker)
+    running = conn.execute(
+        select(*_COLUMNS).where(
+            Trial.study_id == study_id,
+            Trial.state == "RUNNING",
+            Trial.dna.is_not(None),
+            not_mine,
         )
+    ).all()
+    finished = conn.execute(
+        select(*_COLUMNS)
+        .where(Trial.study_id == study_id, Trial.finish_seq > after)
+        .order_by(Trial.finish_seq)
+    ).all()
+    cursor = max((r.finish_seq for r in finished), default=after)
+    peers = [r for r in finished if r.worker is None or r.worker != worker]
+    return PeerNews(
+        finished=tuple(_peer_trial(r) for r in peers),
+        running=tuple(_peer_trial(r) for r in sorted(running, key=lambda r: r.number)),
+        cursor=cursor,
+    )
 
 
 def _peer_trial(row: Any) -> PeerTrial:
