@@ -30,7 +30,6 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,12 @@ ACTS = ("relu", "tanh", "gelu")
 WIDTHS = (1, 2, 4, 8)
 POP, TOURNAMENT = 50, 10
 
-HT = [f"ht:{s}:{c}:{b}" for s in ("random", "re", "tpe") for c in ("on", "off") for b in ("sqlite", "pg")]
+HT = [
+    f"ht:{s}:{c}:{b}"
+    for s in ("random", "re", "tpe")
+    for c in ("on", "off")
+    for b in ("sqlite", "pg")
+]
 OPTUNA = [f"optuna:{s}:{b}" for s in ("random", "tpe") for b in ("mem", "sqlite", "journal")]
 ALL = HT + OPTUNA + ["pyglove:re:mem"]
 SEARCHERS = {"random": "random", "re": "regularized_evolution", "tpe": "tpe"}
@@ -223,7 +227,7 @@ def select(patterns: str) -> list[str]:
 
 
 def print_table(results: dict[str, dict[str, list[dict]]], trials: list[int]) -> None:
-    print(f"\nms per trial (median of repetitions; wall of the optimize call / trials)")
+    print("\nms per trial (median of repetitions; wall of the optimize call / trials)")
     head = "".join(f"{f'{n:,} trials':>16}" for n in trials)
     print(f"{'system':<28}{head}")
     print("-" * (28 + 16 * len(trials)))
