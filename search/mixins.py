@@ -63,7 +63,7 @@ class ProposalBookMixin(Searcher):
         out = draw()
         for _ in range(self.max_dedup_tries - 1):
             dna = out[0] if isinstance(out, tuple) else out
-            key = dna_key(dna)
+            key = self.space.dna_key(dna)
             if (key not in self._seen and key not in self._peer_keys) or self._exhausted():
                 break
             out = draw()
@@ -72,7 +72,7 @@ class ProposalBookMixin(Searcher):
     def _record(self, proposal: Proposal) -> Proposal:
         """Note `proposal` as asked (count and seen set) and return it."""
         self.num_asked += 1
-        self._seen.add(dna_key(proposal.dna))
+        self._seen.add(self.space.dna_key(proposal.dna))
         return proposal
 
     def _propose(
@@ -92,13 +92,13 @@ class ProposalBookMixin(Searcher):
     def observe(self, proposal: Proposal, feedback: Feedback) -> None:
         """Book a peer's finished proposal (count, seen set) and learn it as if told."""
         self._record(proposal)
-        self._peer_keys.discard(dna_key(proposal.dna))
+        self._peer_keys.discard(self.space.dna_key(proposal.dna))
         self.tell(proposal, feedback)
 
     def set_pending(self, proposals: Sequence[Proposal]) -> None:
         """Peers' in-flight DNA are avoided like proposed ones (until they finish or vanish)."""
         super().set_pending(proposals)
-        self._peer_keys = {dna_key(p.dna) for p in proposals}
+        self._peer_keys = {self.space.dna_key(p.dna) for p in proposals}
 
     def _book_restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
         """Replay `history`: tell the finished, count all, drop queued DNA already proposed."""
@@ -108,7 +108,7 @@ class ProposalBookMixin(Searcher):
             self._record(proposal)
             if feedback is not None:
                 self.tell(proposal, feedback)
-        self._queue = deque(d for d in self._queue if dna_key(d) not in self._seen)
+        self._queue = deque(d for d in self._queue if self.space.dna_key(d) not in self._seen)
         self.rng = random.Random(f"{self.seed}:{n}")
 
     def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:

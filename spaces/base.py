@@ -8,6 +8,7 @@ functional hash can probe expose `executable() -> Executable` (see below).
 from __future__ import annotations
 
 import ast
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,6 +141,17 @@ class Space:
         raise ValueError(
             f"space {self.name!r} cannot read candidates from text ({text!r}); enqueue DNA values"
         )
+
+    def dna_key(self, dna: pg.DNA) -> str:
+        """A canonical string for `dna` (equal DNA give equal keys): the JSON of its compact
+        form with sorted keys, computed from plain values when the space has a codec."""
+        codec = self.codec
+        if codec is not None and not dna.metadata:
+            try:
+                return codec.key(codec.values(dna))
+            except (ValueError, IndexError, TypeError, AttributeError):
+                pass  # a DNA of another shape: PyGlove says what it is
+        return json.dumps(dna.to_json(compact=True), sort_keys=True, default=repr)
 
     def dna_to_json(self, dna: pg.DNA) -> Any:
         """A JSON-able form of `dna` (round-trips through `dna_from_json`)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyglove as pg
@@ -149,6 +149,17 @@ class DnaCodec:
             return (_value_of(self.nodes[0], dna),)
         return tuple(_value_of(n, d) for n, d in zip(self.nodes, dna.children, strict=True))
 
+    def from_decisions(self, decisions: Mapping[str, Any]) -> Plain:
+        """The plain values of a decision id → value (float) or candidate index (choice) map
+        naming the active decision points (as `DNA.to_dict(key_type="id")` gives them)."""
+        return _from_decisions(self.nodes, decisions)
+
+    def decisions(self, values: Plain) -> dict[str, Any]:
+        """Inverse of `from_decisions`: active decision id → float value or candidate index."""
+        out: dict[str, Any] = {}
+        _decisions(self.nodes, values, out)
+        return out
+
     def dna(self, values: Plain) -> pg.DNA:
         """The `pg.DNA` (spec attached) of plain values, built as `pg.random_dna` builds it."""
         dna = _dna_of_space(self.nodes, values)
@@ -197,6 +208,26 @@ def _value_of(node: Any, dna: pg.DNA) -> Any:
     if len(sub) == 1:
         return (i, (_value_of(sub[0], children[0]),))
     return (i, tuple(_value_of(n, d) for n, d in zip(sub, children, strict=True)))
+
+
+def _from_decisions(nodes: tuple[Any, ...], decisions: Mapping[str, Any]) -> Plain:
+    out = []
+    for node in nodes:
+        v = decisions[node.id]
+        if isinstance(node, _Choice):
+            i = int(v)
+            sub = node.subs[i]
+            v = (i, _from_decisions(sub, decisions)) if sub else i
+        out.append(v)
+    return tuple(out)
+
+
+def _decisions(nodes: tuple[Any, ...], values: Plain, out: dict[str, Any]) -> None:
+    for node, v in zip(nodes, values, strict=True):
+        i, subs = v if isinstance(v, tuple) else (v, ())
+        out[node.id] = i
+        if subs:
+            _decisions(node.subs[i], subs, out)
 
 
 def _dna_of_space(nodes: tuple[Any, ...], values: Plain) -> pg.DNA:

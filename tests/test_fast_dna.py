@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import random
 
+import optuna
 import pyglove as pg
 import pytest
 from pyglove.ext.evolution import mutators
 
 from hashtune.registry import make_space
+from hashtune.search.optuna_space import dna_from_optuna_params, encode_dna, suggest_dna
 from hashtune.spaces.base import Space
 
 
@@ -114,3 +116,27 @@ def test_specs_the_codec_does_not_cover_keep_pyglove_path() -> None:
     assert space.codec is None
     dna = space.random_dna(random.Random(0))
     assert pg.eq(space.materialize(dna), pg.materialize(space.hyper_value, dna))
+
+
+@pytest.mark.parametrize("name", list(SPACES))
+def test_optuna_params_map_to_the_dna_the_old_conversion_gives(name: str) -> None:
+    space = SPACES[name]()
+    slow = _pyglove(space)
+    rng = random.Random(11)
+    for _ in range(30):
+        dna = pg.random_dna(space.dna_spec, rng)
+        fast_enc, slow_enc = encode_dna(space, dna), encode_dna(slow, dna)
+        assert fast_enc.params == slow_enc.params
+        assert fast_enc.distributions == slow_enc.distributions
+        back = dna_from_optuna_params(space, fast_enc.params)
+        assert back == dna_from_optuna_params(slow, fast_enc.params) == dna
+
+
+def test_suggested_dna_is_the_old_conversion_of_the_suggested_params() -> None:
+    space = conditional()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        dna = suggest_dna(space, trial)
+        assert dna == dna_from_optuna_params(_pyglove(space), trial.params)
+        study.tell(trial, 0.0)
