@@ -162,8 +162,9 @@ class DnaCodec:
 
     def dna(self, values: Plain) -> pg.DNA:
         """The `pg.DNA` (spec attached) of plain values, built as `pg.random_dna` builds it."""
-        dna = _dna_of_space(self.nodes, values)
-        dna.use_spec(self.spec)
+        with pg.symbolic.enable_type_check(False):  # the values come from the spec itself
+            dna = _dna_of_space(self.nodes, values)
+            dna.use_spec(self.spec)
         return dna
 
     def materialize(self, values: Plain) -> Any:

@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
+from hashtune.store import statements as sql
 from hashtune.store.base import StoreBase, utcnow
 from hashtune.store.models import FecAudit, FecCache, Trial
 from hashtune.store.models import Study as StudyRow
@@ -52,7 +51,8 @@ class CacheOpsMixin(StoreBase):
     def cache_lookup(self, task: str, fhash: str, *, version: str) -> CacheEntry | None:
         """The cache entry for this function on this task under hash `version`, or None."""
         with self._read_conn() as conn:
-            row = conn.execute(_select_entry(task, fhash, version)).mappings().first()
+            params = {"p_task": task, "p_hash": fhash, "p_version": version}
+            row = conn.execute(sql.ENTRY, params).mappings().first()
         return None if row is None else cache_entry(row)
 
     def cache_claim(
@@ -194,29 +194,22 @@ def check_cache_values(values: Any) -> list[float]:
     return x
 
 
-def _insert_ignore(conn: Connection, **values: Any) -> bool:
-    """INSERT a fec_cache row unless its key exists; True if inserted."""
-    dialect = conn.dialect.name
-    table = FecCache.__table__
-    if dialect == "postgresql":
-        stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-    else:  # other backends: the write lock/transaction makes check-then-insert safe enough
-        key = (values["task"], values["functional_hash"], values["hash_version"])
-        if conn.execute(select(table.c.task).where(*_key(*key))).first() is not None:
-            return False
-        stmt = insert(table).values(**values)
-    # RETURNING tells reliably whether a row was inserted (rowcount is -1 on some drivers)
-    return conn.execute(stmt.returning(table.c.task)).first() is not None
-
-
-def _pending_row(task: str, fhash: str, version: str, trial_id: int, now: Any) -> dict[str, Any]:
+def _key_params(task: str, fhash: str, version: str, trial_id: int, now: Any) -> dict[str, Any]:
     return {
-        "task": task, "functional_hash": fhash, "hash_version": version, "status": "PENDING",
-        "claimed_by_trial_id": trial_id, "claimed_at": now, "count": 0, "mean": [], "m2": [],
-        "updated_at": now,
+        "p_task": task, "p_hash": fhash, "p_version": version, "p_trial": trial_id,
+        "p_now": now, "p_empty": [], "p_empty2": [],
     }  # fmt: skip
+
+
+def _insert_pending(conn: Connection, params: dict[str, Any]) -> bool:
+    """INSERT a PENDING claim row unless its key exists; True if inserted."""
+    stmt = sql.insert_pending(conn.dialect.name)
+    if stmt is None:  # other backends: the write transaction makes check-then-insert safe enough
+        if conn.execute(sql.ENTRY, params).first() is not None:
+            return False
+        stmt = sql.PLAIN_INSERT_PENDING
+    # RETURNING tells reliably whether a row was inserted (rowcount is -1 on some drivers)
+    return conn.execute(stmt, params).first() is not None
 
 
 def claim_entry(
@@ -224,22 +217,11 @@ def claim_entry(
 ) -> bool:
     """Inside a write transaction: take the claim (a new PENDING row, or a stale claim)."""
     now = utcnow()
-    if _insert_ignore(conn, **_pending_row(task, fhash, version, trial_id, now)):
+    params = _key_params(task, fhash, version, trial_id, now)
+    if _insert_pending(conn, params):
         return True
-    cutoff = now - timedelta(seconds=float(stale_after_s))
-    table = FecCache.__table__
-    taken = conn.execute(
-        update(table)
-        .where(
-            *_key(task, fhash, version),
-            table.c.status == "PENDING",
-            (table.c.claimed_by_trial_id == trial_id)
-            | table.c.claimed_at.is_(None)
-            | (table.c.claimed_at < cutoff),
-        )
-        .values(claimed_by_trial_id=trial_id, claimed_at=now, updated_at=now)
-    )
-    return taken.rowcount == 1
+    params["p_cutoff"] = now - timedelta(seconds=float(stale_after_s))
+    return conn.execute(sql.CLAIM_STALE, params).rowcount == 1
 
 
 def lookup_or_claim(
@@ -248,9 +230,10 @@ def lookup_or_claim(
     """Inside a write transaction: the entry as found (None: there was none) and whether this
     trial now holds its claim (never for a READY entry)."""
     now = utcnow()
-    if _insert_ignore(conn, **_pending_row(task, fhash, version, trial_id, now)):
+    params = _key_params(task, fhash, version, trial_id, now)
+    if _insert_pending(conn, params):
         return None, True
-    row = conn.execute(_select_entry(task, fhash, version)).mappings().first()
+    row = conn.execute(sql.ENTRY, params).mappings().first()
     if row is None:  # released between the two statements (another backend's isolation)
         return None, claim_entry(conn, task, fhash, version, trial_id, stale_after_s)
     entry = cache_entry(row)
@@ -270,11 +253,11 @@ def record_entry(
 ) -> CacheEntry:
     """Inside a write transaction: Welford-add one evaluation `x` to the entry, mark it READY."""
     now = utcnow()
-    stmt = _select_entry(task, fhash, version).with_for_update()
-    row = conn.execute(stmt).mappings().first()
+    params = _key_params(task, fhash, version, trial_id, now)
+    row = conn.execute(sql.ENTRY_FOR_UPDATE, params).mappings().first()
     if row is None:
-        _insert_ignore(conn, **_pending_row(task, fhash, version, trial_id, now))
-        row = conn.execute(stmt).mappings().first()
+        _insert_pending(conn, params)
+        row = conn.execute(sql.ENTRY_FOR_UPDATE, params).mappings().first()
     assert row is not None
     count = row["count"] or 0
     mean = list(floats(row["mean"]) or ())
@@ -298,7 +281,11 @@ def record_entry(
         "claimed_by_trial_id": None, "claimed_at": None, "updated_at": now,
         "first_trial_id": row["first_trial_id"] if row["first_trial_id"] is not None else trial_id,
     }  # fmt: skip
-    conn.execute(update(FecCache.__table__).where(*_key(task, fhash, version)).values(**new))
+    conn.execute(
+        sql.RECORD,
+        {**params, "p_seconds": new["eval_seconds"], "p_count": count, "p_mean": mean,
+         "p_m2": m2, "p_first": new["first_trial_id"]},
+    )  # fmt: skip
     return cache_entry({**row, **new})
 
 
@@ -311,10 +298,6 @@ def release_entry(conn: Connection, task: str, fhash: str, version: str, trial_i
             FecCache.claimed_by_trial_id == trial_id,
         )
     )
-
-
-def _select_entry(task: str, fhash: str, version: str) -> Any:
-    return select(FecCache.__table__).where(*_key(task, fhash, version))
 
 
 def _key(task: str, fhash: str, version: str) -> tuple[Any, ...]:

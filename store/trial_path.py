@@ -14,10 +14,11 @@ import random
 import time
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from hashtune.store import statements as sql
 from hashtune.store.base import StoreBase, finite_or_none, trial_record, utcnow
 from hashtune.store.cache_ops import (
     check_cache_values,
@@ -63,28 +64,14 @@ def _check_values(values: Any, field: str) -> list[float]:
 
 def _reserve(conn: Connection, study_id: int, worker: str | None) -> TrialRecord:
     """INSERT the study's next number as a PENDING reservation (one statement, RETURNING)."""
-    number = (
-        select(func.coalesce(func.max(_T.c.number) + 1, 0))
-        .where(_T.c.study_id == study_id)
-        .scalar_subquery()
-    )
-    now = utcnow()
-    values = {
-        "study_id": study_id, "number": number, "state": "PENDING", "candidate": "",
-        "dna": None, "params": {}, "user_attrs": {}, "worker": worker, "heartbeat_at": now,
-    }  # fmt: skip
-    row = conn.execute(insert(_T).values(**values).returning(*_T.c)).mappings().one()
-    return trial_record(row)
+    params = {"p_study": study_id, "p_worker": worker, "p_now": utcnow(), "p_empty": {},
+              "p_empty2": {}}  # fmt: skip
+    return trial_record(conn.execute(sql.RESERVE, params).mappings().one())
 
 
 def _budget_count(conn: Connection, study_id: int, up_to_number: int) -> int:
     """Trials up to `up_to_number` counted against the study's total (see count_budget_trials)."""
-    cond = [
-        _T.c.study_id == study_id,
-        ~((_T.c.state == "FAILED") & _T.c.error.like("interrupted%")),
-        _T.c.number <= up_to_number,
-    ]
-    return int(conn.scalar(select(func.count()).select_from(_T).where(*cond)) or 0)
+    return int(conn.scalar(sql.BUDGET_COUNT, {"p_study": study_id, "p_number": up_to_number}) or 0)
 
 
 class TrialPathMixin(StoreBase):
@@ -96,8 +83,10 @@ class TrialPathMixin(StoreBase):
             try:
                 with self._write_conn() as conn:
                     return fn(conn)
-            except IntegrityError:  # another worker took this number (or there is no study)
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            except IntegrityError as e:
+                if not _number_taken(e):
+                    raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # a peer took the number
         raise StoreError(f"could not allocate a trial number ({self._safe_url})")
 
     def reserve_trial(self, study_id: int, worker: str | None = None) -> TrialRecord:
@@ -130,31 +119,15 @@ class TrialPathMixin(StoreBase):
         and claim it unless READY; with `reserve_for`, reserve that worker's next trial."""
         now = utcnow()
 
+        proposed = dict(params or {})
+
         def run(conn: Connection) -> StartedTrial:
-            revived = (  # a peer took us for dead (a stalled heartbeat) but we are alive
-                (_T.c.state == "FAILED") & _T.c.error.like("interrupted%") & (_T.c.candidate == "")
-            )
-            row = (
-                conn.execute(
-                    update(_T)
-                    .where(_T.c.id == trial_id, (_T.c.state == "PENDING") | revived)
-                    .values(
-                        dna=dna,
-                        candidate=candidate,
-                        params=dict(params or {}),
-                        functional_hash=functional_hash,
-                        task=task,
-                        state="RUNNING",
-                        error=None,
-                        finished_at=None,
-                        started_at=now,
-                        heartbeat_at=now,
-                    )  # fmt: skip
-                    .returning(*_T.c)
-                )
-                .mappings()
-                .first()
-            )
+            bind = {
+                "p_id": trial_id, "p_dna": dna, "p_candidate": candidate,
+                "p_params": proposed, "p_hash": functional_hash, "p_task": task,
+                "p_now": now,
+            }  # fmt: skip
+            row = conn.execute(sql.BEGIN, bind).mappings().first()
             if row is None:
                 state = conn.scalar(select(_T.c.state).where(_T.c.id == trial_id))
                 raise StoreError(
@@ -223,10 +196,8 @@ class TrialPathMixin(StoreBase):
             cache_x = check_cache_values(cache.values)
 
         def run(conn: Connection) -> FinishedTrial:
-            owner = select(_T.c.study_id).where(_T.c.id == trial_id).scalar_subquery()
-            seq = claim_finish_seqs(conn, owner)  # first: finishes commit in finish order
-            row = conn.execute(select(_T).where(_T.c.id == trial_id).with_for_update())
-            row = row.mappings().first()
+            seq = claim_finish_seqs(conn, None, trial_id=trial_id)  # first: finish order
+            row = conn.execute(sql.TRIAL_FOR_UPDATE, {"p_id": trial_id}).mappings().first()
             if row is None or seq is None:
                 raise TrialNotFoundError(f"id={trial_id}", self._safe_url)
             if row["state"] not in _REOPENABLE:
@@ -240,12 +211,13 @@ class TrialPathMixin(StoreBase):
                 "error": clip_error(error), "finished_at": now, "heartbeat_at": now,
                 "finish_seq": seq,
                 "duration_s": max((now - (row["started_at"] or now)).total_seconds(), 0.0),
+                "cached_from_trial_id": row["cached_from_trial_id"]
+                if cached_from_trial_id is None else cached_from_trial_id,
+                "user_attrs": {**(row["user_attrs"] or {}), **(user_attrs or {})},
             }  # fmt: skip
-            if cached_from_trial_id is not None:
-                new["cached_from_trial_id"] = cached_from_trial_id
-            if user_attrs:
-                new["user_attrs"] = {**(row["user_attrs"] or {}), **user_attrs}
-            conn.execute(update(_T).where(_T.c.id == trial_id).values(**new))
+            conn.execute(
+                sql.FINISH, {"p_id": trial_id, **{_FINISH_PARAMS[k]: v for k, v in new.items()}}
+            )
             self._write_intermediate(conn, trial_id, steps)
             if lineage is None:
                 parents, mutation, inter = _lineage_and_steps(conn, trial_id)
@@ -268,6 +240,19 @@ class TrialPathMixin(StoreBase):
             return FinishedTrial(done, entry, news, nxt, budget)
 
         return self._reserving(run) if reserve_for is not None else self._in_write(run)
+
+
+def _number_taken(e: IntegrityError) -> bool:
+    """Whether the error is the study/number uniqueness (a peer reserved the same number)."""
+    text = str(e.orig)
+    return "uq_trials_study_number" in text or "trials.study_id, trials.number" in text
+
+
+_FINISH_PARAMS = {
+    "state": "p_state", "values": "p_values", "value": "p_value", "error": "p_error",
+    "finished_at": "p_now", "heartbeat_at": "p_now", "finish_seq": "p_seq",
+    "duration_s": "p_duration", "cached_from_trial_id": "p_from", "user_attrs": "p_attrs",
+}  # fmt: skip
 
 
 def _maybe_reserve(
