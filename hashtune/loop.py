@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from hashtune.budget import Budget, candidate_json, jsonable
 from hashtune.evaluators.executors import Outcome
 from hashtune.liveness import Heartbeat
 from hashtune.recovery import was_interrupted
@@ -29,34 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Kind = Literal["evaluate", "audit", "wait"]
-
-
-@dataclass
-class Budget:
-    """When to stop launching: trials proposed, paid evaluations, wall seconds (None: no limit)."""
-
-    n_trials: int | None = None
-    max_evaluations: int | None = None
-    timeout_s: float | None = None
-    #: The study's total, counted in the store: workers sharing a study stop together.
-    total_trials: int | None = None
-    #: Times a trial interrupted by its worker's death is proposed again (by whoever noticed).
-    max_retries: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("n_trials", "max_evaluations", "total_trials", "max_retries"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 0):
-                raise ValueError(f"`{name}` must be a non-negative int or None, got {v!r}")
-        if self.timeout_s is not None and not self.timeout_s > 0:
-            raise ValueError(
-                f"`timeout` must be a positive number of seconds, got {self.timeout_s!r}"
-            )
-        limits = (self.n_trials, self.max_evaluations, self.timeout_s, self.total_trials)
-        if all(v is None for v in limits):
-            raise ValueError(
-                "give at least one of `n_trials`, `max_evaluations`, `timeout` or `total_trials`"
-            )
 
 
 @dataclass
@@ -184,7 +157,7 @@ class OptimizeLoop:
         started = st.store.begin_trial(
             trial.id,
             dna=st.space.dna_to_json(proposal.dna),
-            candidate=_candidate_json(st, proposal.candidate),
+            candidate=candidate_json(st.space, proposal.candidate),
             params=st.space.flat_params(proposal.dna),
             parents=proposal.parents,
             mutation=proposal.mutation,
@@ -345,7 +318,7 @@ class OptimizeLoop:
             item,
             state=out.state,
             values=list(out.values) if out.values else None,
-            user_attrs=_jsonable(meta),
+            user_attrs=jsonable(meta),
             error=out.error,
             intermediate=out.intermediate or (out.result.intermediate if out.result else None),
             cache=cache,
@@ -421,27 +394,3 @@ class OptimizeLoop:
             except Exception as e:  # noqa: BLE001 - keep failing the others
                 log.warning("could not mark trial %s failed: %s", trial.number, e)
         self.inflight.clear()
-
-
-def _candidate_json(study: Study, candidate: Any) -> str:
-    try:
-        return study.space.candidate_to_json(candidate)
-    except Exception:  # noqa: BLE001 - a candidate that cannot be serialised is still a trial
-        return repr(candidate)
-
-
-def _jsonable(attrs: dict[str, Any]) -> dict[str, Any]:
-    """Metadata values as JSON-safe scalars/lists (numpy scalars become floats, others repr)."""
-    out: dict[str, Any] = {}
-    for k, v in attrs.items():
-        if isinstance(v, (str, int, bool)) or v is None:
-            out[k] = v
-        elif isinstance(v, float):
-            out[k] = v if v == v and abs(v) != float("inf") else repr(v)
-        elif isinstance(v, (list, tuple)):
-            out[k] = [_jsonable({"x": x})["x"] for x in v]
-        elif hasattr(v, "item"):
-            out[k] = _jsonable({"x": v.item()})["x"]
-        else:
-            out[k] = repr(v)
-    return out
