@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hashtune.budget import candidate_json
 from hashtune.liveness import Heartbeat
-from hashtune.loop import candidate_json
 from hashtune.search.base import Feedback, Proposal
 from hashtune.store import CacheEntry, TrialRecord
 
@@ -86,7 +86,7 @@ class AskTellMixin:
         st.store.set_proposal(
             trial.id,
             dna=st.space.dna_to_json(proposal.dna),
-            candidate=candidate_json(st, proposal.candidate),
+            candidate=candidate_json(st.space, proposal.candidate),
             params=st.space.flat_params(proposal.dna),
             parents=proposal.parents,
             mutation=proposal.mutation,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pyglove as pg
 
 from hashtune.hashing import HASH_VERSION, functional_hash
-from hashtune.store import Store
+from hashtune.store import CacheClaim, CacheEntry, CacheOutcome, Store
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +103,35 @@ class EquivalenceCache:
         over: its worker is presumed dead.
         """
         entry = self.store.cache_lookup(self.task, fhash, version=self.version)
+        if entry is not None and entry.status == "READY":
+            return self.decision(entry, False)
+        stale = self.stale_after_s if steal_after_s is None else steal_after_s
+        claimed = self.store.cache_claim(
+            self.task, fhash, trial_id, version=self.version, stale_after_s=stale
+        )
+        return self.decision(None, claimed)
+
+    def claim(self, fhash: str) -> CacheClaim:
+        """What the store does with a new trial's hash in the trial's own transaction: look the
+        function up and claim it unless READY (then `decision` says what to do)."""
+        return CacheClaim(self.task, fhash, self.version, self.stale_after_s)
+
+    def decision(self, entry: CacheEntry | None, claimed: bool) -> tuple[Decision, Any]:
+        """Serve a READY entry evaluated often enough; evaluate a noisy one that needs more, or
+        a function this trial claimed; else wait for the peer holding the claim."""
         if entry is not None and entry.status == "READY" and entry.count >= self.config.reevaluate:
             return "hit", entry
         if entry is not None and entry.status == "READY":
             return "evaluate", entry  # noisy task: needs more evaluations before serving the mean
-        stale = self.stale_after_s if steal_after_s is None else steal_after_s
-        if self.store.cache_claim(
-            self.task, fhash, trial_id, version=self.version, stale_after_s=stale
-        ):
-            return "evaluate", None
-        return "wait", None
+        return ("evaluate", None) if claimed else ("wait", None)
+
+    def recorded(self, fhash: str, values: list[float], seconds: float) -> CacheOutcome:
+        """`record` as part of the finishing transaction."""
+        return CacheOutcome(self.task, fhash, self.version, tuple(values), float(seconds))
+
+    def released(self, fhash: str) -> CacheOutcome:
+        """`release` as part of the finishing transaction."""
+        return CacheOutcome(self.task, fhash, self.version)
 
     def should_audit(self) -> bool:
         """Draw whether this hit is re-evaluated for the collision audit."""

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from hashtune.artifacts import discard_staged, keep_artifacts
+from hashtune.budget import Budget, candidate_json, jsonable
 from hashtune.evaluators.executors import EvaluatorInterrupt, Outcome
 from hashtune.failures import FailureWatch
 from hashtune.liveness import Heartbeat
 from hashtune.recovery import was_interrupted
 from hashtune.search.base import Feedback, Proposal
-from hashtune.store import CacheEntry, TrialRecord
+from hashtune.store import CacheEntry, PeerNews, TrialRecord
 
 if TYPE_CHECKING:
     from hashtune.study import Study
@@ -34,34 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Kind = Literal["evaluate", "audit", "wait"]
-
-
-@dataclass
-class Budget:
-    """When to stop launching: trials proposed, paid evaluations, wall seconds (None: no limit)."""
-
-    n_trials: int | None = None
-    max_evaluations: int | None = None
-    timeout_s: float | None = None
-    #: The study's total, counted in the store: workers sharing a study stop together.
-    total_trials: int | None = None
-    #: Times a trial interrupted by its worker's death is proposed again (by whoever noticed).
-    max_retries: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("n_trials", "max_evaluations", "total_trials", "max_retries"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 0):
-                raise ValueError(f"`{name}` must be a non-negative int or None, got {v!r}")
-        if self.timeout_s is not None and not self.timeout_s > 0:
-            raise ValueError(
-                f"`timeout` must be a positive number of seconds, got {self.timeout_s!r}"
-            )
-        limits = (self.n_trials, self.max_evaluations, self.timeout_s, self.total_trials)
-        if all(v is None for v in limits):
-            raise ValueError(
-                "give at least one of `n_trials`, `max_evaluations`, `timeout` or `total_trials`"
-            )
 
 
 @dataclass
@@ -104,6 +77,10 @@ class OptimizeLoop:
         self._stop = threading.Event()
         self._submitting: _InFlight | None = None
         self._reserved: TrialRecord | None = None  # between reserve and submit
+        #: The next trial's reservation, made in an earlier transaction, and its budget count.
+        self._next: tuple[TrialRecord, int] | None = None
+        self._news_fresh = False  # the peers' news was read by the last finishing transaction
+        self._news: PeerNews | None = None
         self._retries: queue.SimpleQueue[TrialRecord] = queue.SimpleQueue()
         self.beats = Heartbeat(
             study.store, study.study_id, study.worker, study.liveness, self._retries.put
@@ -133,6 +110,7 @@ class OptimizeLoop:
                     del self.inflight[fut]
             if self.failures.stop_with is not None:  # what was in flight has finished
                 raise self.failures.stop_with
+            self._drop_spare_reservation()
         except BaseException as e:
             self._stop.set()  # waiters polling for a peer give up at once
             with _sigint_ignored():  # a second Ctrl-C must not cut the clean-up short
@@ -174,14 +152,13 @@ class OptimizeLoop:
         return not self._study_full
 
     def _launch(self) -> None:
-        """Reserve a trial, ask the searcher, hash, and start whatever the cache decides."""
+        """Take a reservation, ask the searcher, hash, and start whatever the cache decides."""
         st = self.study
         self._requeue_retries()
-        trial = st.store.reserve_trial(st.study_id, worker=st.worker)
+        trial, counted = self._take_reservation()
         self._reserved = trial
-        self.beats.track(trial.id)
         total = self.budget.total_trials
-        if total is not None and st.store.count_budget_trials(st.study_id, trial.number) > total:
+        if total is not None and counted > total:
             st.store.drop_reservation(trial.id)  # another worker took the last slot
             self.beats.untrack(trial.id)
             self._reserved = None
@@ -189,7 +166,9 @@ class OptimizeLoop:
             return
         self.launched += 1
         try:
-            st.peers.sync()  # learn what the other workers finished, see what they run
+            if not self._news_fresh:  # learn what the other workers finished, see what they run
+                st.peers.sync()
+            self._news_fresh = False
             proposal = st.searcher.ask(trial.number)
         except KeyboardInterrupt:
             raise  # Ctrl-C: the trial stays reserved, and is failed as interrupted by `run`
@@ -198,20 +177,76 @@ class OptimizeLoop:
             st.store.finish_trial(trial.id, state="FAILED", error=f"searcher.ask failed: {e!r}")
             raise
         fhash = st.cache.key(proposal.candidate) if st.cache.config.enabled else None
-        st.store.set_proposal(
+        reserve = self._wants_reservation(launching=True)
+        started = st.store.begin_trial(
             trial.id,
             dna=st.space.dna_to_json(proposal.dna),
-            candidate=candidate_json(st, proposal.candidate),
+            candidate=candidate_json(st.space, proposal.candidate),
             params=st.space.flat_params(proposal.dna),
             parents=proposal.parents,
             mutation=proposal.mutation,
             functional_hash=fhash,
             task=st.task,
+            claim=None if fhash is None else st.cache.claim(fhash),
+            reserve_for=st.worker if reserve else None,
+            count_budget=reserve and total is not None,
         )
+        self._keep_reservation(started.reserved, started.reserved_budget)
         if self.reporter is not None:
             self.reporter.trial_started(trial.number)
-        self._route(_InFlight(trial, proposal, fhash, "evaluate"))
+        item = _InFlight(started.trial, proposal, fhash, "evaluate")
+        if fhash is None:
+            self._submit(item)
+        else:
+            self._act(item, *st.cache.decision(started.entry, started.claimed))
         self._reserved = None
+
+    def _take_reservation(self) -> tuple[TrialRecord, int]:
+        """The reservation made by an earlier transaction, or a new one; and its budget count."""
+        st = self.study
+        if self._next is not None:
+            trial, counted = self._next
+            self._next = None
+            return trial, counted
+        trial = st.store.reserve_trial(st.study_id, worker=st.worker)
+        self.beats.track(trial.id)
+        counted = 0
+        if self.budget.total_trials is not None:
+            counted = st.store.count_budget_trials(st.study_id, trial.number)
+        return trial, counted
+
+    def _keep_reservation(self, trial: TrialRecord | None, counted: int | None) -> None:
+        if trial is not None:
+            self.beats.track(trial.id)
+            self._next = (trial, counted or 0)
+
+    def _wants_reservation(self, launching: bool, finishing: _InFlight | None = None) -> bool:
+        """Whether to reserve the next trial in the transaction under way: only when another
+        launch is expected soon (one reservation at a time; a spare one is dropped at the end)."""
+        if self._next is not None or self._study_full or self.study.stop_requested:
+            return False
+        b = self.budget
+        launched = self.launched
+        if b.n_trials is not None and launched >= b.n_trials:
+            return False
+        if b.max_evaluations is not None and self.paid >= b.max_evaluations:
+            return False
+        if b.timeout_s is not None and time.monotonic() - self.t0 >= b.timeout_s:
+            return False
+        busy = [f for f in self.inflight.values() if f.kind != "wait" and f is not finishing]
+        return len(busy) + launching < self.capacity
+
+    def _drop_spare_reservation(self) -> None:
+        """The run ends: the reservation made for a launch that did not come is deleted."""
+        if self._next is None:
+            return
+        trial, _ = self._next
+        self._next = None
+        try:
+            self.study.store.drop_reservation(trial.id)
+        except Exception as e:  # noqa: BLE001 - recovery fails it as interrupted later
+            log.warning("could not drop reservation %d: %s", trial.number, e)
+        self.beats.untrack(trial.id)
 
     def _requeue_retries(self) -> None:
         """Have the searcher propose again the reclaimed trials that have retries left."""
@@ -239,14 +274,19 @@ class OptimizeLoop:
         if item.fhash is None:
             self._submit(item)
             return
-        decision, entry = st.cache.decide(item.fhash, item.trial.id, steal_after_s)
+        self._act(item, *st.cache.decide(item.fhash, item.trial.id, steal_after_s))
+
+    def _act(self, item: _InFlight, decision: str, entry: CacheEntry | None) -> None:
+        st = self.study
         if decision == "hit":
+            assert entry is not None and item.fhash is not None
             if st.cache.should_audit():
                 item.kind, item.cached = "audit", entry
                 self._submit(item)
             else:
                 self._serve(item, entry)
         elif decision == "wait":
+            assert item.fhash is not None
             item.kind = "wait"
             fut = self._waiters.submit(st.cache.wait, item.fhash, self._stop)
             self.inflight[fut] = item
@@ -292,21 +332,42 @@ class OptimizeLoop:
         st = self.study
         meta = dict(out.result.metadata) if out.result else {}
         meta["eval_seconds"] = round(out.seconds, 6)
-        record = st.store.finish_trial(
-            item.trial.id,
-            state=out.state,
-            values=list(out.values) if out.values else None,
-            user_attrs={**out.user_attrs, **_jsonable(meta)},  # set_user_attr checked JSON
-            error=out.error,
-            intermediate=out.intermediate or (out.result.intermediate if out.result else None),
-        )
-        keep_artifacts(st, record, out.artifacts)
+        cache = None
         if item.fhash is not None:
             if out.state == "COMPLETE":
-                st.cache.record(item.fhash, list(out.values), item.trial.id, out.seconds)
+                cache = st.cache.recorded(item.fhash, list(out.values), out.seconds)
             elif item.claimed:
-                st.cache.release(item.fhash, item.trial.id)
+                cache = st.cache.released(item.fhash)
+        record = self._finish_in_store(
+            item,
+            state=out.state,
+            values=list(out.values) if out.values else None,
+            user_attrs={**out.user_attrs, **jsonable(meta)},  # set_user_attr checked JSON
+            error=out.error,
+            intermediate=out.intermediate or (out.result.intermediate if out.result else None),
+            cache=cache,
+        )
+        keep_artifacts(st, record, out.artifacts)
         self._finish(item, record, Feedback(out.state, out.values), out)
+
+    def _finish_in_store(self, item: _InFlight, **outcome: Any) -> TrialRecord:
+        """One transaction: finish the trial (and its cache entry), read the peers' news for the
+        next ask, reserve the next trial when another launch follows."""
+        st = self.study
+        self.beats.untrack(item.trial.id)
+        reserve = self._wants_reservation(launching=False, finishing=item)
+        done = st.store.finish_and_next(
+            item.trial.id,
+            lineage=(item.trial.parents, item.trial.mutation),
+            news_after=st.peers.cursor,
+            news_worker=st.worker,
+            reserve_for=st.worker if reserve else None,
+            count_budget=reserve and self.budget.total_trials is not None,
+            **outcome,
+        )
+        self._news = done.news  # absorbed after the searcher is told of this trial
+        self._keep_reservation(done.reserved, done.reserved_budget)
+        return done.trial
 
     def _settle_audit(self, item: _InFlight, out: Outcome) -> None:
         st = self.study
@@ -324,8 +385,8 @@ class OptimizeLoop:
     def _serve(self, item: _InFlight, entry: CacheEntry, attrs: dict[str, Any] | None = None):
         """Finish the trial as CACHED with the function's mean score; the searcher is told it."""
         values = list(entry.mean)
-        record = self.study.store.finish_trial(
-            item.trial.id,
+        record = self._finish_in_store(
+            item,
             state="CACHED",
             values=values,
             cached_from_trial_id=entry.first_trial_id,
@@ -336,8 +397,10 @@ class OptimizeLoop:
     def _finish(
         self, item: _InFlight, record: TrialRecord, feedback: Feedback, out: Outcome | None = None
     ) -> None:
-        self.beats.untrack(item.trial.id)
         self.study.searcher.tell(item.proposal, feedback)
+        if self._news is not None:
+            self.study.peers.absorb(self._news)
+            self._news, self._news_fresh = None, True
         self.study.on_trial_finished(record)
         if self.reporter is not None:
             self.reporter.trial_finished(record)
@@ -349,6 +412,7 @@ class OptimizeLoop:
         """On interrupt: fail what is in flight and release its cache claims, best effort;
         `own` is (trial number, reason) for the trial whose evaluator raised KeyboardInterrupt."""
         st = self.study
+        self._drop_spare_reservation()
         pending = [(i.trial, i) for i in self.inflight.values()]
         if self._submitting is not None:
             pending.append((self._submitting.trial, self._submitting))
@@ -390,26 +454,3 @@ def _sigint_ignored() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
 
-
-def candidate_json(study: Study, candidate: Any) -> str:
-    try:
-        return study.space.candidate_to_json(candidate)
-    except Exception:  # noqa: BLE001 - a candidate that cannot be serialised is still a trial
-        return repr(candidate)
-
-
-def _jsonable(attrs: dict[str, Any]) -> dict[str, Any]:
-    """Metadata values as JSON-safe scalars/lists (numpy scalars become floats, others repr)."""
-    out: dict[str, Any] = {}
-    for k, v in attrs.items():
-        if isinstance(v, (str, int, bool)) or v is None:
-            out[k] = v
-        elif isinstance(v, float):
-            out[k] = v if v == v and abs(v) != float("inf") else repr(v)
-        elif isinstance(v, (list, tuple)):
-            out[k] = [_jsonable({"x": x})["x"] for x in v]
-        elif hasattr(v, "item"):
-            out[k] = _jsonable({"x": v.item()})["x"]
-        else:
-            out[k] = repr(v)
-    return out

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
 from hashtune.spaces.base import Space
-from hashtune.store import PeerTrial, Store, StoreError
+from hashtune.store import PeerNews, PeerTrial, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ class PeerSync:
         except (SQLAlchemyError, StoreError) as e:
             log.warning("could not read peers' trials (retrying at the next ask): %s", e)
             return 0
+        return self.absorb(news)
+
+    def absorb(self, news: PeerNews) -> int:
+        """Learn `news` read since the cursor (by `sync`, or by a finishing transaction)."""
         n, changed = 0, False
         for t in news.finished:
             if t.dna is None or t.number in self._known:

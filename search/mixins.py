@@ -17,19 +17,20 @@ from typing import Any
 import pyglove as pg
 
 from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
+from hashtune.spaces.base import Space
 
 
 def dna_key(dna: pg.DNA) -> str:
-    """A canonical string for `dna` (equal DNA give equal keys)."""
+    """A canonical string for `dna` (equal DNA give equal keys), without a space's codec."""
     return json.dumps(dna.to_json(compact=True), sort_keys=True, default=repr)
 
 
-def proposal_key(proposal: Proposal) -> str:
-    """`dna_key` of a proposal's DNA; a stored proposal's comes from its JSON, undecoded
+def proposal_key(proposal: Proposal, space: Space) -> str:
+    """`space.dna_key` of a proposal's DNA; a stored proposal's comes from its JSON, undecoded
     (the stored JSON is `dna.to_json(compact=True)`, so both keys agree)."""
     if isinstance(proposal, StoredProposal) and not proposal.decoded:
         return json.dumps(proposal.dna_json, sort_keys=True, default=repr)
-    return dna_key(proposal.dna)
+    return space.dna_key(proposal.dna)
 
 
 class ProposalBookMixin(Searcher):
@@ -71,7 +72,7 @@ class ProposalBookMixin(Searcher):
         out = draw()
         for _ in range(self.max_dedup_tries - 1):
             dna = out[0] if isinstance(out, tuple) else out
-            key = dna_key(dna)
+            key = self.space.dna_key(dna)
             if (key not in self._seen and key not in self._peer_keys) or self._exhausted():
                 break
             out = draw()
@@ -80,7 +81,7 @@ class ProposalBookMixin(Searcher):
     def _record(self, proposal: Proposal) -> Proposal:
         """Note `proposal` as asked (count and seen set) and return it."""
         self.num_asked += 1
-        self._seen.add(proposal_key(proposal))
+        self._seen.add(proposal_key(proposal, self.space))
         return proposal
 
     def _propose(
@@ -100,13 +101,13 @@ class ProposalBookMixin(Searcher):
     def observe(self, proposal: Proposal, feedback: Feedback) -> None:
         """Book a peer's finished proposal (count, seen set) and learn it as if told."""
         self._record(proposal)
-        self._peer_keys.discard(proposal_key(proposal))
+        self._peer_keys.discard(proposal_key(proposal, self.space))
         self.tell(proposal, feedback)
 
     def set_pending(self, proposals: Sequence[Proposal]) -> None:
         """Peers' in-flight DNA are avoided like proposed ones (until they finish or vanish)."""
         super().set_pending(proposals)
-        self._peer_keys = {proposal_key(p) for p in proposals}
+        self._peer_keys = {proposal_key(p, self.space) for p in proposals}
 
     def _book_restore(
         self,
@@ -128,7 +129,7 @@ class ProposalBookMixin(Searcher):
                 self.tell(proposal, feedback)
         else:
             learn(finished)
-        self._queue = deque(d for d in self._queue if dna_key(d) not in self._seen)
+        self._queue = deque(d for d in self._queue if self.space.dna_key(d) not in self._seen)
         self.rng = random.Random(f"{self.seed}:{n}")
 
     def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:

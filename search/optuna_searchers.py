@@ -26,7 +26,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import TrialState as OptunaState
 
 from hashtune.search.base import Direction, Feedback, Proposal, Searcher, StoredProposal, is_finite
-from hashtune.search.mixins import dna_key, proposal_key
+from hashtune.search.mixins import proposal_key
 from hashtune.search.optuna_restore import FlatEncoder, TrialTemplate
 from hashtune.search.optuna_space import (
     CUSTOM_ATTR_PREFIX,
@@ -146,7 +146,7 @@ class OptunaSearcher(Searcher):
                     self._enqueue_random_unseen()
                 trial = self.study.ask()
                 dna = suggest_dna(self.space, trial, seed=self.seed)
-                key = dna_key(dna)
+                key = self.space.dna_key(dna)
                 forced = self._n_enqueued > 0  # Enqueued trials come first: propose as asked.
                 self._n_enqueued -= forced
                 fresh = key not in self._known and key not in self._peer_keys
@@ -166,7 +166,7 @@ class OptunaSearcher(Searcher):
     def _enqueue_random_unseen(self) -> None:
         for _ in range(64):
             dna = self.space.random_dna(self.rng)
-            key = dna_key(dna)
+            key = self.space.dna_key(dna)
             if key not in self._known and key not in self._peer_keys:
                 self._enqueue_params(dna)
                 return
@@ -191,7 +191,7 @@ class OptunaSearcher(Searcher):
             else:
                 self._tell(pending[0], values=values, state=state)
         self._told.add(proposal.number)
-        self._known.add(dna_key(proposal.dna))
+        self._known.add(self.space.dna_key(proposal.dna))
 
     def _check_values(self, feedback: Feedback) -> None:
         if feedback.values is not None and len(feedback.values) != len(self.directions):
@@ -232,7 +232,7 @@ class OptunaSearcher(Searcher):
         with _quiet():
             self._tell(running, values=values, state=state)
         self._told.add(proposal.number)
-        self._known.add(dna_key(proposal.dna))
+        self._known.add(self.space.dna_key(proposal.dna))
 
     def set_pending(self, proposals: Sequence[Proposal]) -> None:
         """Peers' in-flight proposals become RUNNING trials of the private study, so the sampler
@@ -247,7 +247,7 @@ class OptunaSearcher(Searcher):
             for number, p in now.items():
                 if number not in self._peer_running:
                     self._peer_running[number] = self._add_trial(p.dna, OptunaState.RUNNING, None)
-        self._peer_keys = {dna_key(p.dna) for p in now.values()}
+        self._peer_keys = {self.space.dna_key(p.dna) for p in now.values()}
 
     def _trial_id(self, number: int) -> int:
         return self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
@@ -272,7 +272,7 @@ class OptunaSearcher(Searcher):
         encode = self._stored_encoder(items)
         with _quiet():
             for proposal, feedback in items:
-                self._known.add(proposal_key(proposal))
+                self._known.add(proposal_key(proposal, self.space))
                 if feedback is None:
                     continue
                 self._check_values(feedback)

@@ -284,8 +284,12 @@ class _FromTrial(_Walk):
         return value
 
 
-def _dna(spec: pg.geno.Space, walk: _Walk) -> pg.DNA:
+def _dna(space: Space | pg.geno.Space, walk: _Walk) -> pg.DNA:
+    spec = _spec_of(space)
     walk.space(spec)
+    codec = space.codec if isinstance(space, Space) else None
+    if codec is not None:  # the space's precomputed map: no `DNA.from_dict`
+        return codec.dna(codec.from_decisions(walk.dna_values))
     dna = pg.DNA.from_dict(walk.dna_values, spec)
     dna.use_spec(spec)
     return dna
@@ -295,7 +299,11 @@ def encode_dna(space: Space | pg.geno.Space, dna: pg.DNA) -> Encoded:
     """The active Optuna params of `dna`, their distributions and its custom decision values."""
     spec = _spec_of(space)
     dna.use_spec(spec)
-    walk = _FromDNA(dna.to_dict(key_type="id", value_type="value"))
+    codec = space.codec if isinstance(space, Space) else None
+    if codec is not None:
+        walk = _FromDNA(codec.decisions(codec.values(dna)))
+    else:
+        walk = _FromDNA(dna.to_dict(key_type="id", value_type="value"))
     walk.space(spec)
     return walk.out
 
@@ -318,12 +326,12 @@ def dna_from_optuna_params(
     custom: Mapping[str, Any] | None = None,
 ) -> pg.DNA:
     """The DNA that `params` (plus `custom` decision values, if the space has any) select."""
-    return _dna(_spec_of(space), _FromParams(params, custom or {}))
+    return _dna(space, _FromParams(params, custom or {}))
 
 
 def suggest_dna(space: Space | pg.geno.Space, trial: optuna.trial.Trial, seed: int = 0) -> pg.DNA:
     """Suggest the active decision points of `space` on `trial` (ask side) and return the DNA."""
-    return _dna(_spec_of(space), _FromTrial(trial, seed))
+    return _dna(space, _FromTrial(trial, seed))
 
 
 def custom_values_of_trial(trial: optuna.trial.FrozenTrial | optuna.trial.Trial) -> dict[str, Any]:

@@ -8,12 +8,15 @@ functional hash can probe expose `executable() -> Executable` (see below).
 from __future__ import annotations
 
 import ast
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyglove as pg
+
+from hashtune.spaces.fast_dna import DnaCodec
 
 # A callback through which an executable form obtains the parameters of a parametric op.
 # Called as `param_fn(op_name, shape, x)`, where `x` is the value flowing into the op. The functional
@@ -82,6 +85,14 @@ class Space:
         if name is not None:
             self.name = name
         self._spec = pg.dna_spec(hyper_value)
+        self._codec: DnaCodec | None | bool = False  # False: not built yet
+
+    @property
+    def codec(self) -> DnaCodec | None:
+        """The plain-value fast path of this space's DNA (None when its spec is not covered)."""
+        if self._codec is False:
+            self._codec = DnaCodec.of(self.hyper_value, self._spec)
+        return self._codec  # type: ignore[return-value]
 
     @property
     def dna_spec(self) -> pg.DNASpec:
@@ -90,11 +101,17 @@ class Space:
 
     def random_dna(self, rng: random.Random) -> pg.DNA:
         """A uniformly random DNA of this space, drawn with `rng`."""
+        codec = self.codec
+        if codec is not None:
+            return codec.dna(codec.random(rng))
         return pg.random_dna(self._spec, rng)
 
     def materialize(self, dna: pg.DNA) -> Any:
         """The concrete candidate that `dna` selects."""
         dna.use_spec(self._spec)
+        codec = self.codec
+        if codec is not None and codec.can_decode:
+            return codec.materialize(codec.values(dna))
         return pg.materialize(self.hyper_value, dna)
 
     def mutate(self, dna: pg.DNA, rng: random.Random) -> tuple[pg.DNA, str]:
@@ -102,6 +119,15 @@ class Space:
         from pyglove.ext.evolution import mutators
 
         dna.use_spec(self._spec)
+        codec = self.codec
+        if codec is not None:  # the same draws as below, on plain values
+            values = codec.values(dna)
+            new = values
+            for _ in range(32):
+                new = codec.mutate_once(values, random.Random(rng.randrange(2**31)))
+                if new != values:
+                    break
+            return codec.dna(new), "uniform_point"
         child = dna
         for _ in range(32):  # PyGlove's Uniform may redraw the same value; insist on a change.
             child = mutators.Uniform(seed=rng.randrange(2**31))([dna.clone(deep=True)])[0]
@@ -115,6 +141,17 @@ class Space:
         raise ValueError(
             f"space {self.name!r} cannot read candidates from text ({text!r}); enqueue DNA values"
         )
+
+    def dna_key(self, dna: pg.DNA) -> str:
+        """A canonical string for `dna` (equal DNA give equal keys): the JSON of its compact
+        form with sorted keys, computed from plain values when the space has a codec."""
+        codec = self.codec
+        if codec is not None and not dna.metadata:
+            try:
+                return codec.key(codec.values(dna))
+            except (ValueError, IndexError, TypeError, AttributeError):
+                pass  # a DNA of another shape: PyGlove says what it is
+        return json.dumps(dna.to_json(compact=True), sort_keys=True, default=repr)
 
     def dna_to_json(self, dna: pg.DNA) -> Any:
         """A JSON-able form of `dna` (round-trips through `dna_from_json`)."""
@@ -133,6 +170,9 @@ class Space:
     def flat_params(self, dna: pg.DNA) -> dict[str, Any]:
         """Decision-point id → chosen value (or 'i/n' for a choice among non-scalar options)."""
         dna.use_spec(self._spec)
+        codec = self.codec
+        if codec is not None:
+            return codec.flat_params(codec.values(dna))
         literals = dna.to_dict(key_type="id", value_type="literal")
         choices = dna.to_dict(key_type="id", value_type="choice")
         out: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hashtune.store.records import StudyRecord, TrialRecord, aware, floats
@@ -39,6 +39,7 @@ class StoreBase:
             bind=self._engine.execution_options(hashtune_write=True), expire_on_commit=False
         )
         self._read_maker = sessionmaker(bind=self._engine, expire_on_commit=False)
+        self._write_engine = self._engine.execution_options(hashtune_write=True)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Session]:
@@ -51,6 +52,18 @@ class StoreBase:
         """A read-only session (one consistent snapshot; never takes the SQLite write lock)."""
         with self._read_maker() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def _write_conn(self) -> Iterator[Connection]:
+        """A Core connection in one write transaction (the hot path: no ORM session)."""
+        with self._write_engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _read_conn(self) -> Iterator[Connection]:
+        """A Core connection in one read transaction."""
+        with self._engine.begin() as conn:
+            yield conn
 
 
 def study_record(row: Mapping[str, Any]) -> StudyRecord:

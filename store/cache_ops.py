@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
 
+from hashtune.store import statements as sql
 from hashtune.store.base import StoreBase, utcnow
 from hashtune.store.models import FecAudit, FecCache, Trial
 from hashtune.store.models import Study as StudyRow
@@ -49,68 +48,19 @@ def cache_entry(row: Mapping[str, Any]) -> CacheEntry:
 class CacheOpsMixin(StoreBase):
     """The cache keyed by (task, functional hash, hash version), shared by studies and workers."""
 
-    def _insert_ignore(self, s: Session, **values: Any) -> int:
-        """INSERT a fec_cache row unless its key exists; 1 if inserted, else 0."""
-        dialect = s.get_bind().dialect.name
-        table = FecCache.__table__
-        if dialect == "postgresql":
-            stmt = pg_insert(table).values(**values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing()
-        else:  # other backends: the write lock/transaction makes check-then-insert safe enough
-            key = (values["task"], values["functional_hash"], values["hash_version"])
-            exists = s.get(FecCache, key)
-            if exists is not None:
-                return 0
-            stmt = insert(table).values(**values)
-        # RETURNING tells reliably whether a row was inserted (rowcount is -1 on some drivers)
-        return int(s.execute(stmt.returning(table.c.task)).first() is not None)
-
     def cache_lookup(self, task: str, fhash: str, *, version: str) -> CacheEntry | None:
         """The cache entry for this function on this task under hash `version`, or None."""
-        with self._read() as s:
-            row = (
-                s.execute(select(FecCache.__table__).where(*_key(task, fhash, version)))
-                .mappings()
-                .first()
-            )
+        with self._read_conn() as conn:
+            params = {"p_task": task, "p_hash": fhash, "p_version": version}
+            row = conn.execute(sql.ENTRY, params).mappings().first()
         return None if row is None else cache_entry(row)
 
     def cache_claim(
         self, task: str, fhash: str, trial_id: int, *, version: str, stale_after_s: float = 3600
     ) -> bool:
         """Atomically take the right to evaluate this function (new row, or a stale claim)."""
-        now = utcnow()
-        with self._write() as s:
-            inserted = self._insert_ignore(
-                s,
-                task=task,
-                functional_hash=fhash,
-                hash_version=version,
-                status="PENDING",
-                claimed_by_trial_id=trial_id,
-                claimed_at=now,
-                count=0,
-                mean=[],
-                m2=[],
-                updated_at=now,
-            )
-            if inserted:
-                return True
-            key = _key(task, fhash, version)
-            cutoff = now - timedelta(seconds=float(stale_after_s))
-            taken = s.execute(
-                update(FecCache)
-                .where(
-                    *key,
-                    FecCache.status == "PENDING",
-                    (FecCache.claimed_by_trial_id == trial_id)
-                    | FecCache.claimed_at.is_(None)
-                    | (FecCache.claimed_at < cutoff),
-                )
-                .values(claimed_by_trial_id=trial_id, claimed_at=now, updated_at=now)
-            )
-            return taken.rowcount == 1
+        with self._write_conn() as conn:
+            return claim_entry(conn, task, fhash, version, trial_id, stale_after_s)
 
     def cache_record(
         self,
@@ -123,68 +73,14 @@ class CacheOpsMixin(StoreBase):
         version: str,
     ) -> CacheEntry:
         """Add one paid evaluation to the function's running mean/variance and mark it READY."""
-        x = [float(v) for v in values]
-        if not x:
-            raise ValueError(f"`values` must be a non-empty list of floats, got {values!r}")
-        now = utcnow()
-        with self._write() as s:
-            self._insert_ignore(
-                s,
-                task=task,
-                functional_hash=fhash,
-                hash_version=version,
-                status="PENDING",
-                claimed_by_trial_id=trial_id,
-                claimed_at=now,
-                count=0,
-                mean=[],
-                m2=[],
-                updated_at=now,
-            )
-            row = s.get(
-                FecCache, (task, fhash, version), with_for_update=True, populate_existing=True
-            )
-            assert row is not None
-            count = row.count or 0
-            mean = list(floats(row.mean) or ())
-            m2 = list(floats(row.m2) or ())
-            if count == 0:
-                mean, m2 = [0.0] * len(x), [0.0] * len(x)
-            elif len(mean) != len(x):
-                raise ValueError(
-                    f"`values` has {len(x)} objectives but the cache entry for {fhash!r} on task "
-                    f"{task!r} has {len(mean)}"
-                )
-            count += 1
-            for i, xi in enumerate(x):  # Welford's online update
-                delta = xi - mean[i]
-                mean[i] += delta / count
-                m2[i] += delta * (xi - mean[i])
-            old_seconds = row.eval_seconds or 0.0
-            row.eval_seconds = old_seconds + (float(seconds) - old_seconds) / count
-            row.count = count
-            row.mean = mean
-            row.m2 = m2
-            row.status = "READY"
-            row.claimed_by_trial_id = None
-            row.claimed_at = None
-            row.updated_at = now
-            if row.first_trial_id is None:
-                row.first_trial_id = trial_id
-            s.flush()
-            entry = cache_entry({c.key: getattr(row, c.key) for c in FecCache.__table__.c})
-        return entry
+        x = check_cache_values(values)
+        with self._write_conn() as conn:
+            return record_entry(conn, task, fhash, version, x, trial_id, seconds)
 
     def cache_release(self, task: str, fhash: str, trial_id: int, *, version: str) -> None:
         """The claimant failed: drop its PENDING row so another proposal may evaluate."""
-        with self._write() as s:
-            s.execute(
-                delete(FecCache).where(
-                    *_key(task, fhash, version),
-                    FecCache.status == "PENDING",
-                    FecCache.claimed_by_trial_id == trial_id,
-                )
-            )
+        with self._write_conn() as conn:
+            release_entry(conn, task, fhash, version, trial_id)
 
     def cache_wait(
         self,
@@ -288,6 +184,120 @@ class CacheOpsMixin(StoreBase):
             )
             for r in rows
         ]
+
+
+def check_cache_values(values: Any) -> list[float]:
+    """`values` as a non-empty list of floats (ValueError naming them otherwise)."""
+    x = [float(v) for v in values]
+    if not x:
+        raise ValueError(f"`values` must be a non-empty list of floats, got {values!r}")
+    return x
+
+
+def _key_params(task: str, fhash: str, version: str, trial_id: int, now: Any) -> dict[str, Any]:
+    return {
+        "p_task": task, "p_hash": fhash, "p_version": version, "p_trial": trial_id,
+        "p_now": now, "p_empty": [], "p_empty2": [],
+    }  # fmt: skip
+
+
+def _insert_pending(conn: Connection, params: dict[str, Any]) -> bool:
+    """INSERT a PENDING claim row unless its key exists; True if inserted."""
+    stmt = sql.insert_pending(conn.dialect.name)
+    if stmt is None:  # other backends: the write transaction makes check-then-insert safe enough
+        if conn.execute(sql.ENTRY, params).first() is not None:
+            return False
+        stmt = sql.PLAIN_INSERT_PENDING
+    # RETURNING tells reliably whether a row was inserted (rowcount is -1 on some drivers)
+    return conn.execute(stmt, params).first() is not None
+
+
+def claim_entry(
+    conn: Connection, task: str, fhash: str, version: str, trial_id: int, stale_after_s: float
+) -> bool:
+    """Inside a write transaction: take the claim (a new PENDING row, or a stale claim)."""
+    now = utcnow()
+    params = _key_params(task, fhash, version, trial_id, now)
+    if _insert_pending(conn, params):
+        return True
+    params["p_cutoff"] = now - timedelta(seconds=float(stale_after_s))
+    return conn.execute(sql.CLAIM_STALE, params).rowcount == 1
+
+
+def lookup_or_claim(
+    conn: Connection, task: str, fhash: str, version: str, trial_id: int, stale_after_s: float
+) -> tuple[CacheEntry | None, bool]:
+    """Inside a write transaction: the entry as found (None: there was none) and whether this
+    trial now holds its claim (never for a READY entry)."""
+    now = utcnow()
+    params = _key_params(task, fhash, version, trial_id, now)
+    if _insert_pending(conn, params):
+        return None, True
+    row = conn.execute(sql.ENTRY, params).mappings().first()
+    if row is None:  # released between the two statements (another backend's isolation)
+        return None, claim_entry(conn, task, fhash, version, trial_id, stale_after_s)
+    entry = cache_entry(row)
+    if entry.status == "READY":
+        return entry, False
+    return entry, claim_entry(conn, task, fhash, version, trial_id, stale_after_s)
+
+
+def record_entry(
+    conn: Connection,
+    task: str,
+    fhash: str,
+    version: str,
+    x: list[float],
+    trial_id: int,
+    seconds: float,
+) -> CacheEntry:
+    """Inside a write transaction: Welford-add one evaluation `x` to the entry, mark it READY."""
+    now = utcnow()
+    params = _key_params(task, fhash, version, trial_id, now)
+    row = conn.execute(sql.ENTRY_FOR_UPDATE, params).mappings().first()
+    if row is None:
+        _insert_pending(conn, params)
+        row = conn.execute(sql.ENTRY_FOR_UPDATE, params).mappings().first()
+    assert row is not None
+    count = row["count"] or 0
+    mean = list(floats(row["mean"]) or ())
+    m2 = list(floats(row["m2"]) or ())
+    if count == 0:
+        mean, m2 = [0.0] * len(x), [0.0] * len(x)
+    elif len(mean) != len(x):
+        raise ValueError(
+            f"`values` has {len(x)} objectives but the cache entry for {fhash!r} on task "
+            f"{task!r} has {len(mean)}"
+        )
+    count += 1
+    for i, xi in enumerate(x):  # Welford's online update
+        delta = xi - mean[i]
+        mean[i] += delta / count
+        m2[i] += delta * (xi - mean[i])
+    old_seconds = row["eval_seconds"] or 0.0
+    new = {
+        "eval_seconds": old_seconds + (float(seconds) - old_seconds) / count,
+        "count": count, "mean": mean, "m2": m2, "status": "READY",
+        "claimed_by_trial_id": None, "claimed_at": None, "updated_at": now,
+        "first_trial_id": row["first_trial_id"] if row["first_trial_id"] is not None else trial_id,
+    }  # fmt: skip
+    conn.execute(
+        sql.RECORD,
+        {**params, "p_seconds": new["eval_seconds"], "p_count": count, "p_mean": mean,
+         "p_m2": m2, "p_first": new["first_trial_id"]},
+    )  # fmt: skip
+    return cache_entry({**row, **new})
+
+
+def release_entry(conn: Connection, task: str, fhash: str, version: str, trial_id: int) -> None:
+    """Inside a write transaction: drop the PENDING row this trial claimed."""
+    conn.execute(
+        delete(FecCache.__table__).where(
+            *_key(task, fhash, version),
+            FecCache.status == "PENDING",
+            FecCache.claimed_by_trial_id == trial_id,
+        )
+    )
 
 
 def _key(task: str, fhash: str, version: str) -> tuple[Any, ...]:

@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from hashtune.store import statements as sql
 from hashtune.store.base import StoreBase
 from hashtune.store.errors import StudyNotFoundError
 from hashtune.store.models import Study, Trial
@@ -22,13 +24,18 @@ from hashtune.store.records import PeerNews, PeerTrial, floats
 _COLUMNS = (Trial.number, Trial.state, Trial.dna, Trial.values, Trial.worker, Trial.finish_seq)
 
 
-def claim_finish_seqs(s: Session, study: Any, n: int = 1) -> int | None:
+def claim_finish_seqs(
+    s: Session | Connection, study: Any, n: int = 1, *, trial_id: int | None = None
+) -> int | None:
     """Lock the study's counter row and advance it by `n`; returns the new (last) number.
 
-    `study` is a study id or a scalar subquery giving one. Call it first in a finishing
+    `study` is a study id or a scalar subquery giving one (or None with `trial_id`: the study
+    owning that trial, n = 1, through a prebuilt statement). Call it first in a finishing
     transaction (before locking trial rows: one lock order, no deadlock), and give the `n`
     trials the numbers `last - n + 1 .. last`. None when there is no such study.
     """
+    if trial_id is not None:
+        return s.execute(sql.CLAIM_FINISH_SEQ, {"p_id": trial_id}).scalar_one_or_none()
     table = Study.__table__
     return s.execute(
         update(table)
@@ -56,28 +63,42 @@ class PeerOpsMixin(StoreBase):
         trials are read first: a trial that leaves RUNNING before that read is in the finished
         read, so none falls between the two.
         """
-        not_mine = or_(Trial.worker.is_(None), Trial.worker != worker)
-        with self._read() as s:
-            running = s.execute(
-                select(*_COLUMNS).where(
-                    Trial.study_id == study_id,
-                    Trial.state == "RUNNING",
-                    Trial.dna.is_not(None),
-                    not_mine,
-                )
-            ).all()
-            finished = s.execute(
-                select(*_COLUMNS)
-                .where(Trial.study_id == study_id, Trial.finish_seq > after)
-                .order_by(Trial.finish_seq)
-            ).all()
-        cursor = max((r.finish_seq for r in finished), default=after)
-        peers = [r for r in finished if r.worker is None or r.worker != worker]
-        return PeerNews(
-            finished=tuple(_peer_trial(r) for r in peers),
-            running=tuple(_peer_trial(r) for r in sorted(running, key=lambda r: r.number)),
-            cursor=cursor,
+        with self._read_conn() as conn:
+            return read_news(conn, study_id, after, worker)
+
+
+def read_news(conn: Any, study_id: int, after: int, worker: str | None) -> PeerNews:
+    """`peer_news` inside a transaction (a finishing one reads it after taking its number)."""
+    if worker is not None:  # the prebuilt statements (a None worker means everyone's)
+        bind = {"p_study": study_id, "p_worker": worker, "p_after": after}
+        running = conn.execute(sql.PEERS_RUNNING, bind).all()
+        finished = conn.execute(sql.PEERS_FINISHED, bind).all()
+        return _news(running, finished, after, worker)
+    not_mine = or_(Trial.worker.is_(None), Trial.worker != worker)
+    running = conn.execute(
+        select(*_COLUMNS).where(
+            Trial.study_id == study_id,
+            Trial.state == "RUNNING",
+            Trial.dna.is_not(None),
+            not_mine,
         )
+    ).all()
+    finished = conn.execute(
+        select(*_COLUMNS)
+        .where(Trial.study_id == study_id, Trial.finish_seq > after)
+        .order_by(Trial.finish_seq)
+    ).all()
+    return _news(running, finished, after, worker)
+
+
+def _news(running: Any, finished: Any, after: int, worker: str | None) -> PeerNews:
+    cursor = max((r.finish_seq for r in finished), default=after)
+    peers = [r for r in finished if r.worker is None or r.worker != worker]
+    return PeerNews(
+        finished=tuple(_peer_trial(r) for r in peers),
+        running=tuple(_peer_trial(r) for r in sorted(running, key=lambda r: r.number)),
+        cursor=cursor,
+    )
 
 
 def _peer_trial(row: Any) -> PeerTrial:

@@ -180,3 +180,48 @@ class ArtifactRecord:
     size: int
     sha256: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CacheClaim:
+    """What `begin_trial` asks of the cache: look the function up, claim it unless READY."""
+
+    task: str
+    functional_hash: str
+    version: str
+    stale_after_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CacheOutcome:
+    """What `finish_and_next` does to the cache: record a paid evaluation (`values` and
+    `seconds`), or, with `values` None, release the claim this trial held."""
+
+    task: str
+    functional_hash: str
+    version: str
+    values: tuple[float, ...] | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StartedTrial:
+    """A trial moved to RUNNING with its proposal, the cache entry as found (None: none yet),
+    whether the trial now holds the entry's claim, and the next reservation if one was asked."""
+
+    trial: TrialRecord
+    entry: CacheEntry | None = None
+    claimed: bool = False
+    reserved: TrialRecord | None = None
+    reserved_budget: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedTrial:
+    """A finished trial, the cache entry it updated, peer news and the next reservation."""
+
+    trial: TrialRecord
+    entry: CacheEntry | None = None
+    news: PeerNews | None = None
+    reserved: TrialRecord | None = None
+    reserved_budget: int | None = None

@@ -31,6 +31,7 @@ from hashtune.store.read_ops import ReadOpsMixin
 from hashtune.store.records import StudyRecord, StudySummary
 from hashtune.store.retry import retry_methods
 from hashtune.store.trial_ops import TrialOpsMixin
+from hashtune.store.trial_path import TrialPathMixin
 from hashtune.store.worker_ops import WorkerOpsMixin
 
 
@@ -38,6 +39,7 @@ class Store(
     ArtifactOpsMixin,
     WorkerOpsMixin,
     PeerOpsMixin,
+    TrialPathMixin,
     ProposalOpsMixin,
     ReadOpsMixin,
     TrialOpsMixin,
@@ -226,7 +228,8 @@ def _check_directions(directions: list[str]) -> list[str]:
 # Every store call is one transaction: retry it on transient database errors (store/retry.py).
 retry_methods(
     Store,
-    skip=("close", "cache_wait", "open_reservation", "finished_as"),
+    skip=("close", "cache_wait", "open_reservation", "finished_as", "finished_and_next"),
     reserve_trial=Store.open_reservation,
     finish_trial=Store.finished_as,
+    finish_and_next=Store.finished_and_next,
 )

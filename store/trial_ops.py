@@ -8,14 +8,13 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from hashtune.store.base import StoreBase, finite_or_none, trial_record, utcnow
+from hashtune.store.base import StoreBase, trial_record, utcnow
 from hashtune.store.errors import StoreError, StudyNotFoundError, TrialNotFoundError
 from hashtune.store.models import (
-    FINISHED_STATES,
     TRIAL_STATES,
     FecAudit,
     FecCache,
@@ -25,19 +24,15 @@ from hashtune.store.models import (
     Trial,
 )
 from hashtune.store.peer_ops import claim_finish_seqs
-from hashtune.store.records import LineageRecord, StudyStats, TrialRecord
+from hashtune.store.records import (
+    CacheOutcome,
+    FinishedTrial,
+    LineageRecord,
+    StudyStats,
+    TrialRecord,
+)
 
 _MAX_NUMBER_RETRIES = 100
-_REOPENABLE = ("PENDING", "RUNNING", "FAILED")  # a late worker may still finish a swept trial
-
-
-def _check_values(values: Any, field: str) -> list[float]:
-    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
-        raise ValueError(f"`{field}` must be a list of floats, got {values!r}")
-    try:
-        return [float(v) for v in values]
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"`{field}` must be a list of floats, got {values!r}") from e
 
 
 class TrialOpsMixin(StoreBase):
@@ -130,73 +125,39 @@ class TrialOpsMixin(StoreBase):
             if done.rowcount == 0:
                 raise StoreError(f"trial id={trial_id} is not PENDING in {self._safe_url}")
 
-    def finish_trial(
-        self,
-        trial_id: int,
-        *,
-        state: str,
-        values: list[float] | None = None,
-        user_attrs: dict[str, Any] | None = None,
-        error: str | None = None,
-        intermediate: list[tuple[int, float]] | None = None,
-        cached_from_trial_id: int | None = None,
-    ) -> TrialRecord:
-        """Record a trial's outcome (state, values, attrs, steps) in one transaction."""
-        if state not in FINISHED_STATES:
-            raise ValueError(f"finish `state` must be one of {FINISHED_STATES}, got {state!r}")
-        vals = None if values is None else _check_values(values, "values")
-        if state in ("COMPLETE", "CACHED") and not vals:
-            raise ValueError(f"`values` are required to finish a trial as {state}, got {values!r}")
-        steps = [(int(st), float(v)) for st, v in (intermediate or [])]
-        with self._write() as s:
-            owner = select(Trial.study_id).where(Trial.id == trial_id).scalar_subquery()
-            seq = claim_finish_seqs(s, owner)  # first: finishes commit in finish order
-            trial = s.get(Trial, trial_id, with_for_update=True)
-            if trial is None or seq is None:
-                raise TrialNotFoundError(f"id={trial_id}", self._safe_url)
-            if trial.state not in _REOPENABLE:
-                raise StoreError(
-                    f"trial id={trial_id} (number {trial.number}) is already {trial.state}; "
-                    f"cannot finish it as {state} ({self._safe_url})"
-                )
-            now = utcnow()
-            trial.state = state
-            trial.values = vals
-            trial.value = finite_or_none(vals[0]) if vals else None
-            trial.error = clip_error(error)
-            trial.finished_at = now
-            trial.heartbeat_at = now
-            trial.finish_seq = seq
-            started = trial.started_at or now
-            trial.duration_s = max((now - started).total_seconds(), 0.0)
-            if cached_from_trial_id is not None:
-                trial.cached_from_trial_id = cached_from_trial_id
-            if user_attrs:
-                trial.user_attrs = {**(trial.user_attrs or {}), **user_attrs}
-            s.flush()
-            self._write_intermediate(s, trial_id, steps)
-        return self.trial(trial_id)
-
     def finished_as(self, trial_id: int, *, state: str, **_: Any) -> TrialRecord | None:
         """The trial if it is already finished as `state` (a retried `finish_trial` whose first
         attempt committed before its connection dropped returns it)."""
         found = self.trial(trial_id)
         return found if found.state == state else None
 
-    def _write_intermediate(
-        self, s: Session, trial_id: int, steps: list[tuple[int, float]]
-    ) -> None:
-        """Upsert intermediate values (later value for a step replaces an earlier one)."""
-        if not steps:
-            return
-        latest = dict(steps)
-        s.execute(
-            delete(IntermediateValue).where(
-                IntermediateValue.trial_id == trial_id, IntermediateValue.step.in_(list(latest))
-            )
-        )
-        s.add_all(IntermediateValue(trial_id=trial_id, step=k, value=v) for k, v in latest.items())
-        s.flush()
+    def finished_and_next(
+        self,
+        trial_id: int,
+        *,
+        state: str,
+        cache: CacheOutcome | None = None,
+        news_after: int | None = None,
+        news_worker: str | None = None,
+        reserve_for: str | None = None,
+        count_budget: bool = False,
+        **_: Any,
+    ) -> FinishedTrial | None:
+        """What a retried `finish_and_next` whose first attempt committed returned (read again)."""
+        found = self.finished_as(trial_id, state=state)
+        if found is None:
+            return None
+        entry = None
+        if cache is not None and cache.values is not None:
+            entry = self.cache_lookup(cache.task, cache.functional_hash, version=cache.version)  # type: ignore[attr-defined]
+        news = None
+        if news_after is not None:
+            news = self.peer_news(found.study_id, news_after, news_worker)  # type: ignore[attr-defined]
+        nxt = self.open_reservation(found.study_id, reserve_for) if reserve_for else None  # type: ignore[attr-defined]
+        budget = None
+        if nxt is not None and count_budget:
+            budget = self.count_budget_trials(found.study_id, nxt.number)  # type: ignore[attr-defined]
+        return FinishedTrial(found, entry, news, nxt, budget)
 
     def report_intermediate(self, trial_id: int, step: int, value: float) -> None:
         """Record (or replace) the value at `step` and refresh the trial's heartbeat."""
@@ -392,15 +353,3 @@ class TrialOpsMixin(StoreBase):
             eval_seconds_saved=float(saved or 0.0),
             eval_seconds_paid=float(paid or 0.0),
         )
-
-
-#: Stored error text is cut to this many characters (a huge invalid result must not bloat the store).
-MAX_ERROR_CHARS = 4000
-
-
-def clip_error(error: str | None) -> str | None:
-    """`error` cut to MAX_ERROR_CHARS, saying how long the original was."""
-    if error is None or len(error) <= MAX_ERROR_CHARS:
-        return error
-    keep = MAX_ERROR_CHARS - 80
-    return f"{error[:keep]}\n... [error text truncated: {len(error):,} characters in all]"

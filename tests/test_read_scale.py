@@ -154,7 +154,7 @@ def test_stored_proposal_key_is_the_decoded_dna_key() -> None:
     for _ in range(20):
         dna = space.random_dna(rng)
         p = StoredProposal(0, space.dna_to_json(dna), space)
-        assert proposal_key(p) == dna_key(dna) == dna_key(p.dna)
+        assert proposal_key(p, p.space) == dna_key(dna) == dna_key(p.dna) == space.dna_key(dna)
 
 
 # ---- reads -----------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from hashtune.store import (
 from hashtune.store.base import utcnow
 from hashtune.store.engine import alembic_config, current_revision, make_engine, migrate
 from hashtune.store.models import VERSION_TABLE, Base, IntermediateValue, Lineage, Study, Trial
-from hashtune.store.trial_ops import TrialOpsMixin
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 V = "hashtune-ufh-v2"  # the hash version the store tests key their cache entries under
@@ -238,12 +237,12 @@ def test_finish_is_all_or_nothing(storage_url: str, monkeypatch) -> None:
     t = _trial(store, study.id)
     store.report_intermediate(t.id, 0, 1.0)
 
-    def crash(self, s, trial_id, steps):
-        s.add(IntermediateValue(trial_id=trial_id, step=99, value=0.0))
-        s.flush()  # the trial update and a step are already sent to the database...
-        raise RuntimeError("disk on fire")  # ...when the writer dies
+    def crash(self, conn, trial_id, steps):
+        table = IntermediateValue.__table__
+        conn.execute(table.insert().values(trial_id=trial_id, step=99, value=0.0))
+        raise RuntimeError("disk on fire")  # the trial update and a step are already sent
 
-    monkeypatch.setattr(TrialOpsMixin, "_write_intermediate", crash)
+    monkeypatch.setattr(type(store), "_write_intermediate", crash)
     with pytest.raises(RuntimeError, match="disk on fire"):
         store.finish_trial(
             t.id, state="COMPLETE", values=[0.1], user_attrs={"a": 1}, intermediate=[(1, 0.5)]
