@@ -112,8 +112,11 @@ def run_study(evaluator: Evaluator, executor: Executor, n: int, url: str, search
     return {"trials": len(trials), "complete": len(done), "wall_s": wall, "span_s": span}
 
 
-def run_tune(seconds: float, iterations: int | None, n: int, workers: int) -> dict:
-    """Ray Tune + OptunaSearch on the same evaluation (1 CPU per trial, `workers` at once)."""
+def run_tune(
+    seconds: float, iterations: int | None, n: int, workers: int, searcher: str = "tpe"
+) -> dict:
+    """Ray Tune on the same evaluation (1 CPU per trial, `workers` at once): OptunaSearch (TPE)
+    for `searcher="tpe"`, Tune's own random sampling for `"random"`."""
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
@@ -129,8 +132,10 @@ def run_tune(seconds: float, iterations: int | None, n: int, workers: int) -> di
         tune.with_resources(trainable, {"cpu": 1}),
         param_space={"x": tune.uniform(0.0, 1.0)},
         tune_config=tune.TuneConfig(
-            search_alg=OptunaSearch(metric="score", mode="max", seed=0),
-            num_samples=n, max_concurrent_trials=workers, reuse_actors=True,
+            search_alg=OptunaSearch(metric="score", mode="max", seed=0)
+            if searcher == "tpe"
+            else None,
+            metric="score", mode="max", num_samples=n, max_concurrent_trials=workers, reuse_actors=True,
         ),
         run_config=tune.RunConfig(storage_path=str(WORK / "tune"), verbose=0),
     )  # fmt: skip
@@ -150,7 +155,14 @@ def make(system: str, workers: int) -> Executor:
     return RayExecutor(max_workers=workers)
 
 
-def scaling(part: str, workers: list[int], rounds: int, systems: list[str], full: bool) -> list:
+def scaling(
+    part: str,
+    workers: list[int],
+    rounds: int,
+    systems: list[str],
+    full: bool,
+    searcher: str = "tpe",
+) -> list:
     """Rows of (system, workers, trials, ideal, wall, span, efficiencies) for `sleep` or `cpu`."""
     if part == "cpu":
         iterations, unit = calibrate()
@@ -165,11 +177,11 @@ def scaling(part: str, workers: list[int], rounds: int, systems: list[str], full
         for system in systems:
             url = f"sqlite:///{WORK}/{part}-{system}-{w}-{uuid.uuid4().hex[:6]}.db"
             if system == "tune":
-                r = run_tune(1.0, iterations, n, w)
+                r = run_tune(1.0, iterations, n, w, searcher)
             else:
                 ex = make(system, w)
                 try:
-                    r = run_study(evaluator, ex, n, url, "tpe")
+                    r = run_study(evaluator, ex, n, url, searcher)
                 finally:
                     ex.shutdown()
             r.update(system=system, workers=w, ideal_s=ideal, unit_s=unit)
@@ -259,6 +271,8 @@ def main() -> None:
     ap.add_argument("--driver-trials", type=int, default=1000)
     ap.add_argument("--pg-trials", default="1000,10000")
     ap.add_argument("--full", action="store_true", help="sleep: 10,000 trials at 16 workers only")
+    ap.add_argument("--searcher", default="tpe", choices=["tpe", "random"],
+                    help="sleep/cpu: both systems' searcher (random: Tune's own sampling)")  # fmt: skip
     ap.add_argument("--out", default="scaling.json", help="file name under benchmarks/results/")
     args = ap.parse_args()
     logging.getLogger("ray").setLevel(logging.ERROR)
@@ -273,16 +287,16 @@ def main() -> None:
         ray.init(num_cpus=16, include_dashboard=False, log_to_driver=False)
     if "sleep" in parts:
         workers = [16] if args.full else [int(w) for w in args.workers.split(",")]
-        out["sleep"] = scaling("sleep", workers, args.rounds, systems, args.full)
+        out["sleep"] = scaling("sleep", workers, args.rounds, systems, args.full, args.searcher)
     if "cpu" in parts:
         workers = [int(w) for w in args.cpu_workers.split(",")]
-        out["cpu"] = scaling("cpu", workers, args.cpu_rounds, systems, False)
+        out["cpu"] = scaling("cpu", workers, args.cpu_rounds, systems, False, args.searcher)
     if "driver" in parts:
         out["driver"] = driver(args.driver_trials)
     if "pg" in parts:
         out["pg_ms_per_trial"] = pg_overhead([int(m) for m in args.pg_trials.split(",")])
     if "sleep" in out:
-        print_scaling("1-second sleep evaluations (hashtune tpe vs Ray Tune + OptunaSearch)",
+        print_scaling(f"1-second sleep evaluations (hashtune vs Ray Tune; searcher {args.searcher})",
                       out["sleep"])  # fmt: skip
     if "cpu" in out:
         print_scaling(f"CPU-bound evaluations (~1 s on one core; {os.cpu_count()} cores here)",
