@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext, TrialPruned
+from hashtune.evaluators.interrupts import TRIAL_THREAD, EvaluatorInterrupt
 from hashtune.evaluators.lifetime import WATCH_INTERVAL_S, die_with_parent
 from hashtune.evaluators.pruning_channel import QueueDesk, ShouldPrune
 
 OutcomeState = Literal["COMPLETE", "FAILED", "PRUNED"]
-#: Name prefix of the daemon threads that run in-process evaluations under a timeout.
-TRIAL_THREAD = "hashtune-trial-"
 
 
 @dataclass
@@ -44,23 +43,6 @@ class Outcome:
     def values(self) -> tuple[float, ...] | None:
         """The objective values of a COMPLETE outcome, else None."""
         return self.result.values if self.state == "COMPLETE" and self.result else None
-
-
-class EvaluatorInterrupt(KeyboardInterrupt):
-    """The evaluator of trial `number` raised KeyboardInterrupt; the run stops as on Ctrl-C.
-
-    Like Optuna (the trial fails, the KeyboardInterrupt stops `optimize`), except that the trial is
-    marked interrupted, not scored: it does not count toward the budget and a resume proposes it
-    again. Ctrl-C itself reaches only the driver (pool workers ignore SIGINT), so a KeyboardInterrupt
-    in a worker or an evaluation thread comes from the evaluator's own code.
-    """
-
-    def __init__(self, number: int, by_evaluator: bool = True):
-        what = "raised by the evaluator" if by_evaluator else "during the evaluation"
-        super().__init__(f"KeyboardInterrupt {what} of trial {number}")
-        self.number = number
-        #: False when it may as well be Ctrl-C (an in-process evaluation on the main thread).
-        self.by_evaluator = by_evaluator
 
 
 def _interrupted(number: int, ctx: TrialContext, seconds: float) -> Outcome:
