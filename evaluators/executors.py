@@ -27,12 +27,11 @@ from hashtune.evaluators.base import (
     TrialContext,
     TrialPruned,
 )
+from hashtune.evaluators.interrupts import TRIAL_THREAD, EvaluatorInterrupt
 from hashtune.evaluators.lifetime import WATCH_INTERVAL_S, die_with_parent
 from hashtune.evaluators.pruning_channel import QueueDesk, ShouldPrune
 
 OutcomeState = Literal["COMPLETE", "FAILED", "PRUNED"]
-#: Name prefix of the daemon threads that run in-process evaluations under a timeout.
-TRIAL_THREAD = "hashtune-trial-"
 
 
 @dataclass
@@ -71,23 +70,6 @@ class Outcome:
             else:
                 state["exception"] = exc.with_traceback(None)
         return state
-
-
-class EvaluatorInterrupt(KeyboardInterrupt):
-    """The evaluator of trial `number` raised KeyboardInterrupt; the run stops as on Ctrl-C.
-
-    Like Optuna (the trial fails, the KeyboardInterrupt stops `optimize`), except that the trial is
-    marked interrupted, not scored: it does not count toward the budget and a resume proposes it
-    again. Ctrl-C itself reaches only the driver (pool workers ignore SIGINT), so a KeyboardInterrupt
-    in a worker or an evaluation thread comes from the evaluator's own code.
-    """
-
-    def __init__(self, number: int, by_evaluator: bool = True):
-        what = "raised by the evaluator" if by_evaluator else "during the evaluation"
-        super().__init__(f"KeyboardInterrupt {what} of trial {number}")
-        self.number = number
-        #: False when it may as well be Ctrl-C (an in-process evaluation on the main thread).
-        self.by_evaluator = by_evaluator
 
 
 def _interrupted(number: int, ctx: TrialContext, seconds: float) -> Outcome:

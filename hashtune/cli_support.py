@@ -6,7 +6,7 @@ import shlex
 import threading
 from pathlib import Path
 
-from hashtune.evaluators.executors import TRIAL_THREAD
+from hashtune.evaluators.interrupts import TRIAL_THREAD
 
 
 def resume_command(experiment: Path, storage: str | None, total: int | None) -> str:

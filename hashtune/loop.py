@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hashtune.artifacts import discard_staged, keep_artifacts
 from hashtune.budget import Budget, candidate_json, jsonable
-from hashtune.evaluators.executors import EvaluatorInterrupt, Outcome
+from hashtune.evaluators.executors import Outcome
+from hashtune.evaluators.interrupts import EvaluatorInterrupt
 from hashtune.failures import FailureWatch
 from hashtune.liveness import Heartbeat
 from hashtune.recovery import was_interrupted

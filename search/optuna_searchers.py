@@ -32,6 +32,7 @@ from hashtune.search.optuna_space import (
     CUSTOM_ATTR_PREFIX,
     Encoded,
     encode_dna,
+    grid_in_space,
     suggest_dna,
 )
 from hashtune.search.registry import register_searcher
@@ -114,7 +115,7 @@ class OptunaSearcher(Searcher):
 
     def _new_study(self, seed: int) -> optuna.Study:
         try:
-            sampler = self.make_sampler(seed)
+            sampler = grid_in_space(self.make_sampler(seed), self.space, seed)
         except TypeError as e:  # Unknown sampler kwargs from an experiment file.
             raise ValueError(f"searcher {self.name!r}: bad sampler arguments: {e}") from e
         self._storage = optuna.storages.InMemoryStorage()

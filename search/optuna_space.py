@@ -338,3 +338,22 @@ def custom_values_of_trial(trial: optuna.trial.FrozenTrial | optuna.trial.Trial)
     """The custom decision values `suggest_dna` stored on `trial`, by decision id."""
     n = len(CUSTOM_ATTR_PREFIX)
     return {k[n:]: v for k, v in trial.user_attrs.items() if k.startswith(CUSTOM_ATTR_PREFIX)}
+
+
+def grid_in_space(sampler: optuna.samplers.BaseSampler, space: Space, seed: int) -> Any:
+    """A `GridSampler` whose grid names choices as the user wrote them (``"relu"``) re-expressed
+    in this module's encoding (non-numeric choices are PyGlove's literal strings, ``"'relu'"``);
+    any other sampler as it is. Optuna keeps the grid only in `_search_space` (no public name)."""
+    if not isinstance(sampler, optuna.samplers.GridSampler):
+        return sampler
+    dists = {
+        str(dp.id): one_distribution(dp)
+        for dp in _spec_of(space).decision_points
+        if isinstance(dp, pg.geno.Choices) and dp.num_choices == 1
+    }
+    grid, changed = {}, False
+    for name, values in sampler._search_space.items():
+        choices = getattr(dists.get(name), "choices", ())
+        grid[name] = [repr(v) if v not in choices and repr(v) in choices else v for v in values]
+        changed = changed or grid[name] != list(values)
+    return optuna.samplers.GridSampler(grid, seed=seed) if changed else sampler

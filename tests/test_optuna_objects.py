@@ -265,3 +265,21 @@ def test_optuna_sampler_and_pruner_from_an_experiment_file(tmp_path: Path) -> No
     path.write_text(path.read_text().replace("TPESampler", "TPESamplr"))
     with pytest.raises(ExperimentError, match=r"field `searcher`.*TPESamplr"):
         open_study(load_experiment(path), path, f"sqlite:///{tmp_path}/e2.db")
+
+
+def test_grid_sampler_visits_every_point_once_with_choices_as_written(sqlite_url: str) -> None:
+    """GridSampler's grid names string choices as the user wrote them ("a"), not PyGlove's
+    literal form ("'a'"): 6 trials are the 6 grid points, each once."""
+    study = ht.Study.create(
+        "grid",
+        space=grid_space(),
+        evaluator=ht.FunctionEvaluator(lambda c: c["n"] + (0.5 if c["k"] == "a" else 0.0)),
+        searcher=S.GridSampler({"n": [1, 2, 3], "k": ["a", "b"]}),
+        storage=sqlite_url,
+        seed=0,
+    )
+    study.optimize(n_trials=6)
+    points = [(t.params["n"], t.params["k"]) for t in study.trials()]
+    assert [t.state for t in study.trials()] == ["COMPLETE"] * 6
+    assert sorted(points) == [(n, k) for n in (1, 2, 3) for k in ("a", "b")]
+    assert study.best_params == {"n": 3, "k": "a"}
