@@ -119,9 +119,10 @@ def test_sixteen_workers_started_together_on_postgres_all_succeed(postgres_url: 
     finish(start(exp, postgres_url, 16), timeout=240)
     trials = assert_settled(Store(postgres_url), 32)
     assert distinct(trials) >= 29
-    assert sorted(w.slot for w in Store(postgres_url).workers(trials[0].study_id)) == list(
-        range(16)
-    )
+    # Lowest free slot first; a worker that finished early frees its slot for a late starter
+    # (the first ones may spend the budget before the last interpreters are up).
+    slots = sorted(w.slot for w in Store(postgres_url).workers(trials[0].study_id))
+    assert slots == list(range(len(slots))) and 2 <= len(slots) <= 16
 
 
 @pytest.mark.slow
@@ -217,7 +218,7 @@ def test_a_permanent_store_error_stops_the_run_cleanly_with_nothing_left_pending
     Store(url).close()  # the schema, so the trigger can be installed before the run
     with sqlite3.connect(db) as conn:
         conn.execute(
-            "CREATE TRIGGER refuse BEFORE UPDATE OF state ON trials "
+            "CREATE TRIGGER refuse BEFORE UPDATE OF state ON ht_trials "
             "WHEN NEW.state = 'COMPLETE' AND NEW.number = 3 "
             "BEGIN SELECT RAISE(ABORT, 'the disk refuses this write'); END"
         )
