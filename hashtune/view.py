@@ -146,6 +146,7 @@ class StudyView:
 
         return param_importances(self, objective=objective, seed=seed)
 
+
 class _CostRow(NamedTuple):
     """The fields of a trial that `simulated_cost` and `audit_summary` read."""
 
