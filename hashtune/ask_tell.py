@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hashtune.budget import candidate_json
+from hashtune.budget import proposal_fields
 from hashtune.liveness import Heartbeat
 from hashtune.search.base import Feedback, Proposal
 from hashtune.store import CacheEntry, TrialRecord
@@ -83,16 +83,7 @@ class AskTellMixin:
             st.store.finish_trial(trial.id, state="FAILED", error=f"searcher.ask failed: {e!r}")
             raise
         fhash = st.cache.key(proposal.candidate) if st.cache.config.enabled else None
-        st.store.set_proposal(
-            trial.id,
-            dna=st.space.dna_to_json(proposal.dna),
-            candidate=candidate_json(st.space, proposal.candidate),
-            params=st.space.flat_params(proposal.dna),
-            parents=proposal.parents,
-            mutation=proposal.mutation,
-            functional_hash=fhash,
-            task=st.task,
-        )
+        st.store.set_proposal(trial.id, **proposal_fields(st.space, proposal, fhash, st.task))
         asked = AskedTrial(st, trial.number, trial.id, proposal.candidate, proposal, fhash)
         if fhash is not None:
             decision, entry = st.cache.decide(fhash, trial.id)

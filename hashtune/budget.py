@@ -44,6 +44,19 @@ def candidate_json(space: Space, candidate: Any) -> str:
         return repr(candidate)
 
 
+def proposal_fields(space: Space, proposal: Any, fhash: str | None, task: str | None) -> dict:
+    """What a trial stores of its proposal (the store's `set_proposal` / `begin_trial` fields)."""
+    return {
+        "dna": space.dna_to_json(proposal.dna),
+        "candidate": candidate_json(space, proposal.candidate),
+        "params": space.flat_params(proposal.dna),
+        "parents": proposal.parents,
+        "mutation": proposal.mutation,
+        "functional_hash": fhash,
+        "task": task,
+    }
+
+
 def jsonable(attrs: dict[str, Any]) -> dict[str, Any]:
     """Metadata values as JSON-safe scalars/lists (numpy scalars become floats, others repr)."""
     out: dict[str, Any] = {}

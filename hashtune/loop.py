@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from hashtune.artifacts import discard_staged, keep_artifacts
-from hashtune.budget import Budget, candidate_json, jsonable
+from hashtune.budget import Budget, jsonable, proposal_fields
 from hashtune.evaluators.executors import Outcome
 from hashtune.evaluators.interrupts import EvaluatorInterrupt
 from hashtune.failures import FailureWatch
@@ -181,13 +181,7 @@ class OptimizeLoop:
         reserve = self._wants_reservation(launching=True)
         started = st.store.begin_trial(
             trial.id,
-            dna=st.space.dna_to_json(proposal.dna),
-            candidate=candidate_json(st.space, proposal.candidate),
-            params=st.space.flat_params(proposal.dna),
-            parents=proposal.parents,
-            mutation=proposal.mutation,
-            functional_hash=fhash,
-            task=st.task,
+            **proposal_fields(st.space, proposal, fhash, st.task),
             claim=None if fhash is None else st.cache.claim(fhash),
             reserve_for=st.worker if reserve else None,
             count_budget=reserve and total is not None,
