@@ -15,8 +15,8 @@ import math
 import sys
 from pathlib import Path
 
+from hashtune.evaluators.nas_bench_201_model import flops, param_count
 from hashtune.spaces.nas_bench_201 import OPS, format_arch, functional_form
-from hashtune.spaces.nas_bench_201_model import flops, param_count
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "nb201_fixture.csv"
 HEADER_COMMENT = (

@@ -45,7 +45,7 @@ def _programs(
     import jax.numpy as jnp
     import optax
 
-    from hashtune.spaces.nas_bench_201_model import apply_supernet
+    from hashtune.evaluators.nas_bench_201_model import apply_supernet
 
     schedule = optax.cosine_decay_schedule(lr, max(total_steps, 1))
     opt = optax.chain(
@@ -145,7 +145,7 @@ class NasBench201TrainEvaluator(Evaluator):
         import jax
         import jax.numpy as jnp
 
-        from hashtune.spaces.nas_bench_201_model import (
+        from hashtune.evaluators.nas_bench_201_model import (
             flops,
             init_supernet,
             op_indices,

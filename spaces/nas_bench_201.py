@@ -16,12 +16,15 @@ import numpy as np
 import pyglove as pg
 
 from hashtune.spaces.base import BATCHED_META_KEY, Executable, InputSpec, ParamFn, Space
+from hashtune.spaces.nas_bench_201_ops import (
+    EDGES,
+    NUM_NODES,
+    OPS,
+    batched_probe_cell,
+    cell_forward,
+    probe_edge,
+)
 
-#: The NB201 op vocabulary, in NB201's order (DNA choice indices follow it).
-OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: The 6 edges (src, dst) in NB201 string order.
-EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-NUM_NODES = 4
 NUM_CELLS = len(OPS) ** len(EDGES)
 #: Probe input of the executable form: (N, H, W, C) in [-1, 1], float64.
 PROBE_INPUT = InputSpec("x", (4, 6, 6, 3))
@@ -181,11 +184,7 @@ class Cell(pg.Object):
         ops = self._ops
 
         def fn(param_fn: ParamFn, x: Any) -> Any:
-            from hashtune.spaces.nas_bench_201_model import cell_forward, probe_edge
-
             return cell_forward(ops, x, lambda i, j, op, h: probe_edge(op, h, param_fn))
-
-        from hashtune.spaces.nas_bench_201_model import batched_probe_cell
 
         arch = self.to_string()
         op_idx = np.asarray([OPS.index(op) for op in ops], dtype=np.int32)

@@ -18,12 +18,12 @@ import numpy as np
 import optax
 import pytest
 
+from hashtune.evaluators import nas_bench_201_model as model
 from hashtune.evaluators.base import TrialContext
 from hashtune.evaluators.nas_bench_201 import (
     NasBench201TabularEvaluator,
     NasBench201TrainEvaluator,
 )
-from hashtune.spaces import nas_bench_201_model as model
 from hashtune.spaces.base import Space
 from hashtune.spaces.nas_bench_201 import (
     EDGES,

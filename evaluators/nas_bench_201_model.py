@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 network in plain JAX: cell ops, the macro skeleton, params and FLOPs counts.
+"""The NAS-Bench-201 network in plain JAX: the macro skeleton, params and FLOPs counts.
 
 Skeleton (as NB201): stem 3×3 conv (C channels) + BN; 3 stages of N cells at C, 2C, 4C channels,
 separated by NB201's residual reduction block (ReLU-Conv3×3/2-BN → ReLU-Conv3×3-BN, shortcut
@@ -8,6 +8,7 @@ Pure functions: `init(rng, cell, ...) -> (params, state)` and `apply(params, sta
 (logits, new_state)`. The network's structure is encoded in the params' dict *keys* (cell edges are
 keyed ``"i->j:op"``; layers are ``{"cell": ...}`` or ``{"reduce": ...}``), so `apply` needs no
 other argument and stays jit-able. `state` holds BatchNorm running statistics (momentum 0.1).
+The cell's operations live with the space (`hashtune.spaces.nas_bench_201_ops`), which probes them.
 """
 
 from __future__ import annotations
@@ -19,102 +20,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hashtune.spaces.base import ParamFn
-from hashtune.spaces.nas_bench_201 import EDGES, NUM_NODES, OPS, Cell, parse_arch
+from hashtune.spaces.nas_bench_201 import Cell, parse_arch
+from hashtune.spaces.nas_bench_201_ops import (
+    BN_EPS,
+    EDGES,
+    KERNEL,
+    OPS,
+    avg_pool_2x2,
+    avg_pool_3x3,
+    batch_norm,
+    cell_forward,
+    conv2d,
+)
 
-BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
-_KERNEL = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
-_DIMS = ("NHWC", "HWIO", "NHWC")
-
-
-# ---- primitives shared by the network and the probe (executable) form ---------------------------
-
-
-def conv2d(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
-    """NHWC conv with HWIO weights, no bias, PyTorch-style symmetric padding k//2."""
-    k = w.shape[0]
-    pad = ((k // 2, k // 2), (k // 2, k // 2))
-    return jax.lax.conv_general_dilated(
-        x, w.astype(x.dtype), (stride, stride), pad, dimension_numbers=_DIMS
-    )
-
-
-def avg_pool_3x3(x: jax.Array) -> jax.Array:
-    """3×3 average pooling, stride 1, SAME padding, count_include_pad=False (as NB201)."""
-    window, strides, pad = (1, 3, 3, 1), (1, 1, 1, 1), ((0, 0), (1, 1), (1, 1), (0, 0))
-    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, strides, pad)
-    ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
-    count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, window, strides, pad)
-    return total / count
-
-
-def avg_pool_2x2(x: jax.Array) -> jax.Array:
-    """2×2 average pooling with stride 2, no padding (the reduction block's shortcut)."""
-    window = (1, 2, 2, 1)
-    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, window, "VALID")
-    return total / 4.0
-
-
-def batch_norm(x: jax.Array, eps: float = BN_EPS) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(normalised x, batch mean, biased batch variance) over N, H, W."""
-    mean = jnp.mean(x, axis=(0, 1, 2))
-    var = jnp.var(x, axis=(0, 1, 2))
-    return (x - mean) / jnp.sqrt(var + eps), mean, var
-
-
-def cell_forward(
-    ops: tuple[str, ...],
-    x: jax.Array,
-    edge_fn: Callable[[int, int, str, jax.Array], jax.Array | None],
-) -> jax.Array:
-    """Output node of a cell: node j = Σ_{i<j} edge_fn(i, j, op_ij, node_i); `None` terms are 0."""
-    nodes = [x]
-    for j in range(1, NUM_NODES):
-        terms = []
-        for (i, dst), op in zip(EDGES, ops, strict=True):
-            if dst == j and op != "none":
-                out = edge_fn(i, j, op, nodes[i])
-                if out is not None:
-                    terms.append(out)
-        node = terms[0] if terms else jnp.zeros_like(x)
-        for t in terms[1:]:
-            node = node + t
-        nodes.append(node)
-    return nodes[-1]
-
-
-def batched_probe_cell(param_fn: ParamFn, op_idx: jax.Array, x: jax.Array) -> jax.Array:
-    """The probe cell with its op indices (6,) as data: every op computed per edge, the chosen one
-    selected, so one compiled function vmaps over many cells (the hash's batched form)."""
-    nodes = [x]
-    for j in range(1, NUM_NODES):
-        node = None
-        for e, (i, dst) in enumerate(EDGES):
-            if dst != j:
-                continue
-            term = jnp.zeros_like(x)
-            for k, op in enumerate(OPS[1:], start=1):
-                term = jnp.where(op_idx[e] == k, probe_edge(op, nodes[i], param_fn), term)
-            node = term if node is None else node + term
-        nodes.append(node)
-    return nodes[-1]
-
-
-def probe_edge(op: str, x: jax.Array, param_fn: ParamFn) -> jax.Array | None:
-    """One edge of the probe form: weights come only from `param_fn(op, shape, relu(x))`."""
-    if op == "none":
-        return None
-    if op == "skip_connect":
-        return x
-    if op == "avg_pool_3x3":
-        return avg_pool_3x3(x)
-    if op in _KERNEL:
-        k, c = _KERNEL[op], x.shape[-1]
-        h = jax.nn.relu(x)
-        w = jnp.asarray(param_fn(op, (k, k, c, c), h), dtype=x.dtype)
-        return batch_norm(conv2d(h, w))[0]
-    raise ValueError(f"unknown NB201 op {op!r}")
 
 
 # ---- parameters ---------------------------------------------------------------------------------
@@ -203,7 +122,7 @@ def _build(
 
 def _edge_init(layer: tuple[int, ...], e: int, op: str, c: int) -> tuple[dict, dict]:
     """Params of op `op` on edge number `e` (same key in the per-cell net and the supernet)."""
-    return _rcb_init((*layer, e * len(OPS) + OPS.index(op)), _KERNEL[op], c, c)
+    return _rcb_init((*layer, e * len(OPS) + OPS.index(op)), KERNEL[op], c, c)
 
 
 def init(
@@ -221,7 +140,7 @@ def init(
         cell_p, cell_s = {}, {}
         for e, ((i, j), op) in enumerate(zip(EDGES, ops, strict=True)):
             name = f"{i}->{j}:{op}"
-            cell_p[name], cell_s[name] = _edge_init(layer, e, op, c) if op in _KERNEL else ({}, {})
+            cell_p[name], cell_s[name] = _edge_init(layer, e, op, c) if op in KERNEL else ({}, {})
         return cell_p, cell_s
 
     return _build(rng, channels, cells_per_stage, input_shape, num_classes, cell_init)
@@ -241,7 +160,7 @@ def init_supernet(
     def cell_init(layer: tuple[int, ...], c: int) -> tuple[dict, dict]:
         cell_p, cell_s = {}, {}
         for e, (i, j) in enumerate(EDGES):
-            pairs = {op: _edge_init(layer, e, op, c) for op in _KERNEL}
+            pairs = {op: _edge_init(layer, e, op, c) for op in KERNEL}
             cell_p[f"{i}->{j}"] = {op: pq[0] for op, pq in pairs.items()}
             cell_s[f"{i}->{j}"] = {op: pq[1] for op, pq in pairs.items()}
         return cell_p, cell_s
@@ -379,7 +298,7 @@ def param_count(
         if stage > 0:
             total += 9 * c * 2 * c + 9 * 2 * c * 2 * c + 2 * (2 * 2 * c) + c * 2 * c
             c *= 2
-        per_cell = sum(_KERNEL[op] ** 2 * c * c + 2 * c for op in ops if op in _KERNEL)
+        per_cell = sum(KERNEL[op] ** 2 * c * c + 2 * c for op in ops if op in KERNEL)
         total += cells_per_stage * per_cell
     return total + 2 * c + c * num_classes + num_classes
 
@@ -406,6 +325,6 @@ def flops(
             h, w = h // 2, w // 2
             total += h * w * (9 * c * 2 * c + 9 * 2 * c * 2 * c + c * 2 * c)
             c *= 2
-        per_cell = sum(h * w * _KERNEL[op] ** 2 * c * c for op in ops if op in _KERNEL)
+        per_cell = sum(h * w * KERNEL[op] ** 2 * c * c for op in ops if op in KERNEL)
         total += cells_per_stage * per_cell
     return total + c * num_classes
