@@ -44,9 +44,10 @@ from hashtune.hashing import (
 from hashtune.hashing.probe import LOG_BATCHES
 from hashtune.spaces.base import Executable, InputSpec
 from hashtune.spaces.optimizers.batched import MAX_ARITY, ProgramArrays
+from hashtune.spaces.optimizers.instruction import Instruction
 from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, op_impl
 from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS
-from hashtune.spaces.optimizers.space import Instruction, OptimizerProgramSpace
+from hashtune.spaces.optimizers.space import OptimizerProgramSpace
 
 RESULTS = Path(__file__).parent / "results" / "collisions.json"
 VEC = (16,)

@@ -13,8 +13,9 @@ import pytest
 
 from hashtune.spaces.base import Executable, Space
 from hashtune.spaces.optimizers import Program, ProgramSyntaxError, Statement
+from hashtune.spaces.optimizers.instruction import MUTATIONS
 from hashtune.spaces.optimizers.seeds import ADAM, LION, seed_programs
-from hashtune.spaces.optimizers.space import MUTATIONS, optimizer_program_space
+from hashtune.spaces.optimizers.space import optimizer_program_space
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,15 @@
 """Optimizer programs (Lion-style symbolic discovery): language, compiler, search space, seeds."""
 
+from hashtune.spaces.optimizers.instruction import MUTATIONS, Instruction
 from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, Op, op_impl
-from hashtune.spaces.optimizers.parser import ProgramSyntaxError, parse_program
+from hashtune.spaces.optimizers.parser import ProgramSyntaxError
 from hashtune.spaces.optimizers.program import (
     INPUTS,
     OUTPUTS,
     Program,
     ProgramState,
     Statement,
+    parse_program,
 )
 from hashtune.spaces.optimizers.seeds import (
     ADAM,
@@ -20,8 +22,6 @@ from hashtune.spaces.optimizers.seeds import (
 )
 from hashtune.spaces.optimizers.space import (
     DEFAULT_CONSTANTS,
-    MUTATIONS,
-    Instruction,
     OptimizerProgramSpace,
     optimizer_program_space,
 )

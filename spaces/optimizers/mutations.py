@@ -9,16 +9,18 @@ constant operand moves to another grid value.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
 
+from hashtune.spaces.optimizers.instruction import (
+    INSTRUCTION_WEIGHTS,
+    NOOP,
+    NOOP_INSTRUCTION,
+    Instruction,
+    InstructionSource,
+)
 from hashtune.spaces.optimizers.ops import OPS
-
-if TYPE_CHECKING:
-    from hashtune.spaces.optimizers.space import Instruction, OptimizerProgramSpace
 
 
 def _possible(instrs: list[Instruction]) -> list[str]:
-    from hashtune.spaces.optimizers.space import NOOP
 
     active = [i for i in instrs if i.op != NOOP]
     kinds = []
@@ -32,16 +34,9 @@ def _possible(instrs: list[Instruction]) -> list[str]:
 
 
 def mutate_instructions(
-    space: OptimizerProgramSpace, instrs: list[Instruction], rng: random.Random
+    space: InstructionSource, instrs: list[Instruction], rng: random.Random
 ) -> tuple[list[Instruction], str]:
     """A mutated copy of `instrs` and the mutation's name (one of space.MUTATIONS)."""
-    from hashtune.spaces.optimizers.space import (
-        INSTRUCTION_WEIGHTS,
-        NOOP,
-        NOOP_INSTRUCTION,
-        Instruction,
-    )
-
     kinds = _possible(instrs)
     if len(space.ops) == 1:
         kinds = [k for k in kinds if k != "modify_op"]

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import ast
 import math
+from typing import NamedTuple
 
 from hashtune.spaces.optimizers.ops import BINOP_TO_OP, OPS
-from hashtune.spaces.optimizers.program import INPUTS, Program, Statement
+from hashtune.spaces.optimizers.statement import INPUTS, Statement
 
 _BINOP_SYMBOL = {"Mod": "%", "FloorDiv": "//", "MatMult": "@", "LShift": "<<", "RShift": ">>"}
 _BINOP_SYMBOL.update({"BitOr": "|", "BitXor": "^", "BitAnd": "&"})
@@ -185,8 +186,16 @@ def _function(tree: ast.Module) -> ast.FunctionDef:
     return defs[0]
 
 
-def parse_program(src: str) -> Program:
-    """Parse `src` (see module docstring) into a Program; raises ProgramSyntaxError."""
+class ParsedSource(NamedTuple):
+    """What a program's source defines: `Program(**parsed._asdict())` builds it."""
+
+    statements: list[Statement]
+    outputs: list[Arg]
+    uses_step: bool
+
+
+def parse_source(src: str) -> ParsedSource:
+    """Parse `src` (see module docstring) into its statements and outputs; raises ProgramSyntaxError."""
     if not isinstance(src, str):
         raise ProgramSyntaxError(None, f"source must be a str, got {type(src).__name__}")
     try:
@@ -229,7 +238,7 @@ def parse_program(src: str) -> Program:
             raise ProgramSyntaxError(line, f"{what} are not allowed")
     if outputs is None:
         raise ProgramSyntaxError(fn.lineno, "missing return statement (return update, m, v)")
-    return Program(statements=p.statements, outputs=outputs, uses_step=len(params) == 6)
+    return ParsedSource(statements=p.statements, outputs=outputs, uses_step=len(params) == 6)
 
 
 def _returns(p: _Parser, node: ast.Return) -> list[Arg]:

@@ -19,12 +19,16 @@ import pyglove as pg
 
 from hashtune.spaces.base import BATCHED_META_KEY, Executable, InputSpec
 from hashtune.spaces.optimizers.batched import program_arrays, run_program_arrays
-from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, op_impl
+from hashtune.spaces.optimizers.ops import OPS, op_impl
+from hashtune.spaces.optimizers.parser import parse_source
+from hashtune.spaces.optimizers.statement import (
+    ARG,
+    INPUTS,
+    Statement,
+    format_arg,
+)
+from hashtune.spaces.optimizers.statement import OUTPUTS as OUTPUTS  # re-exported
 
-#: Canonical input names, in call order (`t` only when `Program.uses_step`).
-INPUTS: tuple[str, ...] = ("w", "g", "m", "v", "lr", "t")
-#: What a program returns, in order.
-OUTPUTS: tuple[str, ...] = ("update", "m", "v")
 #: Probe vector length of the executable form.
 PROBE_SIZE = 16
 _VEC = (PROBE_SIZE,)
@@ -47,44 +51,6 @@ INPUT_SPECS: tuple[InputSpec, ...] = (
     InputSpec("t", _VEC, low=1.0, high=1e6, scale="log+"),
 )
 
-_ARG = pg.typing.Union([pg.typing.Str(), pg.typing.Float()])
-
-
-def format_arg(arg: str | float) -> str:
-    """Source text of an argument: the register name or `repr` of the float constant."""
-    return arg if isinstance(arg, str) else repr(float(arg))
-
-
-@pg.members(
-    [
-        ("target", pg.typing.Str(), "The register this statement defines."),
-        ("op", pg.typing.Enum(OP_NAMES[0], list(OP_NAMES)), "The op (see ops.OPS)."),
-        ("args", pg.typing.List(_ARG, default=[]), "Register names or float constants."),
-    ]
-)
-class Statement(pg.Object):
-    """`target = op(*args)`."""
-
-    def _on_bound(self) -> None:
-        super()._on_bound()
-        arity = OPS[self.op].arity
-        if len(self.args) != arity:
-            raise ValueError(
-                f"`args` of op {self.op!r} must have {arity} item(s), got {list(self.args)!r}"
-            )
-
-    def to_source(self) -> str:
-        """One canonical source line (infix for + - * /, `-x` for neg of a register)."""
-        op = OPS[self.op]
-        args = [format_arg(a) for a in self.args]
-        if op.infix is not None:
-            rhs = f"{args[0]} {op.infix} {args[1]}"
-        elif self.op == "neg" and isinstance(self.args[0], str):
-            rhs = f"-{args[0]}"
-        else:
-            rhs = f"{self.op}({', '.join(args)})"
-        return f"{self.target} = {rhs}"
-
 
 class ProgramState(NamedTuple):
     """Optax state of a compiled program: step count and the `m`, `v` trees (zeros at init)."""
@@ -97,7 +63,7 @@ class ProgramState(NamedTuple):
 @pg.members(
     [
         ("statements", pg.typing.List(pg.typing.Object(Statement), default=[]), "SSA body."),
-        ("outputs", pg.typing.List(_ARG, min_size=3, max_size=3), "(update, m, v) registers."),
+        ("outputs", pg.typing.List(ARG, min_size=3, max_size=3), "(update, m, v) registers."),
         ("uses_step", pg.typing.Bool(default=False), "Whether input `t` (step >= 1) exists."),
     ]
 )
@@ -138,9 +104,7 @@ class Program(pg.Object):
     @classmethod
     def from_source(cls, src: str) -> Program:
         """Parse a restricted Python function; raises ProgramSyntaxError (line + reason)."""
-        from hashtune.spaces.optimizers.parser import parse_program
-
-        return parse_program(src)
+        return cls(**parse_source(src)._asdict())
 
     def to_source(self, name: str = "update") -> str:
         """Canonical source that `from_source` parses back to an equal Program."""
@@ -271,3 +235,8 @@ class Program(pg.Object):
             static_key=None,
             meta={"kind": "optimizer_program", BATCHED_META_KEY: (run_program_arrays, data)},
         )
+
+
+def parse_program(src: str) -> Program:
+    """Parse `src` (a restricted Python function) into a Program; raises ProgramSyntaxError."""
+    return Program.from_source(src)

@@ -8,12 +8,9 @@ register until its output is written. Raises ValueError naming why a program doe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from hashtune.spaces.optimizers.instruction import Instruction
 from hashtune.spaces.optimizers.program import INPUTS, OUTPUTS, Program
-
-if TYPE_CHECKING:
-    from hashtune.spaces.optimizers.space import Instruction
 
 
 def _homes(program: Program) -> tuple[dict[str, str], bool]:
@@ -40,7 +37,6 @@ def _homes(program: Program) -> tuple[dict[str, str], bool]:
 
 def allocate_registers(program: Program, scratch: Sequence[str]) -> list[Instruction]:
     """The slot list (one instruction per statement, in order) computing `program`."""
-    from hashtune.spaces.optimizers.space import Instruction
 
     stmts = list(program.statements)
     n = len(stmts)

@@ -22,10 +22,11 @@ from hashtune.spaces.optimizers.batched import (
     ProgramArrays,
     run_program_arrays,
 )
+from hashtune.spaces.optimizers.instruction import NOOP, Instruction
 from hashtune.spaces.optimizers.mutations import mutate_instructions
 from hashtune.spaces.optimizers.ops import OP_NAMES
 from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS, Program
-from hashtune.spaces.optimizers.space import NOOP, Instruction, OptimizerProgramSpace
+from hashtune.spaces.optimizers.space import OptimizerProgramSpace
 
 _OP_INDEX = {name: i for i, name in enumerate(OP_NAMES)}
 

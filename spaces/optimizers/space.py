@@ -15,13 +15,20 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import pyglove as pg
 
 from hashtune.spaces.base import Space
+from hashtune.spaces.optimizers.instruction import (
+    NOOP,
+    NOOP_INSTRUCTION,
+    Instruction,
+)
+from hashtune.spaces.optimizers.mutations import mutate_instructions
 from hashtune.spaces.optimizers.ops import OP_NAMES, OPS
 from hashtune.spaces.optimizers.program import INPUTS, Program, Statement
+from hashtune.spaces.optimizers.regalloc import allocate_registers
+from hashtune.spaces.optimizers.seeds import SEED_SOURCES
 
 #: Default constant grid (1e-8 is there so Adam's epsilon is representable).
 DEFAULT_CONSTANTS: tuple[float, ...] = (
@@ -37,27 +44,6 @@ DEFAULT_CONSTANTS: tuple[float, ...] = (
     1.0,
     2.0,
 )
-NOOP = "noop"
-MUTATIONS: tuple[str, ...] = ("insert", "delete", "modify_op", "modify_arg", "modify_const")
-#: How often each kind of mutation is drawn (the weights `mutations.mutate` uses).
-INSTRUCTION_WEIGHTS = {
-    "insert": 0.2,
-    "delete": 0.2,
-    "modify_op": 0.2,
-    "modify_arg": 0.25,
-    "modify_const": 0.15,
-}
-
-
-class Instruction(NamedTuple):
-    """One slot of the register machine: `dest = op(*args)`; op 'noop' does nothing."""
-
-    op: str
-    dest: str = "update"
-    args: tuple[str | float, ...] = ()
-
-
-NOOP_INSTRUCTION = Instruction(NOOP)
 MAX_ARITY = max(op.arity for op in OPS.values())
 _CONST = "const"
 
@@ -205,8 +191,6 @@ class OptimizerProgramSpace(Space):
 
     def candidate_from_text(self, text: str) -> Program:
         """A program from a seed name (`adam`, `lion`, ...) or from its source code."""
-        from hashtune.spaces.optimizers.seeds import SEED_SOURCES
-
         source = SEED_SOURCES.get(text.strip().lower(), text)
         return Program.from_source(source)
 
@@ -216,8 +200,6 @@ class OptimizerProgramSpace(Space):
         Raises ValueError naming why when it does not fit: too many statements, an op or constant
         outside the space, too few scratch registers, or outputs the register machine cannot hold.
         """
-        from hashtune.spaces.optimizers.regalloc import allocate_registers
-
         n = len(program.statements)
         if n > self.max_statements:
             raise ValueError(
@@ -249,8 +231,6 @@ class OptimizerProgramSpace(Space):
 
     def mutate(self, dna: pg.DNA, rng: random.Random) -> tuple[pg.DNA, str]:
         """Insert / delete / modify_op / modify_arg / modify_const one statement; always valid."""
-        from hashtune.spaces.optimizers.mutations import mutate_instructions
-
         child, kind = mutate_instructions(self, self.instructions(dna), rng)
         return self.encode(child), kind
 
