@@ -10,14 +10,9 @@ from hashtune.accounting import AuditSummary, SimulatedCost
 from hashtune.store import StudyRecord, StudyStats, StudySummary, TaskCacheSummary, TrialRecord
 
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.table import Table
 
     from hashtune.view import StudyView
-
-
-def _objective_names(study: StudyView) -> list[str]:
-    return study.objectives
 
 
 def trial_rows(trials: Sequence[TrialRecord], objectives: Sequence[str]) -> list[dict[str, Any]]:
@@ -41,51 +36,6 @@ def trial_rows(trials: Sequence[TrialRecord], objectives: Sequence[str]) -> list
         )
         rows.append(row)
     return rows
-
-
-def trials_dataframe(study: StudyView) -> pd.DataFrame:
-    """The study's trials as a DataFrame with the columns of `trial_rows`, read as columns in
-    SQL (no per-trial records); int columns stay int (nullable `Int64` where some are missing)."""
-    import pandas as pd
-
-    cols = study.store.frame_columns(study.study_id)
-    n = len(cols["number"])
-    data: dict[str, Any] = {
-        "number": pd.array(cols["number"], dtype="int64"),
-        "state": cols["state"],
-    }
-    for i, name in enumerate(_objective_names(study)):
-        data[name] = pd.array(
-            [float(v[i]) if v and i < len(v) else None for v in cols["values"]], dtype="float64"
-        )
-    keys = sorted({k for p in cols["params"] if p for k in p})
-    for k in keys:
-        data[f"params_{k}"] = _typed([p.get(k) if p else None for p in cols["params"]])
-    data["functional_hash"] = cols["functional_hash"]
-    data["cached_from"] = _typed(cols["cached_from"])
-    data["parents"] = cols["parents"]
-    data["mutation"] = cols["mutation"]
-    data["duration_s"] = pd.array(cols["duration_s"], dtype="float64")
-    data["started_at"] = [None if t is None else t.isoformat() for t in cols["started_at"]]
-    data["worker"] = cols["worker"]
-    data["error"] = [e.splitlines()[0] if e else None for e in cols["error"]]
-    return pd.DataFrame(data, index=pd.RangeIndex(n))
-
-
-def _typed(values: list[Any]):
-    """A column of `values`: int64 (nullable Int64 with gaps) for ints, float64 for numbers,
-    bool for bools, objects otherwise."""
-    import pandas as pd
-
-    present = [v for v in values if v is not None]
-    kinds = {type(v) for v in present}
-    if present and kinds == {int}:
-        return pd.array(values, dtype="int64" if len(present) == len(values) else "Int64")
-    if present and kinds <= {int, float}:
-        return pd.array([float("nan") if v is None else float(v) for v in values], "float64")
-    if present and kinds == {bool} and len(present) == len(values):
-        return pd.array(values, dtype="bool")
-    return values
 
 
 _LONG_FLOAT = re.compile(r"-?\d+\.\d{5,}(?:e-?\d+)?")
@@ -217,7 +167,7 @@ def trials_table(study: StudyView, trials: Sequence[TrialRecord], title: str) ->
     """A rich table of `trials`: number, state, objectives, candidate summary, cache source."""
     from rich.table import Table
 
-    objectives = _objective_names(study)
+    objectives = study.objectives
     table = Table(title=title, header_style="bold")
     table.add_column("#", justify="right")
     table.add_column("state")

@@ -16,6 +16,7 @@ from hashtune.accounting import (
     audit_summary,
     simulated_cost,
 )
+from hashtune.dataframe import trials_dataframe
 from hashtune.store import Store, StudyRecord, StudyStats, TrialRecord
 
 SCORED = ("COMPLETE", "CACHED")
@@ -135,9 +136,7 @@ class StudyView:
 
     def trials_dataframe(self):
         """One row per trial: state, objective values, parameters, hash, cache source, lineage."""
-        from hashtune.tables import trials_dataframe
-
-        return trials_dataframe(self)
+        return trials_dataframe(self.store, self.study_id, self.objectives)
 
     def importance(self, objective: int = 0, seed: int = 0) -> dict[str, float]:
         """fANOVA importance of each parameter (decision point) for one objective, largest

@@ -1,0 +1,56 @@
+"""A study's trials as a pandas DataFrame, read as columns in SQL (no per-trial records)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hashtune.store import Store
+
+
+def trials_dataframe(store: Store, study_id: int, objectives: Sequence[str]) -> pd.DataFrame:
+    """The study's trials as a DataFrame with the columns of `trial_rows`, read as columns in
+    SQL (no per-trial records); int columns stay int (nullable `Int64` where some are missing)."""
+    import pandas as pd
+
+    cols = store.frame_columns(study_id)
+    n = len(cols["number"])
+    data: dict[str, Any] = {
+        "number": pd.array(cols["number"], dtype="int64"),
+        "state": cols["state"],
+    }
+    for i, name in enumerate(objectives):
+        data[name] = pd.array(
+            [float(v[i]) if v and i < len(v) else None for v in cols["values"]], dtype="float64"
+        )
+    keys = sorted({k for p in cols["params"] if p for k in p})
+    for k in keys:
+        data[f"params_{k}"] = typed_column([p.get(k) if p else None for p in cols["params"]])
+    data["functional_hash"] = cols["functional_hash"]
+    data["cached_from"] = typed_column(cols["cached_from"])
+    data["parents"] = cols["parents"]
+    data["mutation"] = cols["mutation"]
+    data["duration_s"] = pd.array(cols["duration_s"], dtype="float64")
+    data["started_at"] = [None if t is None else t.isoformat() for t in cols["started_at"]]
+    data["worker"] = cols["worker"]
+    data["error"] = [e.splitlines()[0] if e else None for e in cols["error"]]
+    return pd.DataFrame(data, index=pd.RangeIndex(n))
+
+
+def typed_column(values: list[Any]):
+    """A column of `values`: int64 (nullable Int64 with gaps) for ints, float64 for numbers,
+    bool for bools, objects otherwise."""
+    import pandas as pd
+
+    present = [v for v in values if v is not None]
+    kinds = {type(v) for v in present}
+    if present and kinds == {int}:
+        return pd.array(values, dtype="int64" if len(present) == len(values) else "Int64")
+    if present and kinds <= {int, float}:
+        return pd.array([float("nan") if v is None else float(v) for v in values], "float64")
+    if present and kinds == {bool} and len(present) == len(values):
+        return pd.array(values, dtype="bool")
+    return values
