@@ -101,7 +101,7 @@ class OptimizerProgramSpace(Space):
 
     def instructions(self, dna: pg.DNA) -> list[Instruction]:
         """The slot list `dna` selects (noops included)."""
-        dna.use_spec(self._spec)
+        dna.use_spec(self.dna_spec)
         nums = dna.to_numbers()
         k = self.genes_per_slot
         out = []
@@ -146,7 +146,7 @@ class OptimizerProgramSpace(Space):
         which would otherwise dominate the cost of a mutation)."""
         with pg.symbolic.enable_type_check(False):
             dna = pg.DNA(None, [pg.DNA(int(x)) for x in nums])
-        dna.use_spec(self._spec)
+        dna.use_spec(self.dna_spec)
         return dna
 
     def _const_index(self, c: float) -> int:
