@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from hashtune.evaluators.base import (
     EvaluationResult,
@@ -30,8 +30,10 @@ from hashtune.evaluators.base import (
 from hashtune.evaluators.interrupts import TRIAL_THREAD, EvaluatorInterrupt
 from hashtune.evaluators.lifetime import WATCH_INTERVAL_S, die_with_parent
 from hashtune.evaluators.pruning_channel import QueueDesk, ShouldPrune
+from hashtune.vocabulary import TrialState
 
-OutcomeState = Literal["COMPLETE", "FAILED", "PRUNED"]
+#: What an evaluation ends as (the loop adds CACHED and INTERRUPTED).
+OutcomeState = TrialState
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Outcome:
     @property
     def values(self) -> tuple[float, ...] | None:
         """The objective values of a COMPLETE outcome, else None."""
-        return self.result.values if self.state == "COMPLETE" and self.result else None
+        return self.result.values if self.state == TrialState.COMPLETE and self.result else None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -75,7 +77,7 @@ class Outcome:
 def _interrupted(number: int, ctx: TrialContext, seconds: float) -> Outcome:
     error = f"KeyboardInterrupt raised by the evaluator of trial {number}"
     return Outcome(
-        "FAILED",
+        TrialState.FAILED,
         None,
         error,
         intermediate=list(ctx.intermediate),
@@ -131,25 +133,25 @@ def run_evaluation(
     try:
         raw = evaluator.evaluate(candidate, ctx)
     except TrialPruned as e:
-        return outcome("PRUNED", error=str(e) or "pruned")
+        return outcome(TrialState.PRUNED, error=str(e) or "pruned")
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 - SystemExit from candidate code is a failure too
-        return outcome("FAILED", error=error_text(e), exc=e)
+        return outcome(TrialState.FAILED, error=error_text(e), exc=e)
     try:
         result = EvaluationResult.coerce(raw)
     except Exception as e:  # noqa: BLE001
-        return outcome("FAILED", error=f"invalid result: {e}")
+        return outcome(TrialState.FAILED, error=f"invalid result: {e}")
     n_obj = len(evaluator.objectives)
     if len(result.values) != n_obj:
         return outcome(
-            "FAILED",
+            TrialState.FAILED,
             error=f"invalid result: expected {n_obj} values for objectives "
             f"{tuple(evaluator.objectives)!r}, got {result.values!r}",
         )
     if not result.intermediate:
         result.intermediate = list(ctx.intermediate)
-    return outcome("COMPLETE", result)
+    return outcome(TrialState.COMPLETE, result)
 
 
 class Executor(abc.ABC):
@@ -259,7 +261,7 @@ class InProcessExecutor(Executor):
             ctx.abandoned.set()
             return _done(
                 Outcome(
-                    "FAILED",
+                    TrialState.FAILED,
                     error=f"timed out after {timeout_s:g}s",
                     intermediate=list(ctx.intermediate),
                     seconds=time.perf_counter() - t0,
@@ -283,7 +285,7 @@ def relay(
     try:
         task = start()
     except Exception as e:  # noqa: BLE001 - e.g. the pool was shut down
-        out.set_result(Outcome("FAILED", error=error_text(e)))
+        out.set_result(Outcome(TrialState.FAILED, error=error_text(e)))
         return out
     task.add_done_callback(lambda done: out.set_result(to_outcome(done, time.perf_counter() - t0)))
     return out
@@ -416,7 +418,7 @@ class LocalProcessExecutor(Executor):
         from pebble import ProcessExpired
 
         if task.cancelled():
-            return Outcome("FAILED", error="cancelled", seconds=elapsed)
+            return Outcome(TrialState.FAILED, error="cancelled", seconds=elapsed)
         exc = task.exception()
         if exc is None:
             return task.result()
@@ -426,7 +428,7 @@ class LocalProcessExecutor(Executor):
             error = f"worker process died: {_exit_reason(exc.exitcode)}"
         else:  # e.g. candidate or evaluator not picklable; pebble attaches the remote traceback
             error = error_text(exc) + str(getattr(exc, "traceback", ""))
-        return Outcome("FAILED", error=error, seconds=elapsed)
+        return Outcome(TrialState.FAILED, error=error, seconds=elapsed)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; wait for running evaluations (`wait=True`) or kill them."""

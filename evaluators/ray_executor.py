@@ -28,6 +28,7 @@ from hashtune.evaluators.executors import (
     with_curve,
 )
 from hashtune.evaluators.pruning_channel import PruningDesk
+from hashtune.vocabulary import TrialState
 
 
 class RayExecutor(Executor):
@@ -254,9 +255,9 @@ def _to_outcome(
     if exc is None:
         return fut.result()
     if timed_out:
-        return Outcome("FAILED", error=f"timed out after {timeout_s:g}s", seconds=elapsed)
+        return Outcome(TrialState.FAILED, error=f"timed out after {timeout_s:g}s", seconds=elapsed)
     if isinstance(exc, WorkerCrashedError):
-        return Outcome("FAILED", error=f"worker process died: {exc}", seconds=elapsed)
+        return Outcome(TrialState.FAILED, error=f"worker process died: {exc}", seconds=elapsed)
     if isinstance(exc, TaskCancelledError):
-        return Outcome("FAILED", error="cancelled", seconds=elapsed)
-    return Outcome("FAILED", error=error_text(exc), seconds=elapsed)
+        return Outcome(TrialState.FAILED, error="cancelled", seconds=elapsed)
+    return Outcome(TrialState.FAILED, error=error_text(exc), seconds=elapsed)

@@ -13,6 +13,7 @@ import typer
 from hashtune import cli_data
 from hashtune.cli_common import StorageOpt, console, err, existing_store, fail, load_view
 from hashtune.cli_support import evaluation_threads_alive, resume_command
+from hashtune.vocabulary import TrialState
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -139,13 +140,8 @@ def studies(storage: str = StorageOpt) -> None:
     console.print(studies_table(rows))
 
 
-class StateFilter(StrEnum):
-    all = "all"
-    COMPLETE = "COMPLETE"
-    CACHED = "CACHED"
-    FAILED = "FAILED"
-    PRUNED = "PRUNED"
-    RUNNING = "RUNNING"
+#: `--state` choices: every trial state, or all of them.
+StateFilter = StrEnum("StateFilter", {"all": "all"} | {s.name: s.value for s in TrialState})
 
 
 @app.command()

@@ -24,7 +24,8 @@ from optuna.distributions import (
     distribution_to_json,
     json_to_distribution,
 )
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState as OptunaState
 
 from hashtune.optuna_export import optuna_storage
 from hashtune.optuna_trials import ATTR, IMPORTED_SPACE, union_distributions
@@ -33,10 +34,15 @@ from hashtune.search.optuna_space import custom_values_of_trial, dna_from_optuna
 from hashtune.spaces.base import Space
 from hashtune.store import Store
 from hashtune.store.engine import safe_url
+from hashtune.vocabulary import TrialState
 
 #: Largest int range imported as a `pg.oneof` of its values.
 MAX_INT_CHOICES = 10_000
-_STATES = {TrialState.COMPLETE: "COMPLETE", TrialState.PRUNED: "PRUNED", TrialState.FAIL: "FAILED"}
+_STATES = {
+    OptunaState.COMPLETE: TrialState.COMPLETE,
+    OptunaState.PRUNED: TrialState.PRUNED,
+    OptunaState.FAIL: TrialState.FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -97,8 +103,8 @@ def _row(space: Space, flat: dict[str, BaseDistribution] | None, t: FrozenTrial)
     else:
         dna = dna_from_optuna_params(space, t.params, custom_values_of_trial(t))
     state = _STATES[t.state]
-    if state == "COMPLETE" and attrs.get(ATTR + "state") == "CACHED":
-        state = "CACHED"
+    if state == TrialState.COMPLETE and attrs.get(ATTR + "state") == TrialState.CACHED:
+        state = TrialState.CACHED
     return {
         "state": state,
         "dna": space.dna_to_json(dna),
@@ -106,7 +112,8 @@ def _row(space: Space, flat: dict[str, BaseDistribution] | None, t: FrozenTrial)
         "params": dict(t.params) if flat is not None else space.flat_params(dna),
         "values": t.values,
         "user_attrs": {**attrs, "optuna.number": t.number},
-        "error": attrs.get(ATTR + "error") or ("FAIL in Optuna" if state == "FAILED" else None),
+        "error": attrs.get(ATTR + "error")
+        or ("FAIL in Optuna" if state == TrialState.FAILED else None),
         "worker": attrs.get(ATTR + "worker"),
         "started_at": _local_to_utc(t.datetime_start),
         "finished_at": _local_to_utc(t.datetime_complete),

@@ -6,10 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hashtune.vocabulary import Direction, TrialState
+
 if TYPE_CHECKING:
     from hashtune.view import StudyView
 
-_COLORS = {"COMPLETE": "tab:blue", "CACHED": "tab:green", "FAILED": "tab:red", "PRUNED": "tab:gray"}
+_COLORS = {
+    TrialState.COMPLETE: "tab:blue",
+    TrialState.CACHED: "tab:green",
+    TrialState.FAILED: "tab:red",
+    TrialState.PRUNED: "tab:gray",
+}
 
 
 def plot_study(study: StudyView, path: str | Path) -> Path:
@@ -35,9 +42,9 @@ def plot_study(study: StudyView, path: str | Path) -> Path:
 def draw_history(study: StudyView, ax) -> None:
     """First objective per trial, coloured by state, with the best-so-far line."""
     name = study.objectives[0]
-    sign = 1.0 if study.directions[0] == "maximize" else -1.0
+    sign = Direction(study.directions[0]).sign
     best, xs, ys = None, [], []
-    for state in ("COMPLETE", "CACHED"):
+    for state in (TrialState.COMPLETE, TrialState.CACHED):
         pts = [(t.number, t.values[0]) for t in study.trials([state]) if t.values]
         if pts:
             ax.scatter(*zip(*pts, strict=True), s=12, c=_COLORS[state], label=state.lower())
@@ -48,7 +55,7 @@ def draw_history(study: StudyView, ax) -> None:
         ys.append(best)
     if xs:
         ax.step(xs, ys, where="post", c="black", lw=1.5, label="best so far")
-    for state, marker in (("FAILED", "x"), ("PRUNED", "v")):
+    for state, marker in ((TrialState.FAILED, "x"), (TrialState.PRUNED, "v")):
         numbers = [t.number for t in study.trials([state])]
         if numbers and ys:
             ax.scatter(

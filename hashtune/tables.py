@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hashtune.accounting import AuditSummary, SimulatedCost
 from hashtune.store import StudyRecord, StudyStats, StudySummary, TaskCacheSummary, TrialRecord
+from hashtune.vocabulary import SECONDS_PER_HOUR, TrialState
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -185,7 +186,7 @@ def trials_table(study: StudyView, trials: Sequence[TrialRecord], title: str) ->
             _fmt(t.values[i] if t.values and i < len(t.values) else None)
             for i in range(len(objectives))
         ]
-        if t.error and t.state == "FAILED":
+        if t.error and t.state == TrialState.FAILED:
             summary = t.error.splitlines()[0]
         cached_from = all_numbers.get(t.cached_from_trial_id) if t.cached_from_trial_id else None
         table.add_row(
@@ -216,9 +217,9 @@ def studies_table(studies: Sequence[StudySummary]) -> Table:
             s.name,
             ",".join(d[:3] for d in s.directions),
             str(s.total_trials),
-            str(n.get("COMPLETE", 0)),
-            str(n.get("CACHED", 0)),
-            str(n.get("FAILED", 0)),
+            str(n.get(TrialState.COMPLETE, 0)),
+            str(n.get(TrialState.CACHED, 0)),
+            str(n.get(TrialState.FAILED, 0)),
             _fmt(s.best_value),
             s.created_at.strftime("%m-%d %H:%M"),
         )
@@ -253,8 +254,8 @@ def stats_table(
     ):
         table.add_row(label, str(value))
     if cost is not None:
-        table.add_row("simulated GPU hours paid", f"{cost.paid_s / 3600:.2f}")
-        table.add_row("simulated GPU hours saved", f"{cost.saved_s / 3600:.2f}")
+        table.add_row("simulated GPU hours paid", f"{cost.paid_s / SECONDS_PER_HOUR:.2f}")
+        table.add_row("simulated GPU hours saved", f"{cost.saved_s / SECONDS_PER_HOUR:.2f}")
         if cost.unknown_hits:
             table.add_row("hits of unknown simulated cost", str(cost.unknown_hits))
     if audits is not None:

@@ -18,8 +18,9 @@ from hashtune.accounting import (
 )
 from hashtune.dataframe import trials_dataframe
 from hashtune.store import Store, StudyRecord, StudyStats, TrialRecord
+from hashtune.vocabulary import SCORED_STATES, is_maximize
 
-SCORED = ("COMPLETE", "CACHED")
+SCORED = tuple(sorted(SCORED_STATES))
 
 
 class StudyView:
@@ -75,7 +76,7 @@ class StudyView:
         """The best trials: ties at the best finite value (one objective) or the Pareto front."""
         if len(self.directions) > 1:
             return self.pareto_front()
-        return self.store.best_value_trials(self.study_id, self.directions[0] == "maximize")
+        return self.store.best_value_trials(self.study_id, is_maximize(self.directions))
 
     @property
     def best_trial(self) -> TrialRecord:
@@ -107,7 +108,7 @@ class StudyView:
     def top(self, k: int = 10) -> list[TrialRecord]:
         """The `k` best scored trials by the finite first objective (one row per function;
         ties by trial number), read along the value index."""
-        return self.store.top_trials(self.study_id, k, self.directions[0] == "maximize")
+        return self.store.top_trials(self.study_id, k, is_maximize(self.directions))
 
     def pareto_front(self) -> list[TrialRecord]:
         """Non-dominated scored trials (all objectives finite) under the study's directions."""

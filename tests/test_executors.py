@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 from pruning_case import assert_pruned_as_the_driver_decided, run_pruned_study
@@ -137,16 +138,26 @@ def test_process_worker_exit_is_reported_and_pool_keeps_serving(process_executor
     assert nxt.state == "COMPLETE" and nxt.values == (-1.0,)
 
 
-def test_process_pool_runs_concurrently(process_executor):
+def _meet(folder: str) -> float:
+    """Checks in under `folder`, then waits (up to 60 s) for a second evaluation to check in."""
+    import os
     import time
 
-    warm = [process_executor.submit(QuadraticEvaluator(), 0.0, i, 30) for i in range(2)]
-    assert all(f.result(timeout=60).state == "COMPLETE" for f in warm)
-    t0 = time.perf_counter()
-    futs = [process_executor.submit(SleepEvaluator(0.6), None, i, 30) for i in range(2)]
-    outs = [f.result(timeout=60) for f in futs]
-    assert [o.state for o in outs] == ["COMPLETE", "COMPLETE"]
-    assert time.perf_counter() - t0 < 1.15  # two workers: about 0.6 s, not 1.2 s
+    Path(folder, str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(folder)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return float(len(os.listdir(folder)))
+
+
+def test_process_pool_runs_concurrently(process_executor, tmp_path):
+    # Each evaluation waits for the other: a pool that ran them one after the other would
+    # leave the first waiting alone until its deadline.
+    evaluator = FunctionEvaluator(_meet)
+    futs = [process_executor.submit(evaluator, str(tmp_path), i, 90) for i in range(2)]
+    outs = [f.result(timeout=120) for f in futs]
+    assert [(o.state, o.values) for o in outs] == [("COMPLETE", (2.0,))] * 2
+    assert len(list(tmp_path.iterdir())) == 2  # two worker processes
 
 
 def test_process_unpicklable_candidate_fails_cleanly(process_executor):

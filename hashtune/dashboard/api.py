@@ -16,6 +16,7 @@ from hashtune.dashboard.importance import param_views
 from hashtune.dashboard.pareto import front_indices
 from hashtune.store import Store, StudyRecord, TrialNotFoundError
 from hashtune.store.dashboard_trials import TrialFilter
+from hashtune.vocabulary import is_maximize
 
 router = APIRouter()
 MAX_OTHER_POINTS = 1500
@@ -118,7 +119,7 @@ def study(request: Request, study_id: int) -> JSONResponse:
 
 
 def _maximize(record: StudyRecord) -> bool:
-    return record.directions[0] == "maximize"
+    return is_maximize(record.directions)
 
 
 @router.get("/studies/{study_id}/history")

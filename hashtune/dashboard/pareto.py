@@ -7,12 +7,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hashtune.vocabulary import signs
+
 
 def front_indices(points: np.ndarray, directions: Sequence[str]) -> list[int]:
     """Indices (ascending) of the non-dominated rows of `points` (n × k); NaN rows never."""
     if len(points) == 0:
         return []
-    sign = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    sign = -np.array(signs(directions))
     pts = np.asarray(points, dtype=float) * sign  # every objective minimised from here on
     ok = np.flatnonzero(~np.isnan(pts).any(axis=1))
     pts = pts[ok]
