@@ -18,6 +18,7 @@ from hashtune.dashboard.api import router
 from hashtune.dashboard.memo import Memo
 from hashtune.store import Store
 from hashtune.store.engine import safe_url
+from hashtune.vocabulary import TrialState
 
 HERE = Path(__file__).resolve().parent
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
@@ -57,7 +58,7 @@ def create_app(storage: str | Store) -> FastAPI:
         return Response(status_code=204)
 
     def page(request: Request, name: str, **context) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, context)
+        return templates.TemplateResponse(request, name, {"states": list(TrialState)} | context)
 
     @app.get("/", response_class=HTMLResponse)
     def studies_page(request: Request) -> HTMLResponse:

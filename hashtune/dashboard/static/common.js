@@ -1,7 +1,7 @@
 // Shared helpers. Every user string goes into the page through textContent (never innerHTML).
 "use strict";
 const STATE_COLORS = {COMPLETE: "#1f77b4", CACHED: "#2ca02c", FAILED: "#d62728", PRUNED: "#7f7f7f",
-                      RUNNING: "#ff7f0e", PENDING: "#bcbd22"};
+                      RUNNING: "#ff7f0e", PENDING: "#bcbd22", INTERRUPTED: "#9467bd"};
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
