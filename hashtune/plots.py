@@ -43,17 +43,20 @@ def draw_history(study: StudyView, ax) -> None:
     """First objective per trial, coloured by state, with the best-so-far line."""
     name = study.objectives[0]
     sign = Direction(study.directions[0]).sign
-    best, xs, ys = None, [], []
+    # Read in SQL, bounded whatever the trial count: min and max per range of trial numbers and
+    # state, and the improvements of the best so far.
+    buckets = study.store.value_buckets(study.study_id)["states"]
     for state in (TrialState.COMPLETE, TrialState.CACHED):
-        pts = [(t.number, t.values[0]) for t in study.trials([state]) if t.values]
-        if pts:
-            ax.scatter(*zip(*pts, strict=True), s=12, c=_COLORS[state], label=state.lower())
-    for t in study.scored_trials():
-        v = t.values[0]
-        best = v if best is None or sign * v > sign * best else best
-        xs.append(t.number)
-        ys.append(best)
+        col = buckets.get(state)
+        if col:
+            xs = [n for lo, hi in zip(col["lo"], col["hi"], strict=True) for n in (lo, hi)]
+            ys = [v for lo, hi in zip(col["min"], col["max"], strict=True) for v in (lo, hi)]
+            ax.scatter(xs, ys, s=12, c=_COLORS[state], label=state.lower())
+    steps = study.store.best_so_far(study.study_id, sign > 0)
+    xs, ys = [r["number"] for r in steps], [r["value"] for r in steps]
     if xs:
+        last = max(max(col["hi"]) for col in buckets.values())  # the step runs to the end
+        xs, ys = [*xs, max(last, xs[-1])], [*ys, ys[-1]]
         ax.step(xs, ys, where="post", c="black", lw=1.5, label="best so far")
     for state, marker in ((TrialState.FAILED, "x"), (TrialState.PRUNED, "v")):
         numbers = [t.number for t in study.trials([state])]
@@ -72,9 +75,9 @@ def draw_history(study: StudyView, ax) -> None:
 
 def _front(study: StudyView, ax) -> None:
     """All scored trials in objective space, the Pareto front joined."""
-    scored = study.scored_trials()
+    points = study.store.objective_points(study.study_id, 2)  # plain columns, no records
     front = sorted(study.pareto_front(), key=lambda t: t.values[0])
-    ax.scatter([t.values[0] for t in scored], [t.values[1] for t in scored], s=10, c="tab:blue")
+    ax.scatter([p[3] for p in points], [p[4] for p in points], s=10, c="tab:blue")
     if front:
         ax.plot([t.values[0] for t in front], [t.values[1] for t in front], "o-", c="tab:orange")
     ax.set_xlabel(f"{study.objectives[0]} ({study.directions[0]})")
