@@ -24,7 +24,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from hashtune.registry import make_space
+from hashtune.space_registry import make_space
 from hashtune.search.optuna_space import (
     CUSTOM_ATTR_PREFIX,
     encode_dna,

@@ -96,7 +96,7 @@ def test_a_good_file_builds_and_resumes_its_study(tmp_path: Path) -> None:
     exp = load_experiment(path)
     study = open_study(exp, path, url)
     assert study.space.name == "nas_bench_201" and study.searcher.population_size == 4
-    study.optimize(n_trials=exp.budget.trials)
+    study.optimize(n_trials=exp.budget.total_trials)
     again = open_study(exp, path, url)
     assert again.study_id == study.study_id and again.count_toward_budget() == 6
 

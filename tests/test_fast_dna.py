@@ -10,7 +10,7 @@ import pyglove as pg
 import pytest
 from pyglove.ext.evolution import mutators
 
-from hashtune.registry import make_space
+from hashtune.space_registry import make_space
 from hashtune.search.optuna_space import dna_from_optuna_params, encode_dna, suggest_dna
 from hashtune.spaces.base import Space
 
