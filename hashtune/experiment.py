@@ -83,6 +83,8 @@ class Experiment(BaseModel):
                 out[key] = -1
             if out[key] < 1:
                 raise ValueError(f"`budget.{key}` must be a whole number >= 1, got {v[key]!r}")
+        if all(out.get(k) is None for k in ("trials", "timeout_s", "max_evaluations")):
+            raise ValueError("`budget` must give `trials`, `timeout_s` or `max_evaluations`")
         if "trials" in out:
             out["total_trials"] = out.pop("trials")
         return out
@@ -112,7 +114,7 @@ def _located(err: dict[str, Any]) -> tuple[str, str, Any]:
     if named is None or not err["loc"]:
         return where, msg, value
     name, msg = named.groups()
-    if not name.startswith(f"{where}."):
+    if name != where and not name.startswith(f"{where}."):
         name = f"{where}.{name}"
     last = name.rpartition(".")[2]
     if isinstance(value, dict) and last in value:
@@ -144,7 +146,8 @@ def load_experiment(path: str | Path) -> Experiment:
         exp = Experiment.model_validate(data)
     except ValidationError as e:
         lines = [
-            f"{path}: field `{where}`: {msg} (got {_short(value)})"
+            f"{path}: field `{where}`: {msg}"
+            + ("" if ", got " in msg else f" (got {_short(value)})")
             for where, msg, value in map(_located, e.errors())
         ]
         raise ExperimentError("\n".join(lines)) from None
