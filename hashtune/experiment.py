@@ -7,6 +7,7 @@ registered name or an argument fails here, not halfway through a run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -83,7 +84,8 @@ class Experiment(BaseModel):
                 out[key] = -1
             if out[key] < 1:
                 raise ValueError(f"`budget.{key}` must be a whole number >= 1, got {v[key]!r}")
-        if all(out.get(k) is None for k in ("trials", "timeout_s", "max_evaluations")):
+        typo = set(out) - {f.name for f in dataclasses.fields(Budget)} - {"trials"}
+        if not typo and all(out.get(k) is None for k in ("trials", "timeout_s", "max_evaluations")):
             raise ValueError("`budget` must give `trials`, `timeout_s` or `max_evaluations`")
         if "trials" in out:
             out["total_trials"] = out.pop("trials")
