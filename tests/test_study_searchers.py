@@ -25,9 +25,9 @@ import pytest
 from hashtune import FunctionEvaluator, Space, Study, TrialContext
 from hashtune.evaluators.executors import Executor, Outcome, ShouldPrune, run_evaluation
 from hashtune.experiment import load_experiment, open_study
-from hashtune.space_registry import make_space
 from hashtune.search.base import Feedback, Proposal
 from hashtune.search.mixins import dna_key
+from hashtune.space_registry import make_space
 from hashtune.spaces.nas_bench_201 import cell_from_string
 from hashtune.spaces.optimizers import seed_programs
 from hashtune.store import TrialRecord
