@@ -22,7 +22,7 @@ import pyglove as pg
 
 from hashtune.exports import export_data, write_export
 from hashtune.optuna_export import export_to_optuna, optuna_storage
-from hashtune.registry import register_space
+from hashtune.space_registry import register_space
 from hashtune.spaces.base import Space
 from hashtune.store import Store
 from hashtune.view import StudyView

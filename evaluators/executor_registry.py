@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hashtune.evaluators.executors import Executor, InProcessExecutor, LocalProcessExecutor
+from hashtune.registry import Registry
 
 
 def require_ray() -> None:
@@ -24,25 +25,24 @@ def _ray_executor(**kwargs: Any) -> Executor:
     return RayExecutor(**kwargs)
 
 
-_FACTORIES: dict[str, Callable[..., Executor]] = {
-    "inprocess": InProcessExecutor,
-    "process": LocalProcessExecutor,
-    "ray": _ray_executor,
-}
+EXECUTORS: Registry[Executor] = Registry(
+    "executor",
+    Executor,
+    entries={"inprocess": InProcessExecutor, "process": LocalProcessExecutor, "ray": _ray_executor},
+    paths=False,
+)
 
 
 def register_executor(name: str, factory: Callable[..., Executor]) -> None:
     """Make `make_executor(name, ...)` build executors with `factory` (e.g. a Ray executor)."""
-    _FACTORIES[name] = factory
+    EXECUTORS.register(name, factory)
 
 
 def executor_names() -> list[str]:
     """The names `make_executor` knows."""
-    return sorted(_FACTORIES)
+    return EXECUTORS.names()
 
 
 def make_executor(name: str = "inprocess", **kwargs: Any) -> Executor:
     """Build the executor registered as `name` ("inprocess", "process", "ray") with `kwargs`."""
-    if name not in _FACTORIES:
-        raise ValueError(f"`executor` must be one of {sorted(_FACTORIES)}, got {name!r}")
-    return _FACTORIES[name](**kwargs)
+    return EXECUTORS.build(name, **kwargs)

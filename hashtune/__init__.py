@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "DEFAULT_STORAGE": "hashtune.study",
     "CacheConfig": "hashtune.equivalence_cache",
+    "Component": "hashtune.registry",
     "EvaluationResult": "hashtune.evaluators.base",
     "Evaluator": "hashtune.evaluators.base",
     "FunctionEvaluator": "hashtune.evaluators.base",
@@ -25,15 +26,16 @@ _EXPORTS = {
     "UnrecordedOptunaObjectWarning": "hashtune.optuna_compat",
     "create_study": "hashtune.aliases",
     "load_study": "hashtune.aliases",
-    "register_evaluator": "hashtune.registry",
+    "register_evaluator": "hashtune.evaluators.registry",
     "register_searcher": "hashtune.search.registry",
-    "register_space": "hashtune.registry",
+    "register_space": "hashtune.space_registry",
 }
 
 __all__ = [
     "DEFAULT_STORAGE",
     "AskedTrial",
     "CacheConfig",
+    "Component",
     "EvaluationResult",
     "Evaluator",
     "FunctionEvaluator",
@@ -63,10 +65,12 @@ if TYPE_CHECKING:
         TrialContext,
     )
     from hashtune.evaluators.fingerprint import UndigestableWarning
+    from hashtune.evaluators.registry import register_evaluator
     from hashtune.failures import TrialFailedError
     from hashtune.optuna_compat import UnrecordedOptunaObjectWarning
-    from hashtune.registry import register_evaluator, register_space
+    from hashtune.registry import Component
     from hashtune.search.registry import register_searcher
+    from hashtune.space_registry import register_space
     from hashtune.spaces.base import Space
     from hashtune.study import DEFAULT_STORAGE, Study
     from hashtune.view import StudyView

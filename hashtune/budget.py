@@ -19,16 +19,18 @@ class Budget:
     total_trials: int | None = None
     #: Times a trial interrupted by its worker's death is proposed again (by whoever noticed).
     max_retries: int = 0
+    #: Seconds one trial may run before it is stopped (None: no limit).
+    trial_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_trials", "max_evaluations", "total_trials", "max_retries"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or v < 0):
                 raise ValueError(f"`{name}` must be a non-negative int or None, got {v!r}")
-        if self.timeout_s is not None and not self.timeout_s > 0:
-            raise ValueError(
-                f"`timeout` must be a positive number of seconds, got {self.timeout_s!r}"
-            )
+        for name in ("timeout_s", "trial_timeout_s"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"`{name}` must be a positive number of seconds, got {v!r}")
         limits = (self.n_trials, self.max_evaluations, self.timeout_s, self.total_trials)
         if all(v is None for v in limits):
             raise ValueError(

@@ -69,7 +69,7 @@ def run(
     except KeyboardInterrupt:
         fail("interrupted while opening the study; nothing was run", code=130)
     done = study.count_toward_budget()
-    total = done + more if more is not None else (trials or exp.budget.trials)
+    total = done + more if more is not None else (trials or exp.budget.total_trials)
     try:
         _run_study(study, exp, done, total, progress, top)
     except KeyboardInterrupt as e:  # Ctrl-C, or an evaluator raising it (see EvaluatorInterrupt)

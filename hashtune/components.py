@@ -8,6 +8,7 @@ from typing import Any
 import pyglove as pg
 
 from hashtune.evaluators.base import Evaluator
+from hashtune.registry import Component
 from hashtune.search.base import Searcher
 from hashtune.spaces.base import Space
 
@@ -35,7 +36,7 @@ def build_component(
 def component_spec(given: Any, args: dict[str, Any] | None) -> dict[str, Any] | None:
     """The config entry recording how a component was built (None for a Python object)."""
     if isinstance(given, str):
-        return {"name": given, "args": dict(args or {})}
+        return Component(given, dict(args or {})).spec()
     return None
 
 

@@ -44,6 +44,8 @@ class CacheConfig:
             raise ValueError(
                 f"`cache.audit_fraction` must be in [0, 1], got {self.audit_fraction!r}"
             )
+        if not self.wait_timeout_s > 0:
+            raise ValueError(f"`cache.wait_timeout_s` must be > 0, got {self.wait_timeout_s!r}")
 
 
 def candidate_hash(candidate: Any) -> str:

@@ -7,61 +7,35 @@ registered name or an argument fails here, not halfway through a run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from hashtune.budget import Budget
+from hashtune.equivalence_cache import CacheConfig
+from hashtune.liveness import LivenessConfig
+from hashtune.registry import Component
 
 log = logging.getLogger(__name__)
 
 #: Component argument names that hold file paths: relative ones resolve against the experiment file.
 PATH_KEYS = ("path", "file", "table", "dir")
+_WHOLE = TypeAdapter(int)
 
 
 class ExperimentError(ValueError):
     """A bad experiment file: the message names file, field and value."""
 
 
-class _Strict(BaseModel):
+class Experiment(BaseModel):
+    """The schema of an experiment file; its sections are the runtime types themselves."""
+
     model_config = ConfigDict(extra="forbid")
-
-
-class Component(_Strict):
-    """A registered name (or 'package.module:factory') and its keyword arguments."""
-
-    name: str = Field(min_length=1)
-    args: dict[str, Any] = Field(default_factory=dict)
-
-
-class BudgetSpec(_Strict):
-    """`trials` is the study's total: a resumed run only runs what is missing."""
-
-    trials: int | None = Field(default=None, ge=1)
-    timeout_s: float | None = Field(default=None, gt=0)
-    trial_timeout_s: float | None = Field(default=None, gt=0)
-    max_evaluations: int | None = Field(default=None, ge=1)
-    #: Times a trial whose worker died is proposed again.
-    max_retries: int = Field(default=0, ge=0)
-
-
-class CacheSpec(_Strict):
-    enabled: bool = True
-    reevaluate: int = Field(default=1, ge=1)
-    audit_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
-    wait_timeout_s: float = Field(default=3600.0, gt=0)
-
-
-class LivenessSpec(_Strict):
-    """How often this worker beats, and how many missed beats make a peer dead."""
-
-    heartbeat_s: float = Field(default=5.0, gt=0)
-    stale_beats: float = Field(default=4.0, ge=2)
-
-
-class Experiment(_Strict):
-    """The schema of an experiment file."""
 
     study: str = Field(min_length=1, max_length=255)
     storage: str | None = None
@@ -71,27 +45,51 @@ class Experiment(_Strict):
     task: str | None = Field(default=None, min_length=1, max_length=255)
     space: Component
     evaluator: Component
-    searcher: Component = Component(name="regularized_evolution")
-    executor: Component = Component(name="inprocess")
+    searcher: Component = Component("regularized_evolution")
+    executor: Component = Component("inprocess")
     directions: list[Literal["maximize", "minimize"]] | None = None
     direction: Literal["maximize", "minimize"] | None = None
-    budget: BudgetSpec = BudgetSpec(trials=20)
-    cache: CacheSpec = CacheSpec()
-    liveness: LivenessSpec = LivenessSpec()
+    #: `trials` is the study's total (`Budget.total_trials`): a resumed run only runs what is missing.
+    budget: Budget = Budget(total_trials=20)
+    cache: CacheConfig = CacheConfig()
+    liveness: LivenessConfig = LivenessConfig()
     pruner: Component | None = None
     enqueue: list[Any] = Field(default_factory=list)
-
-    @field_validator("space", "evaluator", "searcher", "executor", "pruner", mode="before")
-    @classmethod
-    def _name_shorthand(cls, v: Any) -> Any:
-        """Allow `searcher: tpe` as shorthand for `searcher: {name: tpe}`."""
-        return {"name": v} if isinstance(v, str) else v
 
     @field_validator("directions", mode="before")
     @classmethod
     def _one_direction(cls, v: Any) -> Any:
         """`directions: minimize` is one direction, as `[minimize]`."""
         return [v] if isinstance(v, str) else v
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _file_budget(cls, v: Any) -> Any:
+        """A file counts whole trials: `trials` (>= 1) is the study's total, and a file that sets
+        `max_evaluations` wants at least one."""
+        if not isinstance(v, dict):
+            return v
+        for key in ("n_trials", "total_trials"):
+            if key in v:
+                raise ValueError(
+                    f"`budget.{key}`: experiment files give `trials` (the study's total)"
+                )
+        out = dict(v)
+        for key in ("trials", "max_evaluations"):
+            if out.get(key) is None:
+                continue
+            try:
+                out[key] = _WHOLE.validate_python(out[key])
+            except ValidationError:
+                out[key] = -1
+            if out[key] < 1:
+                raise ValueError(f"`budget.{key}` must be a whole number >= 1, got {v[key]!r}")
+        typo = set(out) - {f.name for f in dataclasses.fields(Budget)} - {"trials"}
+        if not typo and all(out.get(k) is None for k in ("trials", "timeout_s", "max_evaluations")):
+            raise ValueError("`budget` must give `trials`, `timeout_s` or `max_evaluations`")
+        if "trials" in out:
+            out["total_trials"] = out.pop("trials")
+        return out
 
     @field_validator("executor")
     @classmethod
@@ -105,6 +103,25 @@ class Experiment(_Strict):
 
 def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _located(err: dict[str, Any]) -> tuple[str, str, Any]:
+    """(field, message, value) of one pydantic error. A runtime type's own check (`CacheConfig`,
+    `Budget`, ...) names the field it rejects in backticks: the error is placed on that field."""
+    where, msg, value = _where(err["loc"]), err["msg"], err.get("input")
+    if err["type"] != "value_error":
+        return where, msg, value
+    msg = msg.removeprefix("Value error, ")
+    named = re.match(r"`([\w.]+)`:? (.*)", msg, re.DOTALL)
+    if named is None or not err["loc"]:
+        return where, msg, value
+    name, msg = named.groups()
+    if name != where and not name.startswith(f"{where}."):
+        name = f"{where}.{name}"
+    last = name.rpartition(".")[2]
+    if isinstance(value, dict) and last in value:
+        value = value[last]
+    return name, msg, value
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -131,8 +148,9 @@ def load_experiment(path: str | Path) -> Experiment:
         exp = Experiment.model_validate(data)
     except ValidationError as e:
         lines = [
-            f"{path}: field `{_where(err['loc'])}`: {err['msg']} (got {_short(err.get('input'))})"
-            for err in e.errors()
+            f"{path}: field `{where}`: {msg}"
+            + ("" if ", got " in msg else f" (got {_short(value)})")
+            for where, msg, value in map(_located, e.errors())
         ]
         raise ExperimentError("\n".join(lines)) from None
     for component in (exp.space, exp.evaluator, exp.searcher, exp.executor, exp.pruner):
@@ -181,32 +199,26 @@ def open_study(
     anything, so a bad file leaves the store as it was; resuming with a different space or
     searcher is refused unless `allow_config_change`.
     """
-    from hashtune.equivalence_cache import CacheConfig
     from hashtune.study import DEFAULT_STORAGE, ComponentError, Study
 
     try:
         study = Study.create(
             exp.study,
-            space=exp.space.name,
-            space_args=exp.space.args,
-            evaluator=exp.evaluator.name,
-            evaluator_args=exp.evaluator.args,
-            searcher=exp.searcher.name,
-            searcher_args=exp.searcher.args,
-            executor=exp.executor.name,
-            executor_args=exp.executor.args,
-            pruner=exp.pruner.name if exp.pruner else None,
-            pruner_args=exp.pruner.args if exp.pruner else None,
+            space=exp.space,
+            evaluator=exp.evaluator,
+            searcher=exp.searcher,
+            executor=exp.executor,
+            pruner=exp.pruner,
             storage=storage or exp.storage or DEFAULT_STORAGE,
             directions=exp.directions,
             direction=exp.direction,
             seed=exp.seed,
-            cache=CacheConfig(**exp.cache.model_dump()),
+            cache=exp.cache,
             enqueue=exp.enqueue,
             load_if_exists=True,
             allow_config_change=allow_config_change,
             task=exp.task,
-            liveness=exp.liveness.model_dump(),
+            liveness=exp.liveness,
         )
     except ComponentError as e:
         raise ExperimentError(f"{path}: field {e}") from e

@@ -29,8 +29,8 @@ from optuna.trial import TrialState as OptunaState
 
 from hashtune.optuna_export import optuna_storage
 from hashtune.optuna_trials import ATTR, IMPORTED_SPACE, union_distributions
-from hashtune.registry import make_space
 from hashtune.search.optuna_space import custom_values_of_trial, dna_from_optuna_params
+from hashtune.space_registry import make_space
 from hashtune.spaces.base import Space
 from hashtune.store import Store
 from hashtune.store.engine import safe_url

@@ -24,13 +24,13 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from hashtune.registry import make_space
 from hashtune.search.optuna_space import (
     CUSTOM_ATTR_PREFIX,
     encode_dna,
     float_distribution,
     one_distribution,
 )
+from hashtune.space_registry import make_space
 from hashtune.spaces.base import Space
 from hashtune.store import TrialRecord
 

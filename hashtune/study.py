@@ -29,6 +29,7 @@ from hashtune.equivalence_cache import CacheConfig, EquivalenceCache
 from hashtune.evaluators.base import Evaluator
 from hashtune.evaluators.executor_registry import executor_names, make_executor, require_ray
 from hashtune.evaluators.executors import Executor
+from hashtune.evaluators.registry import make_evaluator
 from hashtune.failures import FailureWatch
 from hashtune.liveness import LivenessConfig, worker_seed
 from hashtune.loop import Budget, OptimizeLoop
@@ -42,10 +43,11 @@ from hashtune.optuna_compat import (
 from hashtune.peer_sync import PeerSync
 from hashtune.pruning import StudyPruning
 from hashtune.recovery import new_worker_id, recover_dead_trials, was_interrupted
-from hashtune.registry import make_evaluator, make_space
+from hashtune.registry import Component
 from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
 from hashtune.search.pruners import Pruner
 from hashtune.search.registry import make_searcher
+from hashtune.space_registry import make_space
 from hashtune.spaces.base import Space
 from hashtune.store import Store, StudyExistsError, TrialRecord
 from hashtune.task_identity import TaskIdentity, new_task, resumed_task
@@ -118,15 +120,15 @@ class Study(AskTellMixin, StudyView):
         cls,
         name: str,
         *,
-        space: Space | str,
-        evaluator: Evaluator | str,
-        searcher: Searcher | str | Any = "regularized_evolution",
+        space: Space | str | Component,
+        evaluator: Evaluator | str | Component,
+        searcher: Searcher | str | Component | Any = "regularized_evolution",
         storage: str | Store = DEFAULT_STORAGE,
         directions: Sequence[str] | str | None = None,
         seed: int = 0,
-        executor: Executor | str = "inprocess",
+        executor: Executor | str | Component = "inprocess",
         cache: CacheConfig | dict[str, Any] | None = None,
-        pruner: Pruner | str | Any = None,
+        pruner: Pruner | str | Component | Any = None,
         space_args: dict[str, Any] | None = None,
         evaluator_args: dict[str, Any] | None = None,
         searcher_args: dict[str, Any] | None = None,
@@ -142,7 +144,8 @@ class Study(AskTellMixin, StudyView):
         """Create the study `name` in `storage` (or load it when `load_if_exists`; any number of
         workers may do so at once on a new study).
 
-        `searcher` is a registered name, a hashtune `Searcher` or any Optuna sampler instance;
+        Components are a registered name (with `*_args`), a `Component` (name and args) or an
+        object. `searcher` may be a hashtune `Searcher` or any Optuna sampler instance;
         `pruner` a name, a hashtune `Pruner` or any Optuna pruner instance (both recorded by class
         and arguments, see `hashtune.optuna_compat`). `direction="minimize"` or `directions=`
         (a string or a list) give the objectives' directions (default: the evaluator's, else
@@ -153,8 +156,11 @@ class Study(AskTellMixin, StudyView):
         `task` names the task the cache entries belong to, so studies share them on purpose;
         by default it is the evaluator's content fingerprint (see `hashtune.task_identity`).
         """
-        searcher, searcher_args = searcher_spec(searcher, searcher_args)  # TypeError first
-        pruner, pruner_args = pruner_spec(pruner, pruner_args)
+        space, space_args = Component.unpack(space, space_args)
+        evaluator, evaluator_args = Component.unpack(evaluator, evaluator_args)
+        executor, executor_args = Component.unpack(executor, executor_args)
+        searcher, searcher_args = searcher_spec(*Component.unpack(searcher, searcher_args))
+        pruner, pruner_args = pruner_spec(*Component.unpack(pruner, pruner_args))  # TypeError first
         try:
             directions = normalize_directions(direction, directions)
         except ValueError as e:

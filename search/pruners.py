@@ -12,6 +12,8 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from hashtune.registry import Registry
+
 Curve = Sequence[tuple[int, float]]
 
 
@@ -140,24 +142,19 @@ class SuccessiveHalvingPruner(Pruner):
         return self.better(cutoff, value)
 
 
-_PRUNERS: dict[str, type[Pruner]] = {
-    "none": NopPruner,
-    "median": MedianPruner,
-    "asha": SuccessiveHalvingPruner,
-}
+PRUNERS: Registry[Pruner] = Registry(
+    "pruner",
+    Pruner,
+    entries={"none": NopPruner, "median": MedianPruner, "asha": SuccessiveHalvingPruner},
+    paths=False,
+)
 
 
 def make_pruner(name: str, direction: str = "maximize", **kwargs: Any) -> Pruner:
     """Build the pruner called `name` ("none", "median", "asha") for `direction`."""
-    cls = _PRUNERS.get(name)
-    if cls is None:
-        raise ValueError(f"unknown pruner {name!r}; known: {', '.join(sorted(_PRUNERS))}")
-    try:
-        return cls(direction, **kwargs)
-    except TypeError as e:
-        raise ValueError(f"pruner {name!r} does not accept arguments {kwargs!r}: {e}") from e
+    return PRUNERS.build(name, direction, **kwargs)
 
 
 def pruner_names() -> list[str]:
     """The names `make_pruner` knows."""
-    return sorted(_PRUNERS)
+    return PRUNERS.names()

@@ -34,6 +34,11 @@ def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
         (GOOD.replace("study: nb\n", ""), "study", ""),
         (GOOD + "cache: {reevaluate: 0}\n", "cache.reevaluate", "0"),
         (GOOD + "directions: [upwards]\n", "directions.0", "'upwards'"),
+        (GOOD + "cache: {wait_timeout_s: -1}\n", "cache.wait_timeout_s", "-1"),
+        (GOOD + "liveness: {stale_beats: 1}\n", "liveness.stale_beats", "1"),
+        (GOOD.replace("trials: 6", "trials: 6, timeout_s: 0"), "budget.timeout_s", "0"),
+        (GOOD.replace("trials: 6", "n_trials: 6"), "budget.n_trials", "trials"),
+        (GOOD.replace("trials: 6", "max_retries: 2"), "budget", "max_retries"),
     ],
 )
 def test_schema_errors_name_the_file_the_field_and_the_value(
@@ -96,7 +101,7 @@ def test_a_good_file_builds_and_resumes_its_study(tmp_path: Path) -> None:
     exp = load_experiment(path)
     study = open_study(exp, path, url)
     assert study.space.name == "nas_bench_201" and study.searcher.population_size == 4
-    study.optimize(n_trials=exp.budget.trials)
+    study.optimize(n_trials=exp.budget.total_trials)
     again = open_study(exp, path, url)
     assert again.study_id == study.study_id and again.count_toward_budget() == 6
 
@@ -116,3 +121,23 @@ def test_every_shipped_experiment_file_builds_its_study(path: Path, tmp_path: Pa
     study = open_study(exp, path, f"sqlite:///{tmp_path}/s.db")
     assert study.name == exp.study
     assert len(study.directions) == len(study.evaluator.objectives)
+
+
+def test_sections_are_the_runtime_types(tmp_path: Path) -> None:
+    """The cache, budget and liveness sections validate into the types the study runs with."""
+    from hashtune.budget import Budget
+    from hashtune.equivalence_cache import CacheConfig
+    from hashtune.liveness import LivenessConfig
+    from hashtune.registry import Component
+
+    text = GOOD.replace("trials: 6", "trials: 6, trial_timeout_s: 9") + "cache: {reevaluate: 2}\n"
+    exp = load_experiment(write(tmp_path, text + "liveness: {heartbeat_s: 2}\n"))
+    assert exp.cache == CacheConfig(reevaluate=2)
+    assert exp.budget == Budget(total_trials=6, trial_timeout_s=9.0)
+    assert exp.liveness == LivenessConfig(heartbeat_s=2.0)
+    assert exp.searcher == Component(
+        "regularized_evolution", {"population_size": 4, "tournament_size": 2}
+    )
+    assert exp.executor == Component("inprocess")
+    default = load_experiment(write(tmp_path, GOOD.replace("budget: {trials: 6}\n", ""), "d.yaml"))
+    assert default.budget == Budget(total_trials=20)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from hashtune import FunctionEvaluator, Study
 from hashtune.cli import app
 from hashtune.exports import export_data, read_export
-from hashtune.registry import register_space
+from hashtune.space_registry import register_space
 from hashtune.spaces.base import Space
 
 

@@ -10,8 +10,8 @@ import pyglove as pg
 import pytest
 from pyglove.ext.evolution import mutators
 
-from hashtune.registry import make_space
 from hashtune.search.optuna_space import dna_from_optuna_params, encode_dna, suggest_dna
+from hashtune.space_registry import make_space
 from hashtune.spaces.base import Space
 
 

@@ -14,7 +14,7 @@ from hashtune import FunctionEvaluator, Study
 from hashtune.cli import app
 from hashtune.importance import INACTIVE, filled_trials, widened
 from hashtune.optuna_trials import frozen_trials
-from hashtune.registry import register_space
+from hashtune.space_registry import register_space
 from hashtune.spaces.base import Space
 
 

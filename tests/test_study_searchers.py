@@ -25,9 +25,9 @@ import pytest
 from hashtune import FunctionEvaluator, Space, Study, TrialContext
 from hashtune.evaluators.executors import Executor, Outcome, ShouldPrune, run_evaluation
 from hashtune.experiment import load_experiment, open_study
-from hashtune.registry import make_space
 from hashtune.search.base import Feedback, Proposal
 from hashtune.search.mixins import dna_key
+from hashtune.space_registry import make_space
 from hashtune.spaces.nas_bench_201 import cell_from_string
 from hashtune.spaces.optimizers import seed_programs
 from hashtune.store import TrialRecord
@@ -301,7 +301,7 @@ def test_enqueue_from_experiment_file(tmp_path: Path) -> None:
     exp = load_experiment(path)
     assert exp.enqueue == cells
     study = open_study(exp, path)
-    study.optimize(n_trials=exp.budget.trials)
+    study.optimize(n_trials=exp.budget.total_trials)
     trials = study.trials()
     archs = [study.space.materialize(study.space.dna_from_json(t.dna)).to_string() for t in trials]
     assert archs[:3] == cells
