@@ -8,9 +8,10 @@ The records returned are built from what was written (UPDATE ... RETURNING), nev
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -98,6 +99,27 @@ def parent_numbers(
     if missing:
         raise ValueError(f"`parents` {missing!r} are not trial numbers of study {study_id}")
     return {n: by_number[n] for n in dict.fromkeys(numbers)}
+
+
+def insert_trial(conn: Connection, study_id: int, row: dict[str, Any]) -> int:
+    """INSERT a trial (PENDING or RUNNING, `row`'s columns) with the study's next number; its id."""
+    now = utcnow()
+    number = select(func.coalesce(func.max(_T.c.number) + 1, 0)).where(_T.c.study_id == study_id)
+    started = now if row["state"] == TrialState.RUNNING else None
+    stmt = insert(_T).values(
+        study_id=study_id, number=number.scalar_subquery(), user_attrs={}, heartbeat_at=now,
+        started_at=started, **row,
+    )  # fmt: skip
+    return conn.execute(stmt.returning(_T.c.id)).scalar_one()
+
+
+def insert_lineage(
+    conn: Connection, trial_id: int, parent_ids: Iterable[int], mutation: str | None
+) -> None:
+    """INSERT the child → parent edges of a new trial (none without parents)."""
+    edges = [{"child_id": trial_id, "parent_id": pid, "mutation": mutation} for pid in parent_ids]
+    if edges:
+        conn.execute(insert(Lineage.__table__), edges)
 
 
 def write_steps(conn: Any, trial_id: int, steps: list[tuple[int, float]]) -> None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -37,7 +37,6 @@ from hashtune.store.models import (
     FINISHED_STATES,
     SCORED_STATES,
     TRIAL_STATES,
-    Lineage,
     Study,
     Trial,
 )
@@ -129,12 +128,7 @@ class Trials:
                     f"trial id={trial_id} is not a PENDING reservation (state {state})"
                 )
             numbers = path.parent_numbers(conn, row["study_id"], parents)
-            if numbers:
-                conn.execute(
-                    insert(Lineage.__table__),
-                    [{"child_id": trial_id, "parent_id": pid, "mutation": mutation}
-                     for pid in numbers.values()],
-                )  # fmt: skip
+            path.insert_lineage(conn, trial_id, numbers.values(), mutation)
             started = trial_record(row, tuple(sorted(numbers)), mutation if numbers else None, ())
             entry, claimed = None, False
             if claim is not None:
@@ -290,27 +284,11 @@ class Trials:
             if conn.scalar(select(Study.id).where(Study.id == study_id)) is None:
                 raise StudyNotFoundError(study_id, self.db.safe_url)
             numbers = path.parent_numbers(conn, study_id, parents)
-            now = utcnow()
-            number = select(func.coalesce(func.max(_T.c.number) + 1, 0)).where(
-                _T.c.study_id == study_id
-            )
-            trial_id = conn.execute(
-                insert(_T)
-                .values(
-                    study_id=study_id, number=number.scalar_subquery(), state=state,
-                    candidate=candidate, dna=dna, params=dict(params or {}), user_attrs={},
-                    worker=worker, heartbeat_at=now,
-                    started_at=now if state == TrialState.RUNNING else None,
-                    functional_hash=functional_hash, task=task,
-                )
-                .returning(_T.c.id)
-            ).scalar_one()  # fmt: skip
-            if numbers:
-                conn.execute(
-                    insert(Lineage.__table__),
-                    [{"child_id": trial_id, "parent_id": pid, "mutation": mutation}
-                     for pid in numbers.values()],
-                )  # fmt: skip
+            row = {"dna": dna, "candidate": candidate, "params": dict(params or {}),
+                   "worker": worker, "state": state, "functional_hash": functional_hash,
+                   "task": task}  # fmt: skip
+            trial_id = path.insert_trial(conn, study_id, row)
+            path.insert_lineage(conn, trial_id, numbers.values(), mutation)
             return trial_id
 
         return self.get(self._reserving(run))
