@@ -1,5 +1,11 @@
-"""SQL store of hashtune: studies, trials, lineage and the functional-equivalence cache."""
+"""SQL store of hashtune: studies, trials, lineage and the functional-equivalence cache.
 
+`Store(url)` composes one `Database` (engine, sessions, URL) with one object per concept:
+`store.studies`, `store.trials`, `store.queries`, `store.cache`, `store.workers`,
+`store.artifacts` and `store.dashboard`.
+"""
+
+from hashtune.store.database import Database
 from hashtune.store.errors import (
     StoreError,
     StudyExistsError,
@@ -31,6 +37,7 @@ __all__ = [
     "CacheClaim",
     "CacheEntry",
     "CacheOutcome",
+    "Database",
     "FinishedTrial",
     "LineageRecord",
     "PeerNews",

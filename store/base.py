@@ -1,15 +1,11 @@
-"""Shared plumbing of the store: engine, write/read sessions, clock, row → record conversion."""
+"""Shared helpers of the store: the clock, finite floats, row → record conversion."""
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-
-from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from hashtune.store.records import StudyRecord, TrialRecord, aware, floats
 
@@ -25,45 +21,6 @@ def finite_or_none(x: Any) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-class StoreBase:
-    """Holds the engine and hands out transactional sessions (writes lock early on SQLite)."""
-
-    url: str
-    _engine: Engine
-    _safe_url: str
-
-    def _init_sessions(self) -> None:
-        self._write_maker = sessionmaker(
-            bind=self._engine.execution_options(hashtune_write=True), expire_on_commit=False
-        )
-        self._read_maker = sessionmaker(bind=self._engine, expire_on_commit=False)
-        self._write_engine = self._engine.execution_options(hashtune_write=True)
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any exception."""
-        with self._write_maker.begin() as session:
-            yield session
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Session]:
-        """A read-only session (one consistent snapshot; never takes the SQLite write lock)."""
-        with self._read_maker() as session, session.begin():
-            yield session
-
-    @contextlib.contextmanager
-    def _write_conn(self) -> Iterator[Connection]:
-        """A Core connection in one write transaction (the hot path: no ORM session)."""
-        with self._write_engine.begin() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _read_conn(self) -> Iterator[Connection]:
-        """A Core connection in one read transaction."""
-        with self._engine.begin() as conn:
-            yield conn
 
 
 def study_record(row: Mapping[str, Any]) -> StudyRecord:

@@ -8,69 +8,64 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from hashtune.store.base import StoreBase, finite_or_none
+from hashtune.store.base import finite_or_none
+from hashtune.store.database import Database
 from hashtune.store.errors import StudyNotFoundError
-from hashtune.store.models import FINISHED_STATES, IntermediateValue, Lineage, Trial
-from hashtune.store.peer_ops import claim_finish_seqs
+from hashtune.store.models import FINISHED_STATES, SCORED_STATES, IntermediateValue, Lineage, Trial
+from hashtune.store.peers import claim_finish_seqs
 
 _CHUNK = 5000
 
 
-class BulkOpsMixin(StoreBase):
-    """`add_finished_trials`: many already-finished trials, numbered after the study's last."""
+def add_finished_trials(db: Database, study_id: int, trials: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert finished trials in one transaction; their numbers follow the study's last.
 
-    def add_finished_trials(self, study_id: int, trials: Sequence[dict[str, Any]]) -> list[int]:
-        """Insert finished trials in one transaction; their numbers follow the study's last.
-
-        Each dict has `state` (a finished state), `candidate`, `params`, `values` and optionally
-        `dna`, `user_attrs`, `error`, `worker`, `started_at`, `finished_at`, `functional_hash`,
-        `task`, `parents` (trial numbers), `mutation`, `intermediate` [(step, value)] and
-        `cached_from` (number of the trial that paid). Returns the new trials' numbers.
-        """
-        rows = [_row(i, t) for i, t in enumerate(trials)]
-        with self._write() as s:
-            last_seq = claim_finish_seqs(s, study_id, len(rows))  # peers learn these trials too
-            if last_seq is None:
-                raise StudyNotFoundError(study_id, self._safe_url)
-            start = s.scalar(
-                select(func.coalesce(func.max(Trial.number) + 1, 0)).where(
-                    Trial.study_id == study_id
+    Each dict has `state` (a finished state), `candidate`, `params`, `values` and optionally
+    `dna`, `user_attrs`, `error`, `worker`, `started_at`, `finished_at`, `functional_hash`,
+    `task`, `parents` (trial numbers), `mutation`, `intermediate` [(step, value)] and
+    `cached_from` (number of the trial that paid). Returns the new trials' numbers.
+    """
+    rows = [_row(i, t) for i, t in enumerate(trials)]
+    with db.write() as s:
+        last_seq = claim_finish_seqs(s, study_id, len(rows))  # peers learn these trials too
+        if last_seq is None:
+            raise StudyNotFoundError(study_id, db.safe_url)
+        start = s.scalar(
+            select(func.coalesce(func.max(Trial.number) + 1, 0)).where(Trial.study_id == study_id)
+        )
+        for i, row in enumerate(rows):
+            row.update(study_id=study_id, number=start + i, finish_seq=last_seq - len(rows) + 1 + i)
+        for k in range(0, len(rows), _CHUNK):
+            s.execute(insert(Trial), rows[k : k + _CHUNK])
+        ids = dict(
+            s.execute(
+                select(Trial.number, Trial.id).where(
+                    Trial.study_id == study_id, Trial.number >= start
                 )
-            )
-            for i, row in enumerate(rows):
-                row.update(
-                    study_id=study_id, number=start + i, finish_seq=last_seq - len(rows) + 1 + i
-                )
-            for k in range(0, len(rows), _CHUNK):
-                s.execute(insert(Trial), rows[k : k + _CHUNK])
-            ids = dict(
-                s.execute(
-                    select(Trial.number, Trial.id).where(
-                        Trial.study_id == study_id, Trial.number >= start
-                    )
-                ).all()
-            )
-            ids |= self._ids_of(s, study_id, trials)
-            _link(s, study_id, start, trials, ids)
-        return [start + i for i in range(len(rows))]
+            ).all()
+        )
+        ids |= _ids_of(s, study_id, trials)
+        _link(s, study_id, start, trials, ids)
+    return [start + i for i in range(len(rows))]
 
-    def _ids_of(self, s: Any, study_id: int, trials: Sequence[dict[str, Any]]) -> dict[int, int]:
-        """Ids of earlier trials named as parents or cache sources."""
-        wanted = {p for t in trials for p in t.get("parents", ())}
-        wanted |= {t["cached_from"] for t in trials if t.get("cached_from") is not None}
-        if not wanted:
-            return {}
-        found: dict[int, int] = {}
-        numbers = sorted(wanted)
-        for k in range(0, len(numbers), _CHUNK):
-            found |= dict(
-                s.execute(
-                    select(Trial.number, Trial.id).where(
-                        Trial.study_id == study_id, Trial.number.in_(numbers[k : k + _CHUNK])
-                    )
-                ).all()
-            )
-        return found
+
+def _ids_of(s: Any, study_id: int, trials: Sequence[dict[str, Any]]) -> dict[int, int]:
+    """Ids of earlier trials named as parents or cache sources."""
+    wanted = {p for t in trials for p in t.get("parents", ())}
+    wanted |= {t["cached_from"] for t in trials if t.get("cached_from") is not None}
+    if not wanted:
+        return {}
+    found: dict[int, int] = {}
+    numbers = sorted(wanted)
+    for k in range(0, len(numbers), _CHUNK):
+        found |= dict(
+            s.execute(
+                select(Trial.number, Trial.id).where(
+                    Trial.study_id == study_id, Trial.number.in_(numbers[k : k + _CHUNK])
+                )
+            ).all()
+        )
+    return found
 
 
 def _row(i: int, t: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +74,7 @@ def _row(i: int, t: dict[str, Any]) -> dict[str, Any]:
     if state not in FINISHED_STATES:
         raise ValueError(f"trials[{i}].state must be one of {FINISHED_STATES}, got {state!r}")
     values = t.get("values")
-    if state in ("COMPLETE", "CACHED") and not values:
+    if state in SCORED_STATES and not values:
         raise ValueError(f"trials[{i}].values are required for state {state}, got {values!r}")
     vals = None if values is None else [float(v) for v in values]
     started: datetime | None = t.get("started_at")

@@ -12,10 +12,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from hashtune.store.base import StoreBase
-from hashtune.store.models import Trial
-
-SCORED = ("COMPLETE", "CACHED")
+from hashtune.store.database import Bound
+from hashtune.store.models import SCORED_STATES, Trial
+from hashtune.vocabulary import Direction
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -23,10 +22,10 @@ def _iso(ts: datetime | None) -> str | None:
 
 
 def _scored(study_id: int) -> list[Any]:
-    return [Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None)]
+    return [Trial.study_id == study_id, Trial.state.in_(SCORED_STATES), Trial.value.is_not(None)]
 
 
-class DashboardHistoryMixin(StoreBase):
+class DashboardHistory(Bound):
     """Best-so-far curves and the bucketed scatter of one study."""
 
     def best_so_far(self, study_id: int, maximize: bool, by: str = "number") -> list[dict]:
@@ -47,7 +46,7 @@ class DashboardHistoryMixin(StoreBase):
         ).where(*cond)
         sub = inner.subquery()
         key = (sub.c.number,) if by == "number" else (sub.c.finished_at, sub.c.number)
-        with self._read() as s:
+        with self.db.read() as s:
             rows = s.execute(
                 select(sub.c.number, sub.c.value, sub.c.state, sub.c.finished_at)
                 .where(sub.c.before.is_(None) | (sub.c.signed > sub.c.before))
@@ -61,13 +60,13 @@ class DashboardHistoryMixin(StoreBase):
         """Scored trials grouped by ranges of trial numbers: per (range, state) the first and last
         number, min and max value and count; at most `max_points` rows in all (columnar)."""
         n = int(
-            self._read_scalar(
+            self.db.scalar(
                 select(func.coalesce(func.max(Trial.number), 0)).where(Trial.study_id == study_id)
             )
         )
         width = max(1, math.ceil((n + 1) * 2 / max_points))
         bucket = (Trial.number // width) if width > 1 else Trial.number
-        with self._read() as s:
+        with self.db.read() as s:
             rows = s.execute(
                 select(
                     Trial.state,
@@ -88,10 +87,6 @@ class DashboardHistoryMixin(StoreBase):
                 col[k].append(v)
         return {"bucket_width": width, "states": states}
 
-    def _read_scalar(self, stmt: Any) -> Any:
-        with self._read() as s:
-            return s.scalar(stmt)
-
     def pareto_2d(self, study_id: int, directions: list[str], limit: int = 2000) -> list[tuple]:
         """(id, number, state, obj_0, obj_1) of the non-dominated scored trials, found in SQL.
 
@@ -99,7 +94,7 @@ class DashboardHistoryMixin(StoreBase):
         front when their second objective beats every pair before them (one window pass; ties
         need no special case among distinct pairs); the trials with those pairs come back.
         """
-        sign = [-1.0 if d == "maximize" else 1.0 for d in directions[:2]]
+        sign = [-1.0 if d == Direction.MAXIMIZE else 1.0 for d in directions[:2]]
         second = Trial.values[1].as_float()
         pts = (
             select((Trial.value * sign[0]).label("s0"), (second * sign[1]).label("s1"))
@@ -111,7 +106,7 @@ class DashboardHistoryMixin(StoreBase):
         before = func.min(pairs.c.s1).over(order_by=(pairs.c.s0, pairs.c.s1), rows=(None, -1))
         ranked = select(pairs.c.s0, pairs.c.s1, before.label("before")).subquery("ranked")
         c = ranked.c
-        with self._read() as s:
+        with self.db.read() as s:
             front = s.execute(
                 select(c.s0, c.s1).where(c.before.is_(None) | (c.s1 < c.before)).limit(limit)
             ).all()
@@ -126,7 +121,7 @@ class DashboardHistoryMixin(StoreBase):
     def objective_sample(self, study_id: int, k: int, size: int) -> tuple[int, int, list[tuple]]:
         """(scored count, stride, rows): every stride-th scored trial by number, at most ~`size`,
         as (id, number, state, obj_0, ..., obj_k-1)."""
-        with self._read() as s:
+        with self.db.read() as s:
             count = int(s.scalar(select(func.count()).where(*_scored(study_id))) or 0)
             stride = max(1, math.ceil(count / size))
             cond = _scored(study_id)

@@ -13,11 +13,20 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 
-from hashtune.store.base import StoreBase, utcnow
-from hashtune.store.models import FecAudit, FecCache, IntermediateValue, Study, Trial
+from hashtune.store.base import utcnow
+from hashtune.store.database import Bound
+from hashtune.store.models import (
+    LIVE_STATES,
+    PAID_STATES,
+    SCORED_STATES,
+    FecAudit,
+    FecCache,
+    IntermediateValue,
+    Study,
+    Trial,
+)
+from hashtune.vocabulary import TrialState
 
-SCORED = ("COMPLETE", "CACHED")
-PAID = ("COMPLETE", "FAILED", "PRUNED")
 LIVE_WINDOW_S = 60.0
 
 
@@ -25,17 +34,17 @@ def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.replace(tzinfo=UTC).isoformat()
 
 
-class DashboardQueriesMixin(StoreBase):
+class DashboardQueries(Bound):
     """Aggregations behind the dashboard's pages; nothing here writes."""
 
     def study_activity(self) -> dict[int, dict[str, Any]]:
         """Per study: last heartbeat and whether a worker was seen within LIVE_WINDOW_S."""
-        with self._read() as s:
+        with self.db.read() as s:
             rows = s.execute(
                 select(
                     Trial.study_id,
                     func.max(Trial.heartbeat_at),
-                    func.sum(case((Trial.state.in_(("RUNNING", "PENDING")), 1), else_=0)),
+                    func.sum(case((Trial.state.in_(LIVE_STATES), 1), else_=0)),
                 ).group_by(Trial.study_id)
             ).all()
         cutoff = utcnow() - timedelta(seconds=LIVE_WINDOW_S)
@@ -49,12 +58,16 @@ class DashboardQueriesMixin(StoreBase):
 
     def param_sample(self, study_id: int, size: int = 2000) -> list[dict[str, Any]]:
         """A strided sample of scored trials: number, values, params."""
-        count = self._count(study_id, SCORED)
+        count = self._count(study_id, SCORED_STATES)
         stride = max(1, math.ceil(count / size))
-        cond = [Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None)]
+        cond = [
+            Trial.study_id == study_id,
+            Trial.state.in_(SCORED_STATES),
+            Trial.value.is_not(None),
+        ]
         if stride > 1:
             cond.append(Trial.number % stride == 0)
-        rows = self._rows(
+        rows = self.db.rows(
             select(Trial.number, Trial.values, Trial.params).where(*cond).order_by(Trial.number)
         )
         return [{"number": n, "values": v, "params": p} for n, v, p in rows]
@@ -62,9 +75,11 @@ class DashboardQueriesMixin(StoreBase):
     def objective_points(self, study_id: int, k: int) -> list[tuple]:
         """(id, number, state, obj_0, ..., obj_k-1) of every scored trial, as floats from SQL."""
         cols = [Trial.value] + [Trial.values[i].as_float() for i in range(1, k)]
-        return self._rows(
+        return self.db.rows(
             select(Trial.id, Trial.number, Trial.state, *cols)
-            .where(Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None))
+            .where(
+                Trial.study_id == study_id, Trial.state.in_(SCORED_STATES), Trial.value.is_not(None)
+            )
             .order_by(Trial.number)  # a scan in row order (by value would read rows at random)
         )
 
@@ -72,7 +87,7 @@ class DashboardQueriesMixin(StoreBase):
         """Candidate text of a few trials, by id."""
         if not trial_ids:
             return {}
-        return dict(self._rows(select(Trial.id, Trial.candidate).where(Trial.id.in_(trial_ids))))
+        return dict(self.db.rows(select(Trial.id, Trial.candidate).where(Trial.id.in_(trial_ids))))
 
     def intermediate_curves(self, study_id: int, max_trials: int = 100) -> list[dict[str, Any]]:
         """Intermediate values of the latest `max_trials` trials that reported any."""
@@ -84,10 +99,10 @@ class DashboardQueriesMixin(StoreBase):
             .order_by(IntermediateValue.trial_id.desc())
             .limit(max_trials)
         )
-        picked = [r[0] for r in self._rows(ids)]
+        picked = [r[0] for r in self.db.rows(ids)]
         if not picked:
             return []
-        rows = self._rows(
+        rows = self.db.rows(
             select(
                 Trial.id, Trial.number, Trial.state, IntermediateValue.step, IntermediateValue.value
             )
@@ -103,7 +118,7 @@ class DashboardQueriesMixin(StoreBase):
 
     def timeline(self, study_id: int, last: int = 1500) -> dict[str, Any]:
         """The latest `last` trials' start/finish per worker, and per-worker counts by state."""
-        rows = self._rows(
+        rows = self.db.rows(
             select(
                 Trial.id, Trial.number, Trial.worker, Trial.state, Trial.started_at,
                 Trial.finished_at, Trial.heartbeat_at,
@@ -112,7 +127,7 @@ class DashboardQueriesMixin(StoreBase):
             .order_by(Trial.number.desc())
             .limit(last)
         )  # fmt: skip
-        per_worker = self._rows(
+        per_worker = self.db.rows(
             select(Trial.worker, Trial.state, func.count())
             .where(Trial.study_id == study_id)
             .group_by(Trial.worker, Trial.state)
@@ -141,12 +156,12 @@ class DashboardQueriesMixin(StoreBase):
         n = self._max_number(study_id)
         width = max(1, math.ceil((n + 1) / buckets))
         bucket = (Trial.number // width) if width > 1 else Trial.number
-        rows = self._rows(
+        rows = self.db.rows(
             select(
                 func.min(Trial.number),
                 func.count(),
-                func.sum(case((Trial.state.in_(PAID), 1), else_=0)),
-                func.sum(case((Trial.state == "CACHED", 1), else_=0)),
+                func.sum(case((Trial.state.in_(PAID_STATES), 1), else_=0)),
+                func.sum(case((Trial.state == TrialState.CACHED, 1), else_=0)),
                 func.max(Trial.finished_at),
                 bucket,
             )
@@ -161,11 +176,11 @@ class DashboardQueriesMixin(StoreBase):
             .scalar_subquery()
         )
         saved = dict(
-            self._rows(
+            self.db.rows(
                 select(bucket, func.sum(func.coalesce(source.duration_s, cache_secs, 0.0)))
                 .select_from(Trial)
                 .outerjoin(source, source.id == Trial.cached_from_trial_id)
-                .where(Trial.study_id == study_id, Trial.state == "CACHED")
+                .where(Trial.study_id == study_id, Trial.state == TrialState.CACHED)
                 .group_by(bucket)
             )
         )
@@ -179,7 +194,7 @@ class DashboardQueriesMixin(StoreBase):
 
     def largest_classes(self, study_id: int, k: int = 15, members: int = 8) -> list[dict]:
         """The `k` functional hashes with most trials in the study, with up to `members` each."""
-        top = self._rows(
+        top = self.db.rows(
             select(Trial.functional_hash, Trial.task, func.count().label("n"))
             .where(Trial.study_id == study_id, Trial.functional_hash.is_not(None))
             .group_by(Trial.functional_hash, Trial.task)
@@ -191,7 +206,7 @@ class DashboardQueriesMixin(StoreBase):
             return []
         by_hash: dict[str, list[dict]] = {}
         for h, task, _ in top:  # a few rows per class, each through ix_ht_trials_task_hash
-            rows = self._rows(
+            rows = self.db.rows(
                 select(Trial.id, Trial.number, Trial.state, Trial.value, Trial.candidate)
                 .where(Trial.task == task, Trial.functional_hash == h, Trial.study_id == study_id)
                 .order_by(Trial.number)
@@ -210,13 +225,13 @@ class DashboardQueriesMixin(StoreBase):
         """Collision/noise audits of the study's cache hits: latest `limit` and a summary."""
         cond = [Trial.study_id == study_id]
         joined = select(FecAudit, Trial.number).join(Trial, Trial.id == FecAudit.trial_id)
-        summary = self._rows(
+        summary = self.db.rows(
             select(func.count(), func.avg(FecAudit.abs_diff), func.max(FecAudit.abs_diff))
             .select_from(FecAudit)
             .join(Trial, Trial.id == FecAudit.trial_id)
             .where(*cond)
         )[0]
-        rows = self._rows(joined.where(*cond).order_by(FecAudit.id.desc()).limit(limit))
+        rows = self.db.rows(joined.where(*cond).order_by(FecAudit.id.desc()).limit(limit))
         return {
             "count": summary[0],
             "mean_abs_diff": summary[1],
@@ -233,7 +248,7 @@ class DashboardQueriesMixin(StoreBase):
     def study_version(self, study_id: int | None = None) -> dict[str, Any]:
         """A cheap change marker of one study (or all): trial count and latest finish time."""
         cond = [] if study_id is None else [Trial.study_id == study_id]
-        n, last = self._rows(
+        n, last = self.db.rows(
             select(func.count(), func.max(Trial.finished_at)).select_from(Trial).where(*cond)
         )[0]
         return {"trials": n, "finished_at": _iso(last)}
@@ -243,7 +258,7 @@ class DashboardQueriesMixin(StoreBase):
         cond = [Trial.study_id == study_id, Trial.finished_at.is_not(None)]
         if since is not None:
             cond.append(Trial.finished_at > since.astimezone(UTC).replace(tzinfo=None))
-        rows = self._rows(
+        rows = self.db.rows(
             select(Trial.id, Trial.number, Trial.state, Trial.value, Trial.finished_at)
             .where(*cond)
             .order_by(Trial.finished_at.desc())
@@ -256,18 +271,14 @@ class DashboardQueriesMixin(StoreBase):
 
     def study_names(self) -> dict[int, str]:
         """Study id → name."""
-        return dict(self._rows(select(Study.id, Study.name)))
+        return dict(self.db.rows(select(Study.id, Study.name)))
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _rows(self, stmt: Any) -> list[tuple]:
-        with self._read() as s:
-            return [tuple(r) for r in s.execute(stmt).all()]
-
     def _max_number(self, study_id: int) -> int:
-        return int(self._rows(select(func.coalesce(func.max(Trial.number), 0)).where(
+        return int(self.db.rows(select(func.coalesce(func.max(Trial.number), 0)).where(
             Trial.study_id == study_id))[0][0])  # fmt: skip
 
     def _count(self, study_id: int, states: tuple[str, ...]) -> int:
         cond = [Trial.study_id == study_id, Trial.state.in_(states)]
-        return int(self._rows(select(func.count()).select_from(Trial).where(*cond))[0][0])
+        return int(self.db.rows(select(func.count()).select_from(Trial).where(*cond))[0][0])

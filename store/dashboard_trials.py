@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from hashtune.store.base import StoreBase
+from hashtune.store.database import Bound
 from hashtune.store.models import TRIAL_STATES, FecCache, Lineage, Trial
 
 SORTABLE = {
@@ -59,7 +59,7 @@ class TrialFilter:
         return cond
 
 
-class DashboardTrialsMixin(StoreBase):
+class DashboardTrials(Bound):
     """The trials table and a trial's relations."""
 
     def trials_page(
@@ -85,7 +85,7 @@ class DashboardTrialsMixin(StoreBase):
         if col.nullable:
             order.insert(0, col.is_(None))  # NULLs last either way, on both backends
         source = aliased(Trial)
-        with self._read() as s:
+        with self.db.read() as s:
             total = s.scalar(select(func.count()).select_from(Trial).where(*cond))
             # sort and skip narrow (id, key) tuples first, then fetch the page's full rows
             ids = list(
@@ -112,7 +112,7 @@ class DashboardTrialsMixin(StoreBase):
 
     def trial_children(self, trial_id: int) -> list[dict[str, Any]]:
         """Trials bred from this one: number, id, state, value, mutation."""
-        with self._read() as s:
+        with self.db.read() as s:
             rows = s.execute(
                 select(Trial.id, Trial.number, Trial.state, Trial.value, Lineage.mutation)
                 .join(Lineage, Lineage.child_id == Trial.id)
@@ -129,7 +129,7 @@ class DashboardTrialsMixin(StoreBase):
         nodes: dict[int, dict[str, Any]] = {}
         edges: list[dict[str, Any]] = []
         frontier = [trial_id]
-        with self._read() as s:
+        with self.db.read() as s:
             while frontier and len(nodes) < max_nodes:
                 rows = s.execute(
                     select(Trial.id, Trial.number, Trial.state, Trial.value).where(
@@ -152,7 +152,7 @@ class DashboardTrialsMixin(StoreBase):
     def hash_class(self, task: str, fhash: str, limit: int = 50) -> dict[str, Any]:
         """Trials (any study) with this functional hash on this task, and which one paid."""
         cond = [Trial.task == task, Trial.functional_hash == fhash]
-        with self._read() as s:
+        with self.db.read() as s:
             total = s.scalar(select(func.count()).select_from(Trial).where(*cond))
             rows = s.execute(
                 select(

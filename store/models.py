@@ -25,6 +25,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from hashtune.vocabulary import COUNTED_STATES as VOCAB_COUNTED
+from hashtune.vocabulary import FINISHED_STATES as VOCAB_FINISHED
+from hashtune.vocabulary import SCORED_STATES as VOCAB_SCORED
+from hashtune.vocabulary import Direction, TrialState
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -39,9 +44,26 @@ TABLE_PREFIX = "ht_"
 VERSION_TABLE = TABLE_PREFIX + "alembic_version"
 
 STUDY_STATUSES = ("RUNNING", "COMPLETE", "STOPPED")
-TRIAL_STATES = ("PENDING", "RUNNING", "COMPLETE", "FAILED", "PRUNED", "CACHED")
-FINISHED_STATES = ("COMPLETE", "FAILED", "PRUNED", "CACHED")
-DIRECTIONS = ("minimize", "maximize")
+_S = TrialState
+#: Every trial state (in the order messages list them); the words are hashtune/vocabulary.py's.
+TRIAL_STATES: tuple[str, ...] = tuple(
+    s.value for s in (_S.PENDING, _S.RUNNING, _S.COMPLETE, _S.FAILED, _S.PRUNED, _S.CACHED,
+                      _S.INTERRUPTED)
+)  # fmt: skip
+#: States of a finished trial (vocabulary.FINISHED_STATES).
+FINISHED_STATES: tuple[str, ...] = tuple(s for s in TRIAL_STATES if s in VOCAB_FINISHED)
+#: States whose trials carry scores, paid or served from the cache (vocabulary.SCORED_STATES).
+SCORED_STATES: tuple[str, ...] = tuple(s for s in TRIAL_STATES if s in VOCAB_SCORED)
+#: Finished states that count towards a study's budget: all but INTERRUPTED.
+COUNTED_STATES: tuple[str, ...] = tuple(s for s in TRIAL_STATES if s in VOCAB_COUNTED)
+#: Finished states of trials that paid for (some of) an evaluation: an interrupted one paid the
+#: time it ran.
+PAID_STATES: tuple[str, ...] = tuple(
+    s.value for s in (_S.COMPLETE, _S.FAILED, _S.PRUNED, _S.INTERRUPTED)
+)
+#: States of a trial some worker still holds.
+LIVE_STATES: tuple[str, ...] = (_S.RUNNING.value, _S.PENDING.value)
+DIRECTIONS: tuple[str, ...] = tuple(d.value for d in Direction)
 
 
 class Base(DeclarativeBase):

@@ -73,7 +73,7 @@ def _logger(name: str) -> Callable[[Any], None]:
 
 
 def retrying(fn: F, resume: Callable[..., Any] | None = None) -> F:
-    """`fn` (a Store method) retried on transient errors; other SQLAlchemy errors → StoreError.
+    """`fn` (a method of a store concept, which has `self.db`) retried on transient errors; other SQLAlchemy errors → StoreError.
 
     `resume(self, *args, **kwargs)`, called before each retry, may return the result of an
     earlier attempt that committed before its connection dropped (so nothing is done twice).
@@ -101,8 +101,8 @@ def retrying(fn: F, resume: Callable[..., Any] | None = None) -> F:
         except SQLAlchemyError as e:
             what = "gave up on a transient error" if is_transient(e) else "error"
             why = reason(e)
-            hint = fault_hint(why, self._engine.url)
-            raise StoreError(f"storage {self._safe_url}: {what}: {why}{hint}") from e
+            hint = fault_hint(why, self.db.engine.url)
+            raise StoreError(f"storage {self.db.safe_url}: {what}: {why}{hint}") from e
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper  # type: ignore[return-value]

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hashtune.store.models import FecCache, Study, Trial
+from hashtune.vocabulary import TrialState
 
 T = Trial.__table__
 C = FecCache.__table__
@@ -34,7 +35,7 @@ RESERVE = (
     .values(
         study_id=_p("p_study"),
         number=_NEXT_NUMBER,
-        state="PENDING",
+        state=TrialState.PENDING,
         candidate="",
         params=_p("p_empty", T.c.params),
         user_attrs=_p("p_empty2", T.c.user_attrs),
@@ -44,32 +45,32 @@ RESERVE = (
     .returning(*T.c)
 )
 
-#: Trials up to p_number counted against the study's total (not failed by an interruption).
+#: Trials up to p_number counted against the study's total (all but INTERRUPTED ones).
 BUDGET_COUNT = (
     select(func.count())
     .select_from(T)
     .where(
         T.c.study_id == _p("p_study"),
-        ~((T.c.state == "FAILED") & T.c.error.like("interrupted%")),
+        T.c.state != TrialState.INTERRUPTED,
         T.c.number <= _p("p_number"),
     )
 )
 
 _REVIVED = and_(  # a peer took us for dead (a stalled heartbeat) but we are alive
-    T.c.state == "FAILED", T.c.error.like("interrupted%"), T.c.candidate == ""
+    T.c.state == TrialState.INTERRUPTED, T.c.candidate == ""
 )
 
 #: Record a reservation's proposal and start it; RETURNING the whole row.
 BEGIN = (
     update(T)
-    .where(T.c.id == _p("p_id"), or_(T.c.state == "PENDING", _REVIVED))
+    .where(T.c.id == _p("p_id"), or_(T.c.state == TrialState.PENDING, _REVIVED))
     .values(
         dna=_p("p_dna", T.c.dna),
         candidate=_p("p_candidate"),
         params=_p("p_params", T.c.params),
         functional_hash=_p("p_hash"),
         task=_p("p_task"),
-        state="RUNNING",
+        state=TrialState.RUNNING,
         error=None,
         finished_at=None,
         started_at=_p("p_now"),
@@ -99,7 +100,7 @@ FINISH = (
     )  # fmt: skip
 )
 
-#: Advance the finish counter of the study owning trial p_id (see peer_ops.claim_finish_seqs).
+#: Advance the finish counter of the study owning trial p_id (see peers.claim_finish_seqs).
 CLAIM_FINISH_SEQ = (
     update(S)
     .where(S.c.id == select(T.c.study_id).where(T.c.id == _p("p_id")).scalar_subquery())
@@ -178,7 +179,7 @@ _PEER_COLUMNS = (T.c.number, T.c.state, T.c.dna, T.c["values"], T.c.worker, T.c.
 #: RUNNING proposals of other workers than p_worker (peer news, read first).
 PEERS_RUNNING = select(*_PEER_COLUMNS).where(
     T.c.study_id == _p("p_study"),
-    T.c.state == "RUNNING",
+    T.c.state == TrialState.RUNNING,
     T.c.dna.is_not(None),
     or_(T.c.worker.is_(None), T.c.worker != _p("p_worker")),
 )

@@ -38,13 +38,13 @@ NO_CACHE = {"enabled": False}
 
 
 def _study(store: Store, name: str = "s") -> int:
-    return store.create_study(name, ["maximize"], {}).id
+    return store.studies.create(name, ["maximize"], {}).id
 
 
 def _running(store: Store, sid: int, worker: str, dna: object = None) -> int:
     """A trial of `worker` with a proposal, RUNNING (as the loop leaves it before evaluating)."""
-    t = store.reserve_trial(sid, worker=worker)
-    store.set_proposal(
+    t = store.trials.reserve(sid, worker=worker)
+    store.trials.set_proposal(
         t.id, dna=dna if dna is not None else [t.number % 8, 0], candidate="c", params={}
     )
     return t.id
@@ -59,13 +59,13 @@ def test_peer_news_returns_each_finish_once_when_finishes_commit_late_and_out_of
     ids = [_running(store, sid, worker=f"w{i % 3}") for i in range(30)]
     # Every finishing transaction stalls a random while before it commits, on 4 threads in a
     # shuffled order: finishes overlap and commit late, and the reader polls throughout.
-    real = type(store)._write_intermediate
+    real = type(store.trials)._write_intermediate
 
     def slow(self, s, trial_id, steps):  # runs inside the finishing transaction
         time.sleep(random.uniform(0, 0.02))
         return real(self, s, trial_id, steps)
 
-    monkeypatch.setattr(type(store), "_write_intermediate", slow)
+    monkeypatch.setattr(type(store.trials), "_write_intermediate", slow)
     order = ids[:]
     random.Random(0).shuffle(order)
     seen: list[int] = []
@@ -75,7 +75,7 @@ def test_peer_news_returns_each_finish_once_when_finishes_commit_late_and_out_of
         cursor = 0
         while True:
             last = done.is_set()
-            news = store.peer_news(sid, cursor, worker="me")
+            news = store.workers.peer_news(sid, cursor, worker="me")
             seen.extend(t.number for t in news.finished)
             assert news.cursor >= cursor
             cursor = news.cursor
@@ -87,7 +87,7 @@ def test_peer_news_returns_each_finish_once_when_finishes_commit_late_and_out_of
     chunks = [order[i::4] for i in range(4)]
     threads = [
         threading.Thread(
-            target=lambda c=c: [store.finish_trial(i, state="COMPLETE", values=[1.0]) for i in c]
+            target=lambda c=c: [store.trials.finish(i, state="COMPLETE", values=[1.0]) for i in c]
         )
         for c in chunks
     ]
@@ -98,7 +98,7 @@ def test_peer_news_returns_each_finish_once_when_finishes_commit_late_and_out_of
     done.set()
     reader.join()
     assert sorted(seen) == list(range(30))  # every finish, none twice
-    assert store.finish_cursor(sid) == 30
+    assert store.workers.finish_cursor(sid) == 30
 
 
 def test_peer_news_skips_own_trials_but_moves_past_them_and_lists_peers_running(
@@ -109,16 +109,17 @@ def test_peer_news_skips_own_trials_but_moves_past_them_and_lists_peers_running(
     mine, theirs = _running(store, sid, "me"), _running(store, sid, "peer")
     running_peer = _running(store, sid, "peer")
     _running(store, sid, "me")  # my own in-flight trial is not a peer's pending proposal
-    store.reserve_trial(sid, worker="peer")  # a reservation without a proposal is not pending
-    store.finish_trial(mine, state="COMPLETE", values=[1.0])
-    store.finish_trial(theirs, state="FAILED", error="boom")
-    news = store.peer_news(sid, 0, worker="me")
+    store.trials.reserve(sid, worker="peer")  # a reservation without a proposal is not pending
+    store.trials.finish(mine, state="COMPLETE", values=[1.0])
+    store.trials.finish(theirs, state="FAILED", error="boom")
+    news = store.workers.peer_news(sid, 0, worker="me")
     assert [(t.number, t.state) for t in news.finished] == [(1, "FAILED")]
-    assert [t.number for t in news.running] == [store.trial(running_peer).number]
+    assert [t.number for t in news.running] == [store.trials.get(running_peer).number]
     assert news.cursor == 2
-    assert store.peer_news(sid, news.cursor, worker="me").finished == ()
-    assert store.fail_stale_trials(sid) != []  # a sweep's finishes are numbered too
-    swept = store.peer_news(sid, news.cursor, worker="me")
+    assert store.workers.peer_news(sid, news.cursor, worker="me").finished == ()
+    live = store.trials.list(sid, states=["RUNNING", "PENDING"])  # a sweep's finishes are numbered
+    assert [t for t in live if store.workers.reclaim(t.id, -1, "swept", state="FAILED")] != []
+    swept = store.workers.peer_news(sid, news.cursor, worker="me")
     assert [t.number for t in swept.finished] == [2, 4]  # the peer's trial and reservation
     assert swept.cursor == 2 + 3 and swept.running == ()
 
@@ -146,12 +147,12 @@ def test_upgrade_numbers_finished_trials_of_an_existing_store(storage_url: str) 
             )  # fmt: skip
     engine.dispose()
     store = Store(storage_url)
-    with store._engine.connect() as conn:
+    with store.db.engine.connect() as conn:
         seqs = dict(conn.execute(select(Trial.number, Trial.finish_seq)).all())
     assert seqs == {0: 1, 1: None, 2: 2, 3: 3}
-    assert store.finish_cursor(sid) == 3
-    store.finish_trial(store.trial_by_number(sid, 1).id, state="COMPLETE", values=[2.0])
-    news = store.peer_news(sid, 3, worker="me")
+    assert store.workers.finish_cursor(sid) == 3
+    store.trials.finish(store.trials.by_number(sid, 1).id, state="COMPLETE", values=[2.0])
+    news = store.workers.peer_news(sid, 3, worker="me")
     assert [(t.number, t.finish_seq) for t in news.finished] == [(1, 4)]
 
 

@@ -136,8 +136,8 @@ def test_a_full_disk_stops_the_run_with_the_fix_and_loses_nothing(tmp_path: Path
     exp, db = _study_store(tmp_path)
     url = f"sqlite:///{db}"
     store = Store(url)
-    study_id = store.get_study("nb").id
-    before = {t.number: (t.state, t.values, t.finished_at) for t in store.trials(study_id)}
+    study_id = store.studies.get("nb").id
+    before = {t.number: (t.state, t.values, t.finished_at) for t in store.trials.list(study_id)}
     with sqlite3.connect(db) as c:
         pages = c.execute("PRAGMA page_count").fetchone()[0]
     capped = [sys.executable, str(ROOT / "tests" / "capped_run.py"), str(pages + 3)]
@@ -148,7 +148,7 @@ def test_a_full_disk_stops_the_run_with_the_fix_and_loses_nothing(tmp_path: Path
     message = " ".join(out.stderr.split())
     assert "database or disk is full" in message and str(db) in message, message
     assert "free space" in message, message
-    trials = store.trials(study_id)
+    trials = store.trials.list(study_id)
     assert len(trials) > len(before), "the run got some trials in before the disk filled"
     assert not [t for t in trials if t.state in ("RUNNING", "PENDING")]
     for t in trials:
@@ -157,7 +157,7 @@ def test_a_full_disk_stops_the_run_with_the_fix_and_loses_nothing(tmp_path: Path
 
     out = _cli("run", str(exp), "--storage", url, "--trials", "40", "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr  # space freed: the resume finishes the budget
-    counted = [t for t in store.trials(study_id) if not was_interrupted(t)]
+    counted = [t for t in store.trials.list(study_id) if not was_interrupted(t)]
     assert len(counted) == 40
 
 

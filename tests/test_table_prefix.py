@@ -84,25 +84,25 @@ def _old_store_with_data(url: str) -> int:
 def test_a_store_at_0006_upgrades_to_prefixed_tables_with_its_data(storage_url: str) -> None:
     sid = _old_store_with_data(storage_url)
     store = Store(storage_url)
-    names = set(inspect(store._engine).get_table_names())
+    names = set(inspect(store.db.engine).get_table_names())
     assert "alembic_version" not in names and VERSION_TABLE in names
     assert not names & {"studies", "trials", "lineage", "fec_cache", "workers"}
-    assert current_revision(store._engine) == current_revision(Store(storage_url)._engine)
-    with store._engine.connect() as conn:  # the upgraded schema is exactly the ORM's
+    assert current_revision(store.db.engine) == current_revision(Store(storage_url).db.engine)
+    with store.db.engine.connect() as conn:  # the upgraded schema is exactly the ORM's
         ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         assert compare_metadata(ctx, Base.metadata) == []
-    study = store.require_study("old")
+    study = store.studies.require("old")
     assert study.id == sid and study.config == {"k": 1}
-    trials = store.trials(sid)
+    trials = store.trials.list(sid)
     assert [(t.number, t.values, t.params) for t in trials] == [
         (0, (0.5,), {"x": 0}),
         (1, (1.5,), {"x": 1}),
     ]
     assert trials[0].intermediate == ((3, 0.25),) and trials[1].parents == (0,)
-    assert store.cache_lookup("T", "h", version=V).mean == (0.5,)
-    assert [a.fresh for a in store.cache_audits("T")] == [(0.6,)]
-    assert [w.slot for w in store.workers(sid)] == [0]
-    new = store.create_trial(sid, dna=[2], candidate="c2", params={"x": 2})  # ids go on
+    assert store.cache.lookup("T", "h", version=V).mean == (0.5,)
+    assert [a.fresh for a in store.cache.audits("T")] == [(0.6,)]
+    assert [w.slot for w in store.workers.list(sid)] == [0]
+    new = store.trials.create(sid, dna=[2], candidate="c2", params={"x": 2})  # ids go on
     assert new.number == 2 and new.id > max(t.id for t in trials)
 
 
@@ -114,9 +114,9 @@ def _optuna_and_hashtune_side_by_side(url: str, optuna_first: bool) -> None:
     if optuna_first:
         optuna_part()
     store = Store(url)
-    sid = store.create_study("h", ["maximize"], {}).id
-    store.finish_trial(
-        store.create_trial(sid, dna=[1], candidate="c", params={"a": 1}).id,
+    sid = store.studies.create("h", ["maximize"], {}).id
+    store.trials.finish(
+        store.trials.create(sid, dna=[1], candidate="c", params={"a": 1}).id,
         state="COMPLETE", values=[2.0],
     )  # fmt: skip
     store.close()
@@ -127,8 +127,8 @@ def _optuna_and_hashtune_side_by_side(url: str, optuna_first: bool) -> None:
     loaded = optuna.load_study(study_name="o", storage=url)
     assert len(loaded.trials) == 3 and loaded.best_value >= 0
     again = Store(url)
-    assert [t.values for t in again.trials(again.require_study("h").id)] == [(2.0,)]
-    assert [s.name for s in again.list_studies()] == ["h"]
+    assert [t.values for t in again.trials.list(again.studies.require("h").id)] == [(2.0,)]
+    assert [s.name for s in again.studies.list()] == ["h"]
 
 
 def test_optuna_opens_a_hashtune_sqlite_store_and_both_read_back(sqlite_url: str) -> None:

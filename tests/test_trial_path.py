@@ -92,9 +92,12 @@ def test_each_trial_is_recorded_whole_and_committed_before_the_searcher_is_told(
     seen: list[Any] = []
 
     def tell(proposal: Any, feedback: Any) -> None:
-        t = other.trial_by_number(study.study_id, proposal.number)
-        entry = other.cache_lookup(study.task, t.functional_hash, version=study.cache.version)
-        seq = {p.number: p.finish_seq for p in other.peer_news(study.study_id, 0, None).finished}
+        t = other.trials.by_number(study.study_id, proposal.number)
+        entry = other.cache.lookup(study.task, t.functional_hash, version=study.cache.version)
+        seq = {
+            p.number: p.finish_seq
+            for p in other.workers.peer_news(study.study_id, 0, None).finished
+        }
         seen.append((t, entry, feedback, seq.get(t.number)))
         told(proposal, feedback)
 
@@ -113,20 +116,20 @@ def test_each_trial_is_recorded_whole_and_committed_before_the_searcher_is_told(
 
 def test_returned_records_equal_what_a_fresh_read_gives(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'rec.db'}")
-    sid = store.create_study("rec", ["maximize"], {}).id
-    parent = store.reserve_trial(sid, worker="w")
-    store.begin_trial(parent.id, dna=[0], candidate="p", params={"a": 1})
-    store.finish_trial(parent.id, state="COMPLETE", values=[1.0])
-    child = store.reserve_trial(sid, worker="w")
-    started = store.begin_trial(
+    sid = store.studies.create("rec", ["maximize"], {}).id
+    parent = store.trials.reserve(sid, worker="w")
+    store.trials.begin(parent.id, dna=[0], candidate="p", params={"a": 1})
+    store.trials.finish(parent.id, state="COMPLETE", values=[1.0])
+    child = store.trials.reserve(sid, worker="w")
+    started = store.trials.begin(
         child.id, dna=[1], candidate="c", params={"a": 2}, parents=[parent.number],
         mutation="m", functional_hash="h", task="t", reserve_for="w",
     )  # fmt: skip
-    assert started.trial == store.trial(child.id)
-    assert started.reserved == store.trial(started.reserved.id)
-    done = store.finish_and_next(
+    assert started.trial == store.trials.get(child.id)
+    assert started.reserved == store.trials.get(started.reserved.id)
+    done = store.trials.finish_and_next(
         child.id, state="COMPLETE", values=[2.0], user_attrs={"k": 1},
         intermediate=[(0, 0.5)], news_after=0, news_worker="other",
     )  # fmt: skip
-    assert done.trial == store.trial(child.id)
+    assert done.trial == store.trials.get(child.id)
     assert [t.number for t in done.news.finished] == [parent.number, child.number]

@@ -16,10 +16,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from hashtune.store import statements as sql
-from hashtune.store.base import StoreBase
-from hashtune.store.errors import StudyNotFoundError
 from hashtune.store.models import Study, Trial
 from hashtune.store.records import PeerNews, PeerTrial, floats
+from hashtune.vocabulary import TrialState
 
 _COLUMNS = (Trial.number, Trial.state, Trial.dna, Trial.values, Trial.worker, Trial.finish_seq)
 
@@ -45,30 +44,8 @@ def claim_finish_seqs(
     ).scalar_one_or_none()
 
 
-class PeerOpsMixin(StoreBase):
-    """`finish_cursor` and `peer_news`: what a worker reads before each ask."""
-
-    def finish_cursor(self, study_id: int) -> int:
-        """The study's highest committed finish number (a cursor that has read everything)."""
-        with self._read() as s:
-            seq = s.scalar(select(Study.finish_seq).where(Study.id == study_id))
-        if seq is None:
-            raise StudyNotFoundError(study_id, self._safe_url)
-        return int(seq)
-
-    def peer_news(self, study_id: int, after: int, worker: str | None) -> PeerNews:
-        """Trials finished after finish number `after`, and RUNNING proposals not of `worker`.
-
-        Finished trials of `worker` itself are filtered out but advance the cursor. The running
-        trials are read first: a trial that leaves RUNNING before that read is in the finished
-        read, so none falls between the two.
-        """
-        with self._read_conn() as conn:
-            return read_news(conn, study_id, after, worker)
-
-
 def read_news(conn: Any, study_id: int, after: int, worker: str | None) -> PeerNews:
-    """`peer_news` inside a transaction (a finishing one reads it after taking its number)."""
+    """`Workers.peer_news` inside a transaction (a finishing one reads it after taking its number)."""
     if worker is not None:  # the prebuilt statements (a None worker means everyone's)
         bind = {"p_study": study_id, "p_worker": worker, "p_after": after}
         running = conn.execute(sql.PEERS_RUNNING, bind).all()
@@ -78,7 +55,7 @@ def read_news(conn: Any, study_id: int, after: int, worker: str | None) -> PeerN
     running = conn.execute(
         select(*_COLUMNS).where(
             Trial.study_id == study_id,
-            Trial.state == "RUNNING",
+            Trial.state == TrialState.RUNNING,
             Trial.dna.is_not(None),
             not_mine,
         )

@@ -18,25 +18,42 @@ import numpy as np
 from sqlalchemy import Float, String, and_, case, cast, func, literal, not_, or_, select
 from sqlalchemy.orm import aliased
 
-from hashtune.store.base import StoreBase
-from hashtune.store.models import FecAudit, IntermediateValue, Lineage, Trial
-from hashtune.store.records import floats
+from hashtune.store.database import Database
+from hashtune.store.models import (
+    COUNTED_STATES,
+    FINISHED_STATES,
+    SCORED_STATES,
+    FecAudit,
+    IntermediateValue,
+    Lineage,
+    Trial,
+)
+from hashtune.store.records import TrialRecord, floats
+from hashtune.store.retry import retry_methods
+from hashtune.store.trials import Trials
+from hashtune.vocabulary import Direction, TrialState
 
-SCORED = ("COMPLETE", "CACHED")
-FINISHED = ("COMPLETE", "FAILED", "PRUNED", "CACHED")
 
+class Queries:
+    """Bounded reads for `Study` resume, `hashtune best/trials/stats` and the Python API:
+    `history`, `complete_curves`, `top`, `best_value`, `latest`, `candidate_sample`,
+    `pareto_front`, `cost_rows`, `audited_trials`, `counted_finished`, `source_numbers`,
+    `frame_columns`."""
 
-class ReadOpsMixin(StoreBase):
-    """Bounded reads for `Study` resume, `hashtune best/trials/stats` and the Python API."""
+    def __init__(self, db: Database, trials: Trials) -> None:
+        self.db = db
+        self.trials = trials
 
     def history(self, study_id: int) -> list[tuple[int, str, Any, tuple[float, ...] | None]]:
         """(number, state, dna JSON, values) of every finished trial with a proposal, by number."""
         stmt = (
             select(Trial.number, Trial.state, Trial.dna, Trial.values)
-            .where(Trial.study_id == study_id, Trial.state.in_(FINISHED), Trial.dna.is_not(None))
+            .where(
+                Trial.study_id == study_id, Trial.state.in_(FINISHED_STATES), Trial.dna.is_not(None)
+            )
             .order_by(Trial.number)
         )
-        with self._read() as s:
+        with self.db.read() as s:
             return [(n, st, d, floats(v)) for n, st, d, v in s.execute(stmt)]
 
     def complete_curves(self, study_id: int) -> list[tuple[tuple[int, float], ...]]:
@@ -44,16 +61,18 @@ class ReadOpsMixin(StoreBase):
         stmt = (
             select(IntermediateValue.trial_id, IntermediateValue.step, IntermediateValue.value)
             .join(Trial, Trial.id == IntermediateValue.trial_id)
-            .where(Trial.study_id == study_id, Trial.state == "COMPLETE")
+            .where(Trial.study_id == study_id, Trial.state == TrialState.COMPLETE)
             .order_by(Trial.number, IntermediateValue.step)
         )
         curves: dict[int, list[tuple[int, float]]] = {}
-        with self._read() as s:
+        with self.db.read() as s:
             for tid, step, value in s.execute(stmt):
                 curves.setdefault(tid, []).append((step, float("nan") if value is None else value))
         return [tuple(c) for c in curves.values()]
 
-    def top_trials(self, study_id: int, k: int, maximize: bool, distinct: bool = True) -> list:
+    def top(
+        self, study_id: int, k: int, maximize: bool, distinct: bool = True
+    ) -> list[TrialRecord]:
         """The `k` best scored trials by the first objective (ties: lower number first); with
         `distinct`, one per functional hash. Walks the (study_id, value) index in order."""
         if k < 1:
@@ -61,13 +80,15 @@ class ReadOpsMixin(StoreBase):
         order = (Trial.value.desc() if maximize else Trial.value.asc(), Trial.number)
         base = (
             select(Trial.id, Trial.number, Trial.functional_hash)
-            .where(Trial.study_id == study_id, Trial.state.in_(SCORED), Trial.value.is_not(None))
+            .where(
+                Trial.study_id == study_id, Trial.state.in_(SCORED_STATES), Trial.value.is_not(None)
+            )
             .order_by(*order)
         )
         picked: list[int] = []
         seen: set[str] = set()
         offset, batch = 0, max(4 * k, 64)
-        with self._read() as s:
+        with self.db.read() as s:
             while len(picked) < k:
                 rows = s.execute(base.offset(offset).limit(batch)).all()
                 for tid, number, fhash in rows:
@@ -80,46 +101,32 @@ class ReadOpsMixin(StoreBase):
                 if len(rows) < batch:
                     break
                 offset, batch = offset + batch, batch * 4
-        return self.trials_by_id(picked)
+        return self.trials.by_ids(picked)
 
-    def best_value_trials(self, study_id: int, maximize: bool) -> list:
+    def best_value(self, study_id: int, maximize: bool) -> list[TrialRecord]:
         """Every scored trial at the best first-objective value, by number."""
         best = (func.max if maximize else func.min)(Trial.value)
-        cond = [Trial.study_id == study_id, Trial.state.in_(SCORED)]
+        cond = [Trial.study_id == study_id, Trial.state.in_(SCORED_STATES)]
         top = select(best).where(*cond).scalar_subquery()
-        with self._read() as s:
+        with self.db.read() as s:
             ids = s.scalars(select(Trial.id).where(*cond, Trial.value == top)).all()
-        return self.trials_by_id(list(ids))
+        return self.trials.by_ids(list(ids))
 
-    def latest_trials(self, study_id: int, n: int, states: Sequence[str] | None = None) -> list:
+    def latest(
+        self, study_id: int, n: int, states: Sequence[str] | None = None
+    ) -> list[TrialRecord]:
         """The last `n` trials (or the last `n` in `states`), in number order."""
         cond = [Trial.study_id == study_id]
         if states:
             cond.append(Trial.state.in_(list(states)))
         stmt = select(Trial.id).where(*cond).order_by(Trial.number.desc()).limit(n)
-        with self._read() as s:
+        with self.db.read() as s:
             ids = s.scalars(stmt).all()
-        return self.trials_by_id(list(reversed(ids)))
-
-    def trials_by_id(self, ids: Sequence[int]) -> list:
-        """Whole records of a few trials, in the order of `ids`."""
-        if not ids:
-            return []
-        found = {t.id: t for t in self._load_trials([Trial.id.in_(list(ids))])}  # type: ignore[attr-defined]
-        return [found[i] for i in ids if i in found]
-
-    def trial_numbers(self, ids: Sequence[int]) -> dict[int, int]:
-        """Trial id → number for a few ids (e.g. the cache sources of a page of trials)."""
-        if not ids:
-            return {}
-        with self._read() as s:
-            return dict(
-                s.execute(select(Trial.id, Trial.number).where(Trial.id.in_(list(ids)))).all()
-            )
+        return self.trials.by_ids(list(reversed(ids)))
 
     def candidate_sample(self, study_id: int, size: int = 400) -> list[str]:
         """Candidate texts of about `size` trials spread evenly over the study."""
-        with self._read() as s:
+        with self.db.read() as s:
             n = s.scalar(select(func.max(Trial.number)).where(Trial.study_id == study_id)) or 0
             stride = max(1, (n + 1) // size)
             cond = [Trial.study_id == study_id, Trial.candidate != ""]
@@ -129,25 +136,25 @@ class ReadOpsMixin(StoreBase):
 
     # -- Pareto front ----------------------------------------------------------------------------
 
-    def pareto_front_trials(self, study_id: int, directions: Sequence[str]) -> list:
+    def pareto_front(self, study_id: int, directions: Sequence[str]) -> list[TrialRecord]:
         """Non-dominated scored trials (every objective finite) under `directions`, by number."""
         if len(directions) == 1:
-            return self.best_value_trials(study_id, directions[0] == "maximize")
+            return self.best_value(study_id, directions[0] == Direction.MAXIMIZE)
         ids = self._front_2(study_id, directions) if len(directions) == 2 else None
         if ids is None:
             ids = self._front_n(study_id, directions)
-        with self._read() as s:
+        with self.db.read() as s:
             order = (
                 s.scalars(select(Trial.id).where(Trial.id.in_(ids)).order_by(Trial.number)).all()
                 if ids
                 else []
             )
-        return self.trials_by_id(list(order))
+        return self.trials.by_ids(list(order))
 
     def _oriented(self, study_id: int, directions: Sequence[str]):
         """A subquery (id, a0, a1, ...) of scored trials: objectives with every one finite,
         minimised ones negated, so larger is better everywhere."""
-        pg = self._engine.dialect.name == "postgresql"
+        pg = self.db.dialect == "postgresql"
         cols, finite = [], [Trial.value.is_not(None)]
         for j, d in enumerate(directions):
             if j == 0:
@@ -161,10 +168,10 @@ class ReadOpsMixin(StoreBase):
                 )
                 finite.append(kind.in_(("number",) if pg else ("real", "integer")))
             obj = cast(obj, Float)
-            cols.append((obj if d == "maximize" else -obj).label(f"a{j}"))
+            cols.append((obj if d == Direction.MAXIMIZE else -obj).label(f"a{j}"))
         return (
             select(Trial.id, *cols)
-            .where(Trial.study_id == study_id, Trial.state.in_(SCORED), *finite)
+            .where(Trial.study_id == study_id, Trial.state.in_(SCORED_STATES), *finite)
             .subquery("pts")
         )
 
@@ -176,7 +183,7 @@ class ReadOpsMixin(StoreBase):
         top = func.max(p.c.a1).over(partition_by=p.c.a0)
         w = select(p.c.id, p.c.a1, prev.label("prev"), top.label("top")).subquery("w")
         stmt = select(w.c.id).where(w.c.a1 == w.c.top, or_(w.c.prev.is_(None), w.c.a1 > w.c.prev))
-        with self._read() as s:
+        with self.db.read() as s:
             return list(s.scalars(stmt))
 
     def _front_n(self, study_id: int, directions: Sequence[str]) -> list[int]:
@@ -184,7 +191,7 @@ class ReadOpsMixin(StoreBase):
         the rest (the lexicographically largest remaining point is always non-dominated)."""
         p = self._oriented(study_id, directions)
         a = [p.c[f"a{j}"] for j in range(len(directions))]
-        with self._read() as s:
+        with self.db.read() as s:
             pivot = s.execute(select(*a).order_by(sum(a[1:], a[0]).desc()).limit(1)).first()
             if pivot is None:
                 return []
@@ -202,7 +209,7 @@ class ReadOpsMixin(StoreBase):
         report user attribute `key` or are cached; empty when no trial reports it."""
         cost = Trial.user_attrs[key].as_float()
         audit = Trial.user_attrs["audit"].as_boolean()
-        with self._read() as s:
+        with self.db.read() as s:
             if (
                 s.scalar(
                     select(Trial.id).where(Trial.study_id == study_id, cost.is_not(None)).limit(1)
@@ -216,13 +223,15 @@ class ReadOpsMixin(StoreBase):
                 Trial.functional_hash,
                 Trial.cached_from_trial_id,
                 cost,
-                case((Trial.state == "CACHED", audit), else_=None),
-            ).where(Trial.study_id == study_id, or_(cost.is_not(None), Trial.state == "CACHED"))
+                case((Trial.state == TrialState.CACHED, audit), else_=None),
+            ).where(
+                Trial.study_id == study_id, or_(cost.is_not(None), Trial.state == TrialState.CACHED)
+            )
             return [tuple(r) for r in s.execute(stmt)]
 
     def audited_trials(self, study_id: int) -> tuple[list[str], set[int]]:
         """The study's tasks and the ids of its trials that have cache audits."""
-        with self._read() as s:
+        with self.db.read() as s:
             tasks = s.scalars(
                 select(Trial.task)
                 .where(Trial.study_id == study_id, Trial.task.is_not(None))
@@ -235,17 +244,13 @@ class ReadOpsMixin(StoreBase):
             ).all()
         return sorted(tasks), set(ids)
 
-    def budget_count(self, study_id: int) -> int:
-        """Finished trials that count against a total budget (interrupted ones do not)."""
-        interrupted = (Trial.state == "FAILED") & Trial.error.like("interrupted%")
-        with self._read() as s:
-            return int(s.scalar(
-                select(func.count()).select_from(Trial).where(
-                    Trial.study_id == study_id, Trial.state.in_(FINISHED), ~interrupted
-                )
-            ) or 0)  # fmt: skip
+    def counted_finished(self, study_id: int) -> int:
+        """Finished trials that count against a total budget (INTERRUPTED ones do not)."""
+        counted = Trial.state.in_(COUNTED_STATES)
+        stmt = select(func.count()).select_from(Trial).where(Trial.study_id == study_id, counted)
+        return int(self.db.scalar(stmt) or 0)
 
-    def source_numbers(self, study_id: int):
+    def source_numbers(self, study_id: int) -> tuple[Any, Any]:
         """An aliased source trial and the expression giving a cache source's number (its id
         when the source belongs to another study), for joins that show `cached_from`."""
         source = aliased(Trial)
@@ -275,7 +280,7 @@ class ReadOpsMixin(StoreBase):
             .where(Trial.study_id == study_id)
             .order_by(Lineage.child_id, parent.number)
         )
-        with self._read() as s:
+        with self.db.read() as s:
             rows = s.execute(stmt).all()
             links = s.execute(edges).all()
         parents: dict[int, list[int]] = {}
@@ -326,3 +331,7 @@ def peel_front(points: np.ndarray) -> list[int]:
         p = pts[i]
         alive &= ~(np.all(pts <= p, axis=1) & np.any(pts < p, axis=1))
     return sorted(front)
+
+
+# Every store call is one transaction: retry it on transient database errors (store/retry.py).
+retry_methods(Queries)

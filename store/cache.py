@@ -13,14 +13,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from hashtune.store import statements as sql
-from hashtune.store.base import StoreBase, utcnow
+from hashtune.store.base import utcnow
+from hashtune.store.database import Bound
 from hashtune.store.models import FecAudit, FecCache, Trial
 from hashtune.store.models import Study as StudyRow
 from hashtune.store.records import AuditRecord, CacheEntry, TaskCacheSummary, aware, floats
+from hashtune.store.retry import retry_methods
+from hashtune.vocabulary import DEFAULT_CLAIM_STALE_S
 
 
 def cache_entry(row: Mapping[str, Any]) -> CacheEntry:
@@ -45,24 +48,32 @@ def cache_entry(row: Mapping[str, Any]) -> CacheEntry:
     )
 
 
-class CacheOpsMixin(StoreBase):
-    """The cache keyed by (task, functional hash, hash version), shared by studies and workers."""
+class Cache(Bound):
+    """The cache keyed by (task, functional hash, hash version), shared by studies and workers:
+    `lookup`, `claim`, `record`, `release`, `wait`, `refresh_claims`, `task_summary`, `audit`,
+    `audits`."""
 
-    def cache_lookup(self, task: str, fhash: str, *, version: str) -> CacheEntry | None:
+    def lookup(self, task: str, fhash: str, *, version: str) -> CacheEntry | None:
         """The cache entry for this function on this task under hash `version`, or None."""
-        with self._read_conn() as conn:
+        with self.db.read_conn() as conn:
             params = {"p_task": task, "p_hash": fhash, "p_version": version}
             row = conn.execute(sql.ENTRY, params).mappings().first()
         return None if row is None else cache_entry(row)
 
-    def cache_claim(
-        self, task: str, fhash: str, trial_id: int, *, version: str, stale_after_s: float = 3600
+    def claim(
+        self,
+        task: str,
+        fhash: str,
+        trial_id: int,
+        *,
+        version: str,
+        stale_after_s: float = DEFAULT_CLAIM_STALE_S,
     ) -> bool:
         """Atomically take the right to evaluate this function (new row, or a stale claim)."""
-        with self._write_conn() as conn:
+        with self.db.write_conn() as conn:
             return claim_entry(conn, task, fhash, version, trial_id, stale_after_s)
 
-    def cache_record(
+    def record(
         self,
         task: str,
         fhash: str,
@@ -74,15 +85,27 @@ class CacheOpsMixin(StoreBase):
     ) -> CacheEntry:
         """Add one paid evaluation to the function's running mean/variance and mark it READY."""
         x = check_cache_values(values)
-        with self._write_conn() as conn:
+        with self.db.write_conn() as conn:
             return record_entry(conn, task, fhash, version, x, trial_id, seconds)
 
-    def cache_release(self, task: str, fhash: str, trial_id: int, *, version: str) -> None:
+    def release(self, task: str, fhash: str, trial_id: int, *, version: str) -> None:
         """The claimant failed: drop its PENDING row so another proposal may evaluate."""
-        with self._write_conn() as conn:
+        with self.db.write_conn() as conn:
             release_entry(conn, task, fhash, version, trial_id)
 
-    def cache_wait(
+    def refresh_claims(self, trial_ids: list[int]) -> None:
+        """Heartbeat the PENDING claims these running trials hold, so a long evaluation keeps
+        its claim (a claim silent for longer than the stale limit is taken over)."""
+        if not trial_ids:
+            return
+        with self.db.write_conn() as conn:
+            conn.execute(
+                update(FecCache.__table__)
+                .where(FecCache.status == "PENDING", FecCache.claimed_by_trial_id.in_(trial_ids))
+                .values(claimed_at=utcnow())
+            )
+
+    def wait(
         self,
         task: str,
         fhash: str,
@@ -97,7 +120,7 @@ class CacheOpsMixin(StoreBase):
         more than `stale_after_s` (a dead holder), timed out or `stop` set (None)."""
         deadline = time.monotonic() + float(timeout_s)
         while stop is None or not stop.is_set():
-            entry = self.cache_lookup(task, fhash, version=version)
+            entry = self.lookup(task, fhash, version=version)
             if entry is None:
                 return None
             if entry.status == "READY":
@@ -111,10 +134,10 @@ class CacheOpsMixin(StoreBase):
             time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
         return None
 
-    def task_cache_summary(self, task: str, *, version: str) -> TaskCacheSummary:
+    def task_summary(self, task: str, *, version: str) -> TaskCacheSummary:
         """Entries of `task` under `version` and under other versions, and its studies."""
         count = func.count()
-        with self._read() as s:
+        with self.db.read() as s:
             per_version = dict(
                 s.execute(
                     select(FecCache.hash_version, count)
@@ -142,7 +165,7 @@ class CacheOpsMixin(StoreBase):
             studies=tuple(studies),
         )
 
-    def cache_audit(
+    def audit(
         self, task: str, fhash: str, trial_id: int, cached: list[float], fresh: list[float]
     ) -> None:
         """Record a re-evaluated hit: cached vs fresh scores and their max absolute difference."""
@@ -151,7 +174,7 @@ class CacheOpsMixin(StoreBase):
             raise ValueError(f"`cached` {c!r} and `fresh` {f!r} differ in number of objectives")
         diffs = [abs(a - b) for a, b in zip(c, f, strict=True)]
         diff = max(diffs) if diffs else 0.0
-        with self._write() as s:
+        with self.db.write() as s:
             s.add(
                 FecAudit(
                     task=task,
@@ -164,12 +187,12 @@ class CacheOpsMixin(StoreBase):
                 )
             )
 
-    def cache_audits(self, task: str | None = None) -> list[AuditRecord]:
+    def audits(self, task: str | None = None) -> list[AuditRecord]:
         """Audit records (of one task, or all), oldest first."""
         stmt = select(FecAudit.__table__).order_by(FecAudit.id)
         if task is not None:
             stmt = stmt.where(FecAudit.task == task)
-        with self._read() as s:
+        with self.db.read() as s:
             rows = s.execute(stmt).mappings().all()
         return [
             AuditRecord(
@@ -300,6 +323,15 @@ def release_entry(conn: Connection, task: str, fhash: str, version: str, trial_i
     )
 
 
+def release_trial_claims(conn: Connection, trial_id: int) -> None:
+    """Inside a write transaction: drop every PENDING claim of this trial (it was reclaimed)."""
+    conn.execute(
+        delete(FecCache.__table__).where(
+            FecCache.status == "PENDING", FecCache.claimed_by_trial_id == trial_id
+        )
+    )
+
+
 def _key(task: str, fhash: str, version: str) -> tuple[Any, ...]:
     """WHERE clauses selecting one cache entry."""
     return (
@@ -307,3 +339,8 @@ def _key(task: str, fhash: str, version: str) -> tuple[Any, ...]:
         FecCache.functional_hash == fhash,
         FecCache.hash_version == version,
     )
+
+
+# Every store call is one transaction: retry it on transient database errors (store/retry.py).
+# `wait` polls (each poll retried by `lookup`).
+retry_methods(Cache, skip=("wait",))
