@@ -28,7 +28,7 @@ from hashtune.vocabulary import SCORED_STATES, Direction, TrialState
 log = logging.getLogger(__name__)
 
 #: Metadata keys an evaluator may report its simulated cost under (first one present wins).
-COST_KEYS = ("train_seconds", "cost_seconds", "gpu_seconds")
+COST_KEYS = ("simulated_gpu_seconds", "eval_seconds")
 
 
 @dataclass
@@ -42,10 +42,15 @@ class Evaluated:
     @property
     def cost(self) -> float:
         """The evaluator's reported cost when it gives one (tabular tables do), else seconds."""
-        for key in COST_KEYS:
-            if isinstance(self.metadata.get(key), (int, float)):
-                return float(self.metadata[key])
-        return self.seconds
+        return reported_cost(self.metadata, self.seconds)
+
+
+def reported_cost(meta: dict[str, Any], seconds: float, keys: Sequence[str] = COST_KEYS) -> float:
+    """The first number among `meta[key]` for `keys` (an evaluator's own cost), else `seconds`."""
+    for key in keys:
+        if isinstance(meta.get(key), (int, float)):
+            return float(meta[key])
+    return seconds
 
 
 def evaluate(
