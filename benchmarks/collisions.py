@@ -12,15 +12,16 @@ programs' batched hash form) on the probes of each hash configuration, and on a 
 Counts are per 100k programs, for the v2 probes (main before issue 9: w, g, m in [-1, 1], v in
 [0, 1], one flush scale per leaf) and the v3 probes (log-scale regimes) for several numbers of probe
 batches and significant digits. Prints an 80-column table, writes benchmarks/results/collisions.json.
-Usage: `.venv/bin/python benchmarks/collisions.py [--n 100000] [--seed 0] [--chunk 1024]`.
+Usage: `.venv/bin/python benchmarks/collisions.py [--n 100000] [--seed 0] [--chunk 1024] [--quick]
+[--json PATH]`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import platform
+import sys
 import time
 from collections import defaultdict
 from dataclasses import replace
@@ -32,7 +33,11 @@ import jax.numpy as jnp
 import numpy as np
 from rich.progress import Progress
 
-from hashtune.hashing import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness.cli import parser, write_json  # noqa: E402
+
+from hashtune.hashing import (  # noqa: E402
     DEFAULT_DIGITS,
     DEFAULT_FLUSH,
     Probe,
@@ -41,14 +46,13 @@ from hashtune.hashing import (
     output_digest,
     quantise,
 )
-from hashtune.hashing.probe import LOG_BATCHES
-from hashtune.spaces.base import Executable, InputSpec
-from hashtune.spaces.optimizers.batched import MAX_ARITY, ProgramArrays
-from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, op_impl
-from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS
-from hashtune.spaces.optimizers.space import Instruction, OptimizerProgramSpace
+from hashtune.hashing.probe import LOG_BATCHES  # noqa: E402
+from hashtune.spaces.base import Executable, InputSpec  # noqa: E402
+from hashtune.spaces.optimizers.batched import MAX_ARITY, ProgramArrays  # noqa: E402
+from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, op_impl  # noqa: E402
+from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS  # noqa: E402
+from hashtune.spaces.optimizers.space import Instruction, OptimizerProgramSpace  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results" / "collisions.json"
 VEC = (16,)
 #: v2 probes (main before issue 9).
 V2_SPECS = (
@@ -334,14 +338,14 @@ def row(c: dict[str, Any], scale: float) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "collisions")
     ap.add_argument("--n", type=int, default=100_000, help="random programs (default 100k)")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunk", type=int, default=1024, help="programs per compiled call")
     ap.add_argument("--check", type=int, default=1000, help="programs checked vs functional_hash")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results path")
     ap.add_argument("--show", type=Path, help="only print the table of a saved JSON result")
     args = ap.parse_args()
+    if args.quick:  # seconds: a few hundred programs in small compiled chunks
+        args.n, args.chunk, args.check = 128, 128, 4
     if args.show:
         report(json.loads(args.show.read_text()))
         return
@@ -387,10 +391,9 @@ def main() -> None:
         "faithful": faithful,
     }
     result["pick"] = pick(cfgs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    write_json(result, args.json, announce=False)
     report(result)
-    print(f"wrote {args.out}")
+    print(f"wrote {args.json}")
 
 
 def pick(cfgs: list[dict[str, Any]]) -> dict[str, int]:
