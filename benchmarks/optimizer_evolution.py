@@ -27,7 +27,6 @@ from hashtune.spaces.optimizers.seeds import seed_programs  # noqa: E402
 from hashtune.tables import candidate_summary  # noqa: E402
 from hashtune.vocabulary import TrialState  # noqa: E402
 
-
 #: `--quick`: one task and one learning rate (XLA compiles dominate the evaluations).
 QUICK_EVALUATOR: dict[str, Any] = {"tasks": ("logreg",), "lr_grid": (0.1,)}
 
