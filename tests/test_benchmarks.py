@@ -194,3 +194,54 @@ def test_quick_run(name: str, quick_runs: dict[str, Future]) -> None:
     proc, path = quick_runs[name].result()
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     CHECKS[name](json.loads(path.read_text()))
+
+
+# ---- the harness itself (fast) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The benchmarks' harness package, importable as the scripts import it."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import harness.cli
+    import harness.runners
+    import harness.tables
+
+    return harness
+
+
+def test_harness_cli_paths_and_json(harness: Any, tmp_path: Path) -> None:
+    p = harness.cli.parser("doc line\nmore", "thing")
+    args = p.parse_args([])
+    assert args.json == BENCHMARKS / "results" / "thing.json" and not args.quick and args.seed == 0
+    args = p.parse_args(["--quick", "--out", "x.json", "--seed", "3"])
+    assert args.quick and args.seed == 3 and args.json == BENCHMARKS / "results" / "x.json"
+    assert p.parse_args(["--json", str(tmp_path / "a.json")]).json == tmp_path / "a.json"
+    assert "--seed" not in harness.cli.parser(None, "n", seed=None).format_help()
+    out = harness.cli.write_json({"a": [1.5], "b": object}, tmp_path / "d" / "r.json")
+    record = json.loads(out.read_text())
+    assert record["a"] == [1.5] and record["b"].startswith("<class")
+
+
+def test_harness_evaluate_and_temporary_study(harness: Any) -> None:
+    from hashtune.evaluators.base import FunctionEvaluator
+
+    evaluate = harness.runners.evaluate
+    assert evaluate(FunctionEvaluator(lambda c: c * 2.0), 2.0).value == 4.0
+    assert evaluate(FunctionEvaluator(lambda c: float("nan")), 1).value is None
+    failed = evaluate(FunctionEvaluator(lambda c: 1 / 0), 1)
+    assert failed.value is None and failed.cost == failed.seconds >= 0
+    with pytest.raises(ZeroDivisionError):
+        evaluate(FunctionEvaluator(lambda c: 1 / 0), 1, catch=False)
+    assert harness.runners.reported_cost({"simulated_gpu_seconds": 7}, 0.1) == 7.0
+    from harness.problems import toy_problem
+
+    problem = toy_problem()
+    with harness.runners.temporary_study(
+        "t", space=problem.space, evaluator=problem.evaluator, searcher="random",
+        directions=[problem.direction],
+    ) as study:  # fmt: skip
+        study.optimize(n_trials=3, show_progress=False)
+        values = harness.runners.scored_values(study.trials())
+    assert len(values) == 3 and all(isinstance(v, float) for v in values)
+    assert harness.tables.fmt(None) == "-" and harness.tables.fmt(1.23456) == "1.235"
