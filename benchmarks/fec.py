@@ -70,6 +70,7 @@ from fec_runs import (  # noqa: E402
     method_id,
     methods_for,
     run_method,
+    value_key,
 )
 from harness.cli import parser, write_json  # noqa: E402
 
@@ -160,7 +161,7 @@ def prefill_nb201(hasher: HashMemo) -> None:
     cells = all_cells()
     space = hasher.space
     for cell, digest in zip(cells, functional_hashes(cells), strict=True):
-        hasher.memo[space.dna_key(space.dna_of(cell))] = digest
+        hasher.memo[value_key(space, space.dna_of(cell))] = digest
 
 
 def warm_up(setup: SpaceSetup, hasher: HashMemo) -> None:

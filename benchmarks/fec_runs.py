@@ -87,16 +87,22 @@ class SpaceSetup:
     warm_start: dict[str, pg.DNA] = field(default_factory=dict)
 
 
+def value_key(space: Space, dna: pg.DNA) -> str:
+    """`space.dna_key` (the library's key of a DNA) of `dna`'s decision values alone: metadata
+    such as PyGlove's proposal and generation ids dropped, as PyGlove's value-only dedup sees it."""
+    return space.dna_key(pg.DNA.from_numbers(dna.to_numbers(), space.dna_spec))
+
+
 class HashMemo:
-    """`candidate_hash` of DNA, memoised per space by `space.dna_key` (the library's own key of
-    a DNA, the one its searchers deduplicate by): duplicate accounting outside the timed runs."""
+    """`candidate_hash` of DNA, memoised per space by `value_key`: duplicate accounting outside
+    the timed runs."""
 
     def __init__(self, space: Space):
         self.space = space
         self.memo: dict[str, str] = {}
 
     def __call__(self, dna: pg.DNA) -> str:
-        key = self.space.dna_key(dna)
+        key = value_key(self.space, dna)
         if key not in self.memo:
             try:
                 self.memo[key] = candidate_hash(self.space.materialize(dna))
@@ -195,7 +201,7 @@ def run_study(
                     setup.truth(dna, score),
                     paid,
                     cost,
-                    space.dna_key(dna),
+                    value_key(space, dna),
                     t.functional_hash,
                 )
             )
@@ -285,7 +291,7 @@ def run_pyglove(
             feedback.skip()
         else:
             feedback(score)
-        steps.append(Step(score, setup.truth(dna, score), True, cost, space.dna_key(dna), None))
+        steps.append(Step(score, setup.truth(dna, score), True, cost, value_key(space, dna), None))
         dnas.append(dna)
         if len(steps) >= setup.budget:
             break
@@ -316,7 +322,7 @@ def run_optuna_nb201(setup: SpaceSetup, seed: int, method: str, hasher: HashMemo
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
             study.tell(trial, score)
-        steps.append(Step(score, setup.truth(dna, score), True, cost, space.dna_key(dna), None))
+        steps.append(Step(score, setup.truth(dna, score), True, cost, value_key(space, dna), None))
         dnas.append(dna)
     wall = time.perf_counter() - start
     return summarise(method, seed, steps, setup, wall, hasher, dnas)
