@@ -12,15 +12,16 @@ programs' batched hash form) on the probes of each hash configuration, and on a 
 Counts are per 100k programs, for the v2 probes (main before issue 9: w, g, m in [-1, 1], v in
 [0, 1], one flush scale per leaf) and the v3 probes (log-scale regimes) for several numbers of probe
 batches and significant digits. Prints an 80-column table, writes benchmarks/results/collisions.json.
-Usage: `.venv/bin/python benchmarks/collisions.py [--n 100000] [--seed 0] [--chunk 1024]`.
+Usage: `.venv/bin/python benchmarks/collisions.py [--n 100000] [--seed 0] [--chunk 1024] [--quick]
+[--json PATH]`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import platform
+import sys
 import time
 from collections import defaultdict
 from dataclasses import replace
@@ -32,7 +33,12 @@ import jax.numpy as jnp
 import numpy as np
 from rich.progress import Progress
 
-from hashtune.hashing import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from collisions_report import pick, report  # noqa: E402
+from harness.cli import parser, write_json  # noqa: E402
+
+from hashtune.hashing import (  # noqa: E402
     DEFAULT_DIGITS,
     DEFAULT_FLUSH,
     Probe,
@@ -41,15 +47,14 @@ from hashtune.hashing import (
     output_digest,
     quantise,
 )
-from hashtune.hashing.probe import LOG_BATCHES
-from hashtune.spaces.base import Executable, InputSpec
-from hashtune.spaces.optimizers.batched import MAX_ARITY, ProgramArrays
-from hashtune.spaces.optimizers.instruction import Instruction
-from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, op_impl
-from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS
-from hashtune.spaces.optimizers.space import OptimizerProgramSpace
+from hashtune.hashing.probe import LOG_BATCHES  # noqa: E402
+from hashtune.spaces.base import Executable, InputSpec  # noqa: E402
+from hashtune.spaces.optimizers.batched import MAX_ARITY, ProgramArrays  # noqa: E402
+from hashtune.spaces.optimizers.instruction import Instruction  # noqa: E402
+from hashtune.spaces.optimizers.ops import OP_NAMES, OPS, op_impl  # noqa: E402
+from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS  # noqa: E402
+from hashtune.spaces.optimizers.space import OptimizerProgramSpace  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results" / "collisions.json"
 VEC = (16,)
 #: v2 probes (main before issue 9).
 V2_SPECS = (
@@ -323,26 +328,15 @@ def check_faithful(space, genes, data, m: int) -> dict[str, Any]:
     return {"programs": m, "agree": agree, "single_agree": singles == real[: len(few)]} | rates
 
 
-def row(c: dict[str, Any], scale: float) -> str:
-    def f(key: str) -> str:
-        return f"{c[key] * scale:>9.1f}"
-
-    return (
-        f"{c['probe']:<3} {c['batches']:>3} {c['digits']:>3} {c['classes'] * scale:>9.0f}"
-        f"{f('fm_classes')}{f('fm_programs')}{f('fm_in_range_programs')}{f('split_classes')}"
-        f"{f('split_extra_hashes')}{f('split_programs')}"
-    )
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "collisions")
     ap.add_argument("--n", type=int, default=100_000, help="random programs (default 100k)")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunk", type=int, default=1024, help="programs per compiled call")
     ap.add_argument("--check", type=int, default=1000, help="programs checked vs functional_hash")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results path")
     ap.add_argument("--show", type=Path, help="only print the table of a saved JSON result")
     args = ap.parse_args()
+    if args.quick:  # seconds: a few hundred programs in small compiled chunks
+        args.n, args.chunk, args.check = 128, 128, 4
     if args.show:
         report(json.loads(args.show.read_text()))
         return
@@ -388,51 +382,9 @@ def main() -> None:
         "faithful": faithful,
     }
     result["pick"] = pick(cfgs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    write_json(result, args.json, announce=False)
     report(result)
-    print(f"wrote {args.out}")
-
-
-def pick(cfgs: list[dict[str, Any]]) -> dict[str, int]:
-    """The v3 (batches, digits) the study recommends.
-
-    Fewest errors within the probe ranges (falsely merged programs + extra hashes of splits), a
-    difference within one Poisson standard deviation of the best counting as a tie; then the
-    cheapest probe; then digits nearest 6 (robust to device reassociation, hashing/quantise.py).
-    Merges seen only beyond the ranges are reported, but wider ranges, not batches, fix them.
-    """
-    v3 = [c for c in cfgs if c["probe"] == "v3"]
-    errors = {id(c): c["fm_in_range_programs"] + c["split_extra_hashes"] for c in v3}
-    least = min(errors.values())
-    ties = [c for c in v3 if errors[id(c)] <= least + least**0.5]
-    best = min(ties, key=lambda c: (c["batches"], abs(c["digits"] - 6), errors[id(c)]))
-    return {"batches": best["batches"], "digits": best["digits"]}
-
-
-def report(result: dict[str, Any]) -> None:
-    """Print the 80-column table of a study's results."""
-    n, cfgs, faithful = result["n"], result["configs"], result["faithful"]
-    scale = 1e5 / n
-    print(f"collision study: {n} random optimizer programs, counts per 100k programs")
-    print(f"{'':<11}{'hash':>9}{'false merges':>22}{'in-range':>10}{'splits':>23}")
-    print(
-        f"{'pr':<3} {'B':>3} {'dig':>3} {'classes':>9}{'classes':>9}{'progs':>9}{'progs':>9}"
-        f"{'classes':>9}{'extra':>9}{'progs':>9}"
-    )
-    for c in cfgs:
-        print(row(c, scale))
-    best, default = pick(cfgs), result["defaults"]
-    print(
-        f"v3 default B={default['batches']} digits={default['digits']}; study's pick: "
-        f"B={best['batches']} digits={best['digits']}"
-    )
-    print(
-        f"hashes/s: functional_hashes {faithful['functional_hashes_warm_per_s']:.0f} (warm), "
-        f"functional_hash {faithful['functional_hash_warm_per_s']:.0f}, v2 eager "
-        f"{faithful['v2_eager_per_s']:.1f}; study {result['timings_s']['study_programs_per_s']:.0f}"
-    )
-    print(f"study digests == functional_hash: {faithful['agree']}/{faithful['programs']}")
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -20,12 +20,12 @@ there is none yet, and the table says so rather than timing a hand-made copy.
 
 The machine is shared: the load average is printed and saved with the results.
 Prints an 80-column table and writes benchmarks/results/dashboard.json.
-Usage: ``.venv/bin/python benchmarks/dashboard.py [--trials 100000] [--repeat 5]``
+Usage: ``.venv/bin/python benchmarks/dashboard.py [--trials 100000] [--repeat 5] [--quick]
+[--no-postgres] [--no-browser] [--json PATH]``
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -40,14 +40,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dashboard_data import Server  # noqa: E402
+from harness.cli import parser, write_json  # noqa: E402
 
 from hashtune.store import Store  # noqa: E402
+from hashtune.store.models import Trial  # noqa: E402
+from hashtune.vocabulary import Direction, TrialState  # noqa: E402
 
 OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 EDGES = ["op_0_1", "op_0_2", "op_1_2", "op_0_3", "op_1_3", "op_2_3"]
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def make_rows(n: int, seed: int = 0) -> list[dict]:
@@ -63,7 +66,11 @@ def make_rows(n: int, seed: int = 0) -> list[dict]:
         flops = 10 + 100 * rng.random()
         start = t0 + timedelta(seconds=i * 0.2)
         hit = fhash in paid and rng.random() < 0.9
-        state = "CACHED" if hit else ("FAILED" if rng.random() < 0.02 else "COMPLETE")
+        state = (
+            TrialState.CACHED
+            if hit
+            else (TrialState.FAILED if rng.random() < 0.02 else TrialState.COMPLETE)
+        )
         rows.append({
             "state": state,
             "candidate": json.dumps({"_type": "hashtune.spaces.nas_bench_201.Cell", **dict(zip(EDGES, ops, strict=True))}),
@@ -86,7 +93,7 @@ def fill(store: Store, name: str, rows: list[dict]) -> tuple[int, int]:
     """A study of `rows` through the store's bulk API; returns (study id, a cached trial's id)."""
     study = store.create_study(
         name,
-        ["maximize", "minimize"],
+        [Direction.MAXIMIZE, Direction.MINIMIZE],
         {"objectives": ["accuracy", "flops"], "searcher": {"name": "regularized_evolution"},
          "space": {"name": "nas_bench_201"}},
     )  # fmt: skip
@@ -245,9 +252,10 @@ def run_backend(name: str, url: str, rows_in: list[dict], repeat: int, browser: 
     if url.startswith("postgresql"):
         import psycopg
 
-        with psycopg.connect(PG_ADMIN.replace("dbname=postgres", "dbname=dash_bench")) as conn:
-            conn.autocommit = True
-            conn.execute("VACUUM ANALYZE trials")  # what autovacuum does after a bulk load
+        dbname = url.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN.replace("dbname=postgres", f"dbname={dbname}")) as conn:
+            conn.autocommit = True  # what autovacuum does after a bulk load:
+            conn.execute(f"VACUUM ANALYZE {Trial.__tablename__}")
     api = ["/studies", f"/studies/{sid}", f"/studies/{sid}/history", f"/studies/{sid}/params",
            f"/studies/{sid}/pareto", f"/studies/{sid}/intermediate",
            f"/studies/{sid}/timeline?last=400", f"/studies/{sid}/trials?page=1",
@@ -307,12 +315,15 @@ def table(trials: int, results: dict[str, dict], load: tuple) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Fill each backend, time every endpoint and page, print the table, write the JSON."""
+    ap = parser(__doc__, "dashboard", seed=None)
     ap.add_argument("--trials", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--no-browser", action="store_true")
     args = ap.parse_args()
+    if args.quick:  # seconds: a small SQLite study, the API only, one warm repeat
+        args.trials, args.repeat, args.no_postgres, args.no_browser = 300, 1, True, True
     browser = not args.no_browser and Path("/usr/bin/chromium").exists()
     load_start = os.getloadavg()[0]
     rows_in = make_rows(args.trials)
@@ -326,11 +337,9 @@ def main() -> None:
     results = {b: run_backend(b, url, rows_in, args.repeat, browser) for b, url in backends.items()}
     load = (load_start, os.getloadavg()[0])
     print("\n".join(table(args.trials, results, load)))
-    RESULTS.mkdir(exist_ok=True)
     out = {"trials": args.trials, "repeat": args.repeat, "load_average": load,
            "cpus": os.cpu_count(), "optuna_dashboard": "no export yet", "backends": results}  # fmt: skip
-    (RESULTS / "dashboard.json").write_text(json.dumps(out, indent=2))
-    print(f"wrote {RESULTS / 'dashboard.json'}")
+    write_json(out, args.json, indent=2)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,13 @@ intermediate values each) through `Store.add_finished_trials`, then times hashtu
 and, side by side, Optuna's `trials_dataframe().to_csv` on the exported Optuna study (the peer's
 way to get a CSV; it drops intermediate values, directions and distributions).
 Prints an 80-column table and writes benchmarks/results/exports.json.
-Usage: ``.venv/bin/python benchmarks/exports.py [--trials 2000]``
+Usage: ``.venv/bin/python benchmarks/exports.py [--trials 2000] [--quick] [--json PATH]``
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,14 +19,18 @@ from pathlib import Path
 import optuna
 import pyglove as pg
 
-from hashtune.exports import export_data, write_export
-from hashtune.optuna_export import export_to_optuna, optuna_storage
-from hashtune.space_registry import register_space
-from hashtune.spaces.base import Space
-from hashtune.store import Store
-from hashtune.view import StudyView
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from harness.cli import parser, quiet_libraries, write_json  # noqa: E402
+from harness.tables import print_table  # noqa: E402
+
+from hashtune.exports import export_data, write_export  # noqa: E402
+from hashtune.optuna_export import export_to_optuna, optuna_storage  # noqa: E402
+from hashtune.space_registry import register_space  # noqa: E402
+from hashtune.spaces.base import Space  # noqa: E402
+from hashtune.store import Store  # noqa: E402
+from hashtune.view import StudyView  # noqa: E402
+from hashtune.vocabulary import Direction, TrialState  # noqa: E402
 
 
 @register_space("bench_exports")
@@ -44,12 +47,12 @@ def bench_space() -> Space:
 
 def fill(url: str, n: int) -> StudyView:
     store, space, rng = Store(url), bench_space(), random.Random(0)
-    sid = store.create_study("bench", ["maximize"], {"space": {"name": "bench_exports"}}).id
+    sid = store.create_study("bench", [Direction.MAXIMIZE], {"space": {"name": "bench_exports"}}).id
     rows = []
     for _ in range(n):
         dna = space.random_dna(rng)
         rows.append({
-            "state": "COMPLETE", "dna": space.dna_to_json(dna), "params": space.flat_params(dna),
+            "state": TrialState.COMPLETE, "dna": space.dna_to_json(dna), "params": space.flat_params(dna),
             "candidate": space.candidate_to_json(space.materialize(dna)),
             "values": [rng.random()], "intermediate": {s: rng.random() for s in range(5)},
         })  # fmt: skip
@@ -64,10 +67,13 @@ def timed(fn) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Fill a store, time every export and Optuna's own CSV, print the table, write the JSON."""
+    ap = parser(__doc__, "exports", seed=None)
     ap.add_argument("--trials", type=int, default=2000)
     args = ap.parse_args()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.quick:  # seconds: a small study
+        args.trials = 50
+    quiet_libraries()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         view = fill(f"sqlite:///{d}/h.db", args.trials)
@@ -84,12 +90,12 @@ def main() -> None:
             lambda: peer.trials_dataframe().to_csv(d / "peer.csv")
         )
     peer_s = res["optuna trials_dataframe csv"]
-    print(f"{'export of ' + str(args.trials) + ' trials':<40}{'seconds':>12}{'vs optuna csv':>16}")
-    for k, v in res.items():
-        print(f"{k:<40}{v:>12.3f}{v / peer_s:>15.2f}x")
-    RESULTS.mkdir(exist_ok=True)
-    out = {"trials": args.trials, "seconds": res}
-    (RESULTS / "exports.json").write_text(json.dumps(out, indent=2) + "\n")
+    print_table(
+        f"export of {args.trials} trials",
+        ["export", "seconds", "vs optuna csv"],
+        [(k, f"{v:.3f}", f"{v / peer_s:.2f}x") for k, v in res.items()],
+    )
+    write_json({"trials": args.trials, "seconds": res}, args.json, indent=2)
 
 
 if __name__ == "__main__":

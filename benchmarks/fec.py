@@ -26,7 +26,7 @@ whole budget, best true value within it, and the fraction of proposals repeating
 proposal's functional hash. JSON: `benchmarks/results/fec.json`; ``--report PATH`` prints it again.
 
 Run: ``.venv/bin/python benchmarks/fec.py [--seeds 10] [--budget 300] [--optimizer-budget 30]
-[--spaces nb201,optimizer] [--methods fec,nofec,pg,pg-dedup,tpe] [--quick]``;
+[--spaces nb201,optimizer] [--methods fec,nofec,pg,pg-dedup,tpe] [--short | --quick] [--json PATH]``;
 ``--report A.json B.json`` merges runs of separate invocations.
 
 Measured 2026-12-01 on the shared 2-core machine (load 15-40), 10 seeds, each row run as its own
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import math
 import os
@@ -71,7 +70,9 @@ from fec_runs import (  # noqa: E402
     method_id,
     methods_for,
     run_method,
+    value_key,
 )
+from harness.cli import parser, write_json  # noqa: E402
 
 from hashtune.evaluators.nas_bench_201_tabular import NasBench201TabularEvaluator  # noqa: E402
 from hashtune.evaluators.optimizer_proxy import OptimizerProxyEvaluator  # noqa: E402
@@ -79,8 +80,6 @@ from hashtune.hashing import functional_hashes  # noqa: E402
 from hashtune.spaces.nas_bench_201 import OPS, all_cells, nas_bench_201_space  # noqa: E402
 from hashtune.spaces.optimizers import optimizer_program_space, seed_programs  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "fec.json"
 #: Fraction of NB201 cells at or above the NB201 target (by true accuracy).
 NB201_TOP_FRACTION = 0.001
 #: Small optimizer_proxy config: one task, 50 steps, two learning rates (compile time dominates).
@@ -160,8 +159,9 @@ def prefill_nb201(hasher: HashMemo) -> None:
     """Hash all 15,625 cells at once (batched, compiled): the runs' duplicate accounting then
     costs a lookup instead of a hash per new cell (not part of any run's wall time anyway)."""
     cells = all_cells()
+    space = hasher.space
     for cell, digest in zip(cells, functional_hashes(cells), strict=True):
-        hasher.memo[",".join(str(OPS.index(op)) for op in cell.ops)] = digest
+        hasher.memo[value_key(space, space.dna_of(cell))] = digest
 
 
 def warm_up(setup: SpaceSetup, hasher: HashMemo) -> None:
@@ -190,7 +190,7 @@ def _quiet() -> Iterator[None]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "fec", seed=None)
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
     p.add_argument("--budget", type=int, default=300, help="NB201 paid evaluations per run")
     p.add_argument("--population", type=int, default=20, help="NB201 population size")
@@ -207,9 +207,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="",
         help=f"comma list of rows to run, among {', '.join(METHOD_IDS)} (default all)",
     )
-    p.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, budget 40 (opt. 10)")
+    p.add_argument("--short", action="store_true", help="smoke run: 2 seeds, budget 40 (opt. 10)")
     p.add_argument("--keep-xla-optimizations", action="store_true")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument(
         "--report",
         type=Path,
@@ -217,9 +216,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="print (merge) the tables of these JSONs, run nothing",
     )
     args = p.parse_args(argv)
-    if args.quick:
+    if args.short:
         args.seeds, args.budget, args.optimizer_budget = 2, 40, 10
         args.population = args.optimizer_population = 10
+    if args.quick:  # seconds: NB201 only, one seed, a dozen paid evaluations, lazy hashing
+        args.seeds, args.budget, args.population, args.tournament = 1, 12, 4, 2
+        args.spaces = "nb201"
     args.space_list = [s.strip() for s in args.spaces.split(",") if s.strip()]
     if not args.space_list or any(s not in ("nb201", "optimizer") for s in args.space_list):
         p.error(f"--spaces must list nb201 and/or optimizer, got {args.spaces!r}")
@@ -255,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     t_all = time.perf_counter()
     with _quiet():
         for setup in setups:
-            if setup.key == "nb201":
+            if setup.key == "nb201" and not args.quick:
                 prefill_nb201(hashers[setup.key])
             warm_up(setup, hashers[setup.key])
         for i, (setup, seed, method) in enumerate(plan, start=1):
@@ -272,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     for setup in setups:
         info = TableInfo.of(setup)
         print_table(info, aggregate(runs[setup.key], info), paired_fec(runs[setup.key]))
-    print(f"total {time.perf_counter() - t_all:.0f}s; wrote {args.out}")
+    print(f"total {time.perf_counter() - t_all:.0f}s; wrote {args.json}")
 
 
 def write(
@@ -283,7 +285,7 @@ def write(
     complete: bool,
 ) -> None:
     """The JSON record of the runs so far (`--report` prints it)."""
-    skip = ("out", "space_list", "report", "method_ids")
+    skip = ("json", "space_list", "report", "method_ids")
     record: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(),
         "complete": complete,
@@ -306,8 +308,7 @@ def write(
             "paired_fec_vs_no_fec": paired_fec(runs[setup.key]),
             "runs": [asdict(r) for r in runs[setup.key]],
         }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(jsonable(record), indent=2, default=repr))
+    write_json(jsonable(record), args.json, indent=2, announce=False)
 
 
 if __name__ == "__main__":

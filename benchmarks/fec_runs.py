@@ -7,10 +7,8 @@ evaluator's measured seconds on the optimizer space). `summarise` turns them int
 
 from __future__ import annotations
 
-import logging
 import math
 import random
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -18,12 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyglove as pg
+from harness.runners import evaluate as harness_evaluate
+from harness.runners import reported_cost, temporary_study
 
-from hashtune import Study
 from hashtune.equivalence_cache import candidate_hash
-from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext
+from hashtune.evaluators.base import Evaluator
 from hashtune.spaces.base import Space
 from hashtune.spaces.nas_bench_201 import EDGES, OPS
+from hashtune.vocabulary import SCORED_STATES, TrialState
 
 RE_FEC = "RE + FEC (hashtune)"
 RE_FEC_MEAN2 = "RE + FEC, mean of 2 (hashtune)"
@@ -87,20 +87,22 @@ class SpaceSetup:
     warm_start: dict[str, pg.DNA] = field(default_factory=dict)
 
 
-def dna_key(dna: pg.DNA) -> str:
-    """A DNA's decision values as text (what PyGlove's value-only dedup compares)."""
-    return ",".join(str(v) for v in dna.to_numbers())
+def value_key(space: Space, dna: pg.DNA) -> str:
+    """`space.dna_key` (the library's key of a DNA) of `dna`'s decision values alone: metadata
+    such as PyGlove's proposal and generation ids dropped, as PyGlove's value-only dedup sees it."""
+    return space.dna_key(pg.DNA.from_numbers(dna.to_numbers(), space.dna_spec))
 
 
 class HashMemo:
-    """`candidate_hash` of DNA, memoised per space: duplicate accounting outside the timed runs."""
+    """`candidate_hash` of DNA, memoised per space by `value_key`: duplicate accounting outside
+    the timed runs."""
 
     def __init__(self, space: Space):
         self.space = space
         self.memo: dict[str, str] = {}
 
     def __call__(self, dna: pg.DNA) -> str:
-        key = dna_key(dna)
+        key = value_key(self.space, dna)
         if key not in self.memo:
             try:
                 self.memo[key] = candidate_hash(self.space.materialize(dna))
@@ -158,13 +160,6 @@ def summarise(
     )
 
 
-def _cost(meta: dict[str, Any], seconds: float) -> float:
-    for key in COST_KEYS:
-        if isinstance(meta.get(key), (int, float)):
-            return float(meta[key])
-    return seconds
-
-
 def run_study(
     setup: SpaceSetup, seed: int, method: str, searcher: str, cache: dict, hasher: HashMemo
 ) -> RunResult:
@@ -173,17 +168,16 @@ def run_study(
     args: dict[str, Any] = {}
     if searcher == "regularized_evolution":
         args = {"population_size": setup.population, "tournament_size": setup.tournament}
-    with tempfile.TemporaryDirectory(prefix="hashtune-fec-") as tmp:
-        study = Study.create(
-            "fec",
-            space=space,
-            evaluator=setup.make_evaluator(seed),
-            searcher=searcher,
-            searcher_args=args,
-            storage=f"sqlite:///{tmp}/fec.db",
-            seed=seed,
-            cache=cache,
-        )
+    with temporary_study(
+        "fec",
+        prefix="hashtune-fec-",
+        space=space,
+        evaluator=setup.make_evaluator(seed),
+        searcher=searcher,
+        searcher_args=args,
+        seed=seed,
+        cache=cache,
+    ) as study:
         for dna in setup.warm_start.values():
             study.enqueue(dna)
         start = time.perf_counter()
@@ -191,20 +185,28 @@ def run_study(
         study.optimize(n_trials=50 * setup.budget, max_evaluations=setup.budget)
         wall = time.perf_counter() - start
         trials = study.trials()
-        cost_of = {t.id: _cost(t.user_attrs, t.duration_s or 0.0) for t in trials}
+        cost_of = {
+            t.id: reported_cost(t.user_attrs, t.duration_s or 0.0, COST_KEYS) for t in trials
+        }
         steps, dnas = [], []
         for t in trials:
             dna = space.dna_from_json(t.dna)
-            score = t.values[0] if t.values and t.state in ("COMPLETE", "CACHED") else None
+            score = t.values[0] if t.values and t.state in SCORED_STATES else None
             audited = t.user_attrs.get("audit") is True
-            paid = t.state != "CACHED" or audited
+            paid = t.state != TrialState.CACHED or audited
             cost = cost_of.get(t.cached_from_trial_id or -1, 0.0) if audited else cost_of[t.id]
             steps.append(
-                Step(score, setup.truth(dna, score), paid, cost, dna_key(dna), t.functional_hash)
+                Step(
+                    score,
+                    setup.truth(dna, score),
+                    paid,
+                    cost,
+                    value_key(space, dna),
+                    t.functional_hash,
+                )
             )
             dnas.append(dna)
         stats = study.stats()
-        study.store.close()
     notes = [f"stats: complete={stats.complete} cached={stats.cached} failed={stats.failed}"]
     return summarise(method, seed, steps, setup, wall, hasher, dnas, notes=notes)
 
@@ -251,13 +253,8 @@ class SeedFirst(pg.geno.DNAGenerator):
 
 def evaluate(evaluator: Evaluator, candidate: Any, number: int) -> tuple[float | None, float]:
     """(first objective or None when it fails, cost) of one paid evaluation."""
-    start = time.perf_counter()
-    try:
-        out = EvaluationResult.coerce(evaluator.evaluate(candidate, TrialContext(number)))
-    except Exception as e:  # noqa: BLE001 - a failed evaluation is a paid, unscored proposal
-        logging.getLogger(__name__).warning("evaluation %d failed: %s", number, e)
-        return None, time.perf_counter() - start
-    return out.values[0], _cost(out.metadata, time.perf_counter() - start)
+    out = harness_evaluate(evaluator, candidate, number)
+    return out.value, reported_cost(out.metadata, out.seconds, COST_KEYS)
 
 
 def run_pyglove(
@@ -294,7 +291,7 @@ def run_pyglove(
             feedback.skip()
         else:
             feedback(score)
-        steps.append(Step(score, setup.truth(dna, score), True, cost, dna_key(dna), None))
+        steps.append(Step(score, setup.truth(dna, score), True, cost, value_key(space, dna), None))
         dnas.append(dna)
         if len(steps) >= setup.budget:
             break
@@ -325,7 +322,7 @@ def run_optuna_nb201(setup: SpaceSetup, seed: int, method: str, hasher: HashMemo
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
             study.tell(trial, score)
-        steps.append(Step(score, setup.truth(dna, score), True, cost, dna_key(dna), None))
+        steps.append(Step(score, setup.truth(dna, score), True, cost, value_key(space, dna), None))
         dnas.append(dna)
     wall = time.perf_counter() - start
     return summarise(method, seed, steps, setup, wall, hasher, dnas)

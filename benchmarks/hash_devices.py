@@ -5,17 +5,17 @@ cell (batched path), a sample of cells on the eager path, random optimizer progr
 candidates and plain `jax.numpy` callables, and writes them with timings to JSON. `--compare`
 reports how many hashes two such files share.
 
-    python benchmarks/hash_devices.py --out benchmarks/results/hashes_cpu.json
-    JAX_PLATFORMS=cuda python benchmarks/hash_devices.py --out hashes_gpu.json   # on the GPU box
+    python benchmarks/hash_devices.py --json benchmarks/results/hashes_cpu.json
+    JAX_PLATFORMS=cuda python benchmarks/hash_devices.py --json hashes_gpu.json   # on the GPU box
     python benchmarks/hash_devices.py --compare hashes_cpu.json hashes_gpu.json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hashtune.hashing import Probe, functional_hash, functional_hashes
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness.cli import parser as harness_parser  # noqa: E402
+from harness.cli import write_json  # noqa: E402
+
+from hashtune.hashing import Probe, functional_hash, functional_hashes  # noqa: E402
 
 CALLABLES = {
     "double_add": lambda x: x + x,
@@ -51,16 +56,16 @@ def _safe_hash(candidate: Any) -> str:
         return f"error:{type(e).__name__}"
 
 
-def compute(n_programs: int, n_mlps: int) -> dict[str, Any]:
+def compute(n_programs: int, n_mlps: int, n_cells: int | None = None) -> dict[str, Any]:
     """Every hash family on the default JAX backend, with wall times."""
     from hashtune.spaces.mlp import mlp_space
     from hashtune.spaces.nas_bench_201 import all_cells
     from hashtune.spaces.optimizers import optimizer_program_space, seed_programs
 
-    cells = all_cells()
+    cells = all_cells()[:n_cells]
     functional_hashes(cells[:600])  # compile outside the timing
     nb201, nb201_s = _timed(lambda: functional_hashes(cells))
-    sample = cells[::125]
+    sample = cells[:: max(1, len(cells) // 125)]
     eager, eager_s = _timed(lambda: [functional_hash(c) for c in sample])
     space = optimizer_program_space()
     rng = random.Random(0)
@@ -133,10 +138,7 @@ def compare(a_path: Path, b_path: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/hashes_cpu.json"))
+    parser = harness_parser(__doc__, "hashes_cpu", seed=None)
     parser.add_argument("--programs", type=int, default=2000)
     parser.add_argument("--mlps", type=int, default=50)
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"))
@@ -144,9 +146,11 @@ def main() -> None:
     if args.compare:
         compare(*args.compare)
         return
-    result = compute(args.programs, args.mlps)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result))
+    cells = None
+    if args.quick:  # seconds: the first 200 NB201 cells, a few programs and MLPs
+        args.programs, args.mlps, cells = 10, 3, 200
+    result = compute(args.programs, args.mlps, cells)
+    write_json(result, args.json, indent=None)
     print(
         json.dumps({k: result[k] for k in ("backend", "devices", "jax", "rates_per_s")}, indent=1)
     )

@@ -1,16 +1,16 @@
 """Functional-hash throughput: all NB201 cells, random optimizer programs, cost vs an evaluation.
 
-Prints a table and writes `benchmarks/results/hash_speed.json`. `--quick` hashes subsets.
-Usage: `.venv/bin/python benchmarks/hash_speed.py [--quick] [--skip-eval]`.
+Prints a table and writes `benchmarks/results/hash_speed.json`. `--short` hashes subsets (about
+1,000 cells + 500 programs); `--quick` (seconds) 100 cells and 20 programs, no evaluations.
+Usage: `.venv/bin/python benchmarks/hash_speed.py [--short | --quick] [--skip-eval] [--json PATH]`.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import platform
 import random
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -18,17 +18,19 @@ from typing import Any
 
 import jax
 
-from hashtune.hashing import functional_hash, functional_hashes
-from hashtune.spaces.nas_bench_201 import EDGES, OPS, Cell
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).parent / "results" / "hash_speed.json"
+from harness.cli import parser, write_json  # noqa: E402
+
+from hashtune.hashing import functional_hash, functional_hashes  # noqa: E402
+from hashtune.spaces.nas_bench_201 import EDGES, OPS, Cell  # noqa: E402
 
 
-def bench_nb201(quick: bool) -> dict[str, Any]:
-    """Eager rate on a sample, batched rate over all (or a quick subset of) cells, class counts."""
+def bench_nb201(subset: int | None) -> dict[str, Any]:
+    """Eager rate on a sample, batched rate over all (or about `subset`) cells, class counts."""
     idx = list(itertools.product(range(len(OPS)), repeat=len(EDGES)))
-    if quick:
-        idx = idx[:: len(idx) // 1000]
+    if subset:
+        idx = idx[:: len(idx) // subset]
     t0 = time.perf_counter()
     cells = [Cell(*(OPS[k] for k in ops)) for ops in idx]
     build_s = time.perf_counter() - t0
@@ -60,13 +62,12 @@ def bench_nb201(quick: bool) -> dict[str, Any]:
     }
 
 
-def bench_programs(quick: bool) -> dict[str, Any]:
+def bench_programs(n: int) -> dict[str, Any]:
     """Eager hash rate of random programs of the optimizer space (materialisation timed apart)."""
     from hashtune.spaces.optimizers.space import OptimizerProgramSpace
 
     space = OptimizerProgramSpace()
     rng = random.Random(0)
-    n = 500 if quick else 10_000
     t0 = time.perf_counter()
     programs = [space.materialize(space.random_dna(rng)) for _ in range(n)]
     build_s = time.perf_counter() - t0
@@ -121,12 +122,15 @@ def bench_evaluations() -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="hash subsets (about 1,000 + 500)")
-    parser.add_argument("--skip-eval", action="store_true", help="do not time evaluations")
-    args = parser.parse_args()
-    nb = bench_nb201(args.quick)
-    pr = bench_programs(args.quick)
+    ap = parser(__doc__, "hash_speed", seed=None)
+    ap.add_argument("--short", action="store_true", help="hash subsets (about 1,000 + 500)")
+    ap.add_argument("--skip-eval", action="store_true", help="do not time evaluations")
+    args = ap.parse_args()
+    if args.quick:
+        args.skip_eval = True
+    cells, programs = (100, 20) if args.quick else (1000, 500) if args.short else (None, 10_000)
+    nb = bench_nb201(cells)
+    pr = bench_programs(programs)
     ev = {} if args.skip_eval else bench_evaluations()
     if "nb201_train_eval_s" in ev:
         ev["nb201_hash_fraction_eager"] = nb["eager_ms_per_cell"] / 1e3 / ev["nb201_train_eval_s"]
@@ -134,6 +138,7 @@ def main() -> None:
         ev["program_hash_fraction"] = pr["hash_ms_per_program"] / 1e3 / ev["optimizer_proxy_eval_s"]
     result = {
         "quick": args.quick,
+        "short": args.short,
         "machine": {
             "python": platform.python_version(),
             "jax": jax.__version__,
@@ -162,9 +167,7 @@ def main() -> None:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_json(result, args.json, indent=2)
 
 
 if __name__ == "__main__":

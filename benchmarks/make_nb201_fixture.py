@@ -5,7 +5,7 @@ form (`hashtune.spaces.nas_bench_201.functional_form`) only, so functionally equ
 it, as the functional-equivalence cache benchmark needs. `params` and `flops` (millions) are the
 analytic counts of the NB201 network at C=16, N=5, 32x32x3 inputs, 10 classes; they count every
 conv, dead ones included, so they are *not* functional.
-Run: ``.venv/bin/python benchmarks/make_nb201_fixture.py [out.csv]``.
+Run: ``.venv/bin/python benchmarks/make_nb201_fixture.py [out.csv] [--quick] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ import math
 import sys
 from pathlib import Path
 
-from hashtune.evaluators.nas_bench_201_model import flops, param_count
-from hashtune.spaces.nas_bench_201 import OPS, format_arch, functional_form
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness.cli import parser, write_json  # noqa: E402
+
+from hashtune.evaluators.nas_bench_201_model import flops, param_count  # noqa: E402
+from hashtune.spaces.nas_bench_201 import OPS, format_arch, functional_form  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "nb201_fixture.csv"
 HEADER_COMMENT = (
@@ -49,12 +53,13 @@ def synthetic_accuracy(form: str) -> float:
     return round(min(max(acc, 10.0), 95.0), 4)
 
 
-def rows() -> list[str]:
-    """CSV lines (header first) for all 15,625 cells, in `all_cells()` order."""
+def rows(limit: int | None = None) -> list[str]:
+    """CSV lines (header first) for all 15,625 cells (or the first `limit`), in `all_cells()`
+    order."""
     import itertools
 
     out = [HEADER_COMMENT, "arch,val_accuracy,params,flops"]
-    for idx in itertools.product(range(len(OPS)), repeat=6):
+    for idx in itertools.islice(itertools.product(range(len(OPS)), repeat=6), limit):
         ops = tuple(OPS[k] for k in idx)
         acc = synthetic_accuracy(functional_form(ops))
         params = param_count(ops, **SIZE) / 1e6
@@ -63,12 +68,20 @@ def rows() -> list[str]:
     return out
 
 
-def main(argv: list[str]) -> None:
-    path = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
+def main(argv: list[str] | None = None) -> None:
+    """Write the fixture (all cells; `--quick`: the first 200, next to the JSON record, never
+    over the tests' fixture unless a path is given) and a JSON record of what was written."""
+    ap = parser(__doc__, "make_nb201_fixture", seed=None)
+    ap.add_argument("path", nargs="?", type=Path, help=f"CSV to write (default {DEFAULT_OUT})")
+    args = ap.parse_args(argv)
+    path = args.path or (args.json.with_suffix(".csv") if args.quick else DEFAULT_OUT)
+    lines = rows(200 if args.quick else None)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(rows()) + "\n")
+    path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path} ({path.stat().st_size} bytes)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    write_json({"path": str(path), "cells": len(lines) - 2, "sha256": digest}, args.json)
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    main()

@@ -5,43 +5,50 @@ A `hashtune.Study` with regularized evolution (Real et al. 2019: aging populatio
 evaluator and the functional-equivalence cache, started from random programs and run for `evals`
 paid evaluations. Prints the best-so-far curve against paid evaluations, the seeds' scores for
 reference, and writes `benchmarks/results/optimizer_evolution.json`.
-Run: ``.venv/bin/python benchmarks/optimizer_evolution.py [--evals 150] [--seed 0]``.
+Run: ``.venv/bin/python benchmarks/optimizer_evolution.py [--evals 150] [--seed 0] [--quick]
+[--json PATH]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import json
-import tempfile
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import hashtune as ht
-from hashtune.evaluators.base import TrialContext
-from hashtune.spaces.optimizers.seeds import seed_programs
-from hashtune.tables import candidate_summary
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "optimizer_evolution.json"
+from harness.cli import parser, write_json  # noqa: E402
+from harness.runners import evaluate, temporary_study  # noqa: E402
+
+from hashtune.spaces.optimizers.seeds import seed_programs  # noqa: E402
+from hashtune.tables import candidate_summary  # noqa: E402
+from hashtune.vocabulary import TrialState  # noqa: E402
+
+#: `--quick`: one task and one learning rate (XLA compiles dominate the evaluations).
+QUICK_EVALUATOR: dict[str, Any] = {"tasks": ("logreg",), "lr_grid": (0.1,)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The evolution run through `hashtune.Study` (RE + FEC); returns the JSON-able record."""
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        study = ht.Study.create(
-            "optimizer-evolution",
-            space="optimizer_programs",
-            space_args={"max_statements": args.max_statements},
-            evaluator="optimizer_proxy",
-            evaluator_args={"steps": args.steps, "seed": args.seed},
-            searcher="regularized_evolution",
-            searcher_args={"population_size": args.population, "tournament_size": args.sample},
-            storage=f"sqlite:///{tmp}/evo.db",
-            seed=args.seed,
-        )
-        study.optimize(max_evaluations=args.evals, show_progress=True)
+    with temporary_study(
+        "optimizer-evolution",
+        space="optimizer_programs",
+        space_args={"max_statements": args.max_statements},
+        evaluator="optimizer_proxy",
+        evaluator_args={
+            "steps": args.steps,
+            "seed": args.seed,
+            **(QUICK_EVALUATOR if args.quick else {}),
+        },
+        searcher="regularized_evolution",
+        searcher_args={"population_size": args.population, "tournament_size": args.sample},
+        seed=args.seed,
+    ) as study:
+        study.optimize(max_evaluations=args.evals, show_progress=not args.quick)
         trials = study.trials()
         stats = study.stats()
         evaluator = study.evaluator
@@ -51,18 +58,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     for t in trials:
         s = t.values[0] if t.values else float("nan")
-        if t.state == "COMPLETE":
+        if t.state == TrialState.COMPLETE:
             paid += 1
         if t.values and s > best[0]:
             best = (s, candidate_summary(t.candidate, limit=10_000))
         history.append(
             {"proposal": t.number + 1, "paid": paid, "state": t.state, "score": s, "best": best[0]}
         )
-    seeds = {
-        name: evaluator.evaluate(p, TrialContext()).values[0] for name, p in seed_programs().items()
-    }
+    wanted = ["sgd"] if args.quick else list(seed_programs())
+    seeds = {n: evaluate(evaluator, seed_programs()[n], catch=False).value for n in wanted}
     return {
-        "config": {**vars(args), "out": str(args.out), "evaluator": evaluator.config()},
+        "config": {**vars(args), "json": str(args.json), "evaluator": evaluator.config()},
         "curve": [
             {"paid": h["paid"], "proposal": h["proposal"], "best": h["best"]} for h in history
         ],
@@ -81,15 +87,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     """Parse arguments, run, print the curve table and write the JSON."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "optimizer_evolution")
     p.add_argument("--evals", type=int, default=150)
     p.add_argument("--population", type=int, default=20)
     p.add_argument("--sample", type=int, default=5)
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--max-statements", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args()
+    if args.quick:  # seconds: a handful of evaluations of short training, SGD's score alone
+        args.evals, args.population, args.sample, args.steps = 2, 2, 2, 10
     rec = run(args)
     every = max(1, args.evals // 15)
     print(f"{'paid evals':>10} | {'proposals':>9} | {'best so far':>11}")
@@ -106,9 +112,7 @@ def main() -> None:
         f"equivalence cache {rec['cache_hits']}, failed {rec['failed']}; "
         f"mutations: {rec['mutations']}; {rec['seconds']:.1f}s"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rec, indent=2))
-    print(f"wrote {args.out}")
+    write_json(rec, args.json, indent=2)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ peers' own loops, side by side in one run, on a trivial objective.
 Space: 4 decision points (two floats, two categoricals); objective: a sum of them (microseconds).
 Systems (`--systems`, comma-separated prefixes):
   ht:{random,re,tpe}:{on,off}:{sqlite,pg}  hashtune Study.optimize, cache on/off, SQLite file or
-                                           PostgreSQL (database `loopw_bench`), in-process
+                                           PostgreSQL (a fresh `overhead_bench_*` database), in-process
   optuna:{random,tpe}:{mem,sqlite,journal} Optuna study.optimize (RandomSampler / TPESampler)
   pyglove:re:mem                           PyGlove's own regularized evolution (pg.sample)
 Both evolutions: population 50, tournament 10. Repetitions run ABAB (the order of systems is
@@ -14,22 +14,17 @@ smallest trial count), the exclusive milliseconds per trial spent in the searche
 methods), the hash and the store, and the SQL statements and commits per trial (SQLAlchemy events).
 
 Prints tables; writes benchmarks/results/overhead.json (`--out`).
-Usage: ``.venv/bin/python benchmarks/overhead.py [--trials 1000,10000] [--reps 3] [--quick]
-[--systems ht:random,optuna] [--no-profile] [--out overhead.json]``
+Usage: ``.venv/bin/python benchmarks/overhead.py [--trials 1000,10000] [--reps 3] [--short | --quick]
+[--systems ht:random,optuna] [--no-profile] [--json PATH]``
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
 import uuid
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +33,15 @@ import pyglove as pg
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-import hashtune as ht
-from hashtune.evaluators.base import FunctionEvaluator
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from harness.cli import machine, parser, postgres_database, quiet_libraries, write_json  # noqa: E402
+from harness.problems import toy_hyper, toy_objective, toy_problem  # noqa: E402
+from harness.runners import optuna_sampler, scored_values, temporary_study  # noqa: E402
+
 WORK = Path(tempfile.gettempdir()) / "loopw" / "overhead"
-PG_DB = "loopw_bench"
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
-PG_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DB}"
-ACTS = ("relu", "tanh", "gelu")
-WIDTHS = (1, 2, 4, 8)
 POP, TOURNAMENT = 50, 10
+PG_URL: str | None = None  # set by main when PostgreSQL is reachable
 
 HT = [
     f"ht:{s}:{c}:{b}"
@@ -61,40 +54,28 @@ ALL = HT + OPTUNA + ["pyglove:re:mem"]
 SEARCHERS = {"random": "random", "re": "regularized_evolution", "tpe": "tpe"}
 
 
-def hyper() -> pg.Dict:
-    return pg.Dict(
-        x=pg.floatv(0.0, 1.0), y=pg.floatv(-1.0, 1.0), width=pg.oneof(WIDTHS), act=pg.oneof(ACTS)
-    )
-
-
-def objective(c: Any) -> float:
-    return c["x"] + c["y"] + 0.1 * c["width"] + 0.01 * ACTS.index(c["act"])
-
-
-def _url(backend: str) -> str:
-    if backend == "pg":
-        return PG_URL
-    return f"sqlite:///{WORK}/ht-{uuid.uuid4().hex[:8]}.db"
+def _url(backend: str) -> str | None:
+    """The PostgreSQL database for `pg`; None (a temporary SQLite file) otherwise."""
+    return PG_URL if backend == "pg" else None
 
 
 def run_hashtune(searcher: str, cache: str, backend: str, n: int, profile: bool = False) -> dict:
     """One fresh Study of `n` trials; ms per trial over its optimize call (and a profile)."""
     args = {"population_size": POP, "tournament_size": TOURNAMENT} if searcher == "re" else None
-    study = ht.Study.create(
-        f"overhead-{uuid.uuid4().hex[:10]}", space=ht.Space(hyper(), "four"),
-        evaluator=FunctionEvaluator(objective), searcher=SEARCHERS[searcher],
-        searcher_args=args, storage=_url(backend), cache={"enabled": cache == "on"}, seed=0,
-    )  # fmt: skip
-    prof = Profile(study) if profile else None
-    t0 = time.perf_counter()
-    study.optimize(n_trials=n, show_progress=False)
-    wall = time.perf_counter() - t0
-    done = sum(1 for t in study.trials() if t.state in ("COMPLETE", "CACHED"))
-    out = {"ms": 1000 * wall / n, "trials": n, "done": done}
-    if prof is not None:
-        out["profile"] = prof.report(n, wall)
-    study.close()
-    study.store.close()
+    problem = toy_problem()
+    with temporary_study(
+        f"overhead-{uuid.uuid4().hex[:10]}", storage=_url(backend), space=problem.space,
+        evaluator=problem.evaluator, searcher=SEARCHERS[searcher], searcher_args=args,
+        cache={"enabled": cache == "on"}, seed=0,
+    ) as study:  # fmt: skip
+        prof = Profile(study) if profile else None
+        t0 = time.perf_counter()
+        study.optimize(n_trials=n, show_progress=False)
+        wall = time.perf_counter() - t0
+        done = sum(v is not None for v in scored_values(study.trials()))
+        out = {"ms": 1000 * wall / n, "trials": n, "done": done}
+        if prof is not None:
+            out["profile"] = prof.report(n, wall)
     return out
 
 
@@ -106,19 +87,13 @@ def run_optuna(sampler: str, backend: str, n: int) -> dict:
     elif backend == "journal":
         path = str(WORK / f"optuna-{uuid.uuid4().hex[:8]}.log")
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
-    smp = optuna.samplers.RandomSampler(seed=0) if sampler == "random" else None
-    if smp is None:
-        smp = optuna.samplers.TPESampler(seed=0)
-    study = optuna.create_study(storage=storage, sampler=smp, direction="maximize")
+    problem = toy_problem()
+    study = optuna.create_study(
+        storage=storage, sampler=optuna_sampler(sampler, 0), direction=str(problem.direction)
+    )
 
     def obj(trial: optuna.Trial) -> float:
-        c = {
-            "x": trial.suggest_float("x", 0.0, 1.0),
-            "y": trial.suggest_float("y", -1.0, 1.0),
-            "width": trial.suggest_categorical("width", WIDTHS),
-            "act": trial.suggest_categorical("act", ACTS),
-        }
-        return objective(c)
+        return toy_objective(problem.suggest(trial))
 
     t0 = time.perf_counter()
     study.optimize(obj, n_trials=n)
@@ -132,8 +107,8 @@ def run_pyglove(n: int) -> dict:
         population_size=POP, tournament_size=TOURNAMENT, seed=0
     )
     t0 = time.perf_counter()
-    for i, (c, fb) in enumerate(pg.sample(hyper(), algo)):
-        fb(objective(c))
+    for i, (c, fb) in enumerate(pg.sample(toy_hyper(), algo)):
+        fb(toy_objective(c))
         if i + 1 >= n:
             break
     wall = time.perf_counter() - t0
@@ -165,9 +140,10 @@ class Profile:
                      "candidate_to_json", "flat_params"):  # fmt: skip
             self._wrap(st.space, name, "pyglove")
         self._wrap(st.cache, "key", "hash")
-        for name in dir(type(st.store)):
-            if not name.startswith("_") and callable(getattr(st.store, name)):
-                self._wrap(st.store, name, "store")
+        store = st.store
+        for name in dir(type(store)):
+            if not name.startswith("_") and callable(getattr(store, name)):
+                self._wrap(store, name, "store")
         event.listen(Engine, "before_cursor_execute", self._statement)
         event.listen(Engine, "commit", self._commit)
 
@@ -206,21 +182,6 @@ class Profile:
         return out
 
 
-def ensure_pg() -> bool:
-    """Create the benchmark database if missing; False when PostgreSQL is not reachable."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DB,)).fetchone():
-                conn.execute(f'DROP DATABASE "{PG_DB}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{PG_DB}"')
-        return True
-    except Exception as e:  # noqa: BLE001 - report and skip the PostgreSQL rows
-        print(f"PostgreSQL not available ({e}); skipping its rows")
-        return False
-
-
 def select(patterns: str) -> list[str]:
     wanted = [p.strip() for p in patterns.split(",") if p.strip()]
     return [s for s in ALL if any(s.startswith(p) for p in wanted)]
@@ -251,50 +212,57 @@ def print_profile(profiles: dict[str, dict]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    global PG_URL
+    ap = parser(__doc__, "overhead", seed=None)
     ap.add_argument("--trials", default="1000,10000")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--systems", default="ht,optuna,pyglove")
-    ap.add_argument("--quick", action="store_true", help="200 trials, 1 repetition")
+    ap.add_argument("--short", action="store_true", help="200 trials, 1 repetition")
     ap.add_argument("--no-profile", action="store_true")
-    ap.add_argument("--out", default="overhead.json", help="file name under benchmarks/results/")
     args = ap.parse_args()
-    if args.quick:
+    if args.short:
         args.trials, args.reps = "200", 1
+    if args.quick:  # seconds: 20 trials, one repetition, one system per library, no PostgreSQL
+        args.trials, args.reps = "20", 1
+        args.systems = "ht:random:on:sqlite,ht:re:off:sqlite,optuna:tpe:mem,pyglove"
     trials = [int(n) for n in args.trials.split(",")]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-    logging.getLogger("hashtune").setLevel(logging.ERROR)
+    quiet_libraries()
     WORK.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(exist_ok=True)
     systems = select(args.systems)
-    if any(s.endswith(":pg") for s in systems) and not ensure_pg():
+    pg_db = postgres_database("overhead_bench") if any(s.endswith(":pg") for s in systems) else None
+    if pg_db is None:
         systems = [s for s in systems if not s.endswith(":pg")]
+    else:
+        PG_URL = pg_db[0]
     results: dict[str, dict[str, list[dict]]] = {s: {} for s in systems}
-    for n in trials:
-        for rep in range(args.reps):
-            order = systems if rep % 2 == 0 else systems[::-1]  # ABAB: alternate the order
-            for system in order:
-                r = run(system, n)
-                results[system].setdefault(str(n), []).append(r)
-                print(f"  n={n} rep={rep} {system:<24} {r['ms']:8.2f} ms/trial", flush=True)
-    profiles: dict[str, dict] = {}
-    if not args.no_profile:
-        for s in ("random", "re", "tpe"):
-            system = f"ht:{s}:on:sqlite"
-            if system in systems:
-                profiles[system] = run(system, trials[0], profile=True)["profile"]
+    try:
+        for n in trials:
+            for rep in range(args.reps):
+                order = systems if rep % 2 == 0 else systems[::-1]  # ABAB: alternate the order
+                for system in order:
+                    r = run(system, n)
+                    results[system].setdefault(str(n), []).append(r)
+                    print(f"  n={n} rep={rep} {system:<24} {r['ms']:8.2f} ms/trial", flush=True)
+        profiles: dict[str, dict] = {}
+        if not args.no_profile:
+            for s in ("random", "re", "tpe"):
+                system = f"ht:{s}:on:sqlite"
+                if system in systems:
+                    profiles[system] = run(system, trials[0], profile=True)["profile"]
+    finally:
+        if pg_db is not None:
+            pg_db[1]()
     print_table(results, trials)
     print_profile(profiles)
+    m = machine()
     out = {
-        "args": vars(args),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "machine": {"cpus": m["cpus"], "python": m["python"]},
         "results": results,
         "profile": profiles,
     }
-    path = RESULTS / args.out
-    path.write_text(json.dumps(out, indent=2))
-    print(f"\nwrote {path}")
+    print()
+    write_json(out, args.json, indent=2)
 
 
 if __name__ == "__main__":

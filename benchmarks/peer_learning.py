@@ -18,13 +18,14 @@ new, `PeerSync.sync()` with 1 new peer trial (the per-ask cost in steady state),
 `store.trials` read that a replay-per-ask design would pay. CPU ms (thread time) and wall ms.
 Writes `benchmarks/results/peer_learning.json`.
 
-Usage: ``.venv/bin/python benchmarks/peer_learning.py [--trials 500] [--backends sqlite,postgres]``
+Usage: ``.venv/bin/python benchmarks/peer_learning.py [--trials 500] [--backends sqlite,postgres]
+[--quick] [--json PATH]``
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -37,17 +38,17 @@ from pathlib import Path
 from typing import Any
 
 import pyglove as pg
-from sqlalchemy import insert, update
-
-from hashtune import FunctionEvaluator, Space, Study
-from hashtune.peer_sync import PeerSync
-from hashtune.store.base import utcnow
-from hashtune.store.models import Study as StudyRow
-from hashtune.store.models import Trial
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "peer_learning.json"
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+sys.path.insert(0, str(HERE))
+
+from harness.cli import parser, postgres_database, write_json  # noqa: E402
+
+from hashtune import FunctionEvaluator, Space, Study  # noqa: E402
+from hashtune.peer_sync import PeerSync  # noqa: E402
+from hashtune.store.base import utcnow  # noqa: E402
+from hashtune.vocabulary import TrialState  # noqa: E402
+
 MODES = ("none", "sync", "replay")
 
 
@@ -76,7 +77,8 @@ def worker(url: str, name: str, trials: int, mode: str, start_at: float) -> dict
         if mode == "sync":
             n = real(self)
         elif mode == "replay":
-            self.store.trials(self.study_id)
+            store = self.store
+            store.trials(self.study_id)
             n = 0
         else:
             n = 0
@@ -124,21 +126,17 @@ def run_mode(url: str, mode: str, trials: int) -> dict[str, Any]:
 
 
 def _bulk_peer_trials(study: Study, first: int, n: int, rng: random.Random) -> None:
-    """Insert `n` trials finished by a peer, numbered from `first`, with finish order."""
+    """Add `n` trials finished by a peer (numbers follow the study's last, from `first`)."""
     rows = [
         dict(
-            study_id=study.study_id, number=i, state="COMPLETE", candidate="c",
-            dna=study.space.dna_to_json(study.space.random_dna(rng)), params={}, value=float(i),
-            values=[float(i)], user_attrs={}, worker="peer", finished_at=utcnow(),
-            finish_seq=i + 1,
+            state=TrialState.COMPLETE, candidate="c",
+            dna=study.space.dna_to_json(study.space.random_dna(rng)), params={},
+            values=[float(i)], worker="peer", finished_at=utcnow(),
         )
         for i in range(first, first + n)
     ]  # fmt: skip
-    with study.store._write() as s:
-        s.execute(insert(Trial), rows)
-        s.execute(
-            update(StudyRow).where(StudyRow.id == study.study_id).values(finish_seq=first + n)
-        )
+    store = study.store
+    store.add_finished_trials(study.study_id, rows)
 
 
 def _timed(fn: Any, repeats: int = 30) -> tuple[float, float]:
@@ -168,7 +166,8 @@ def _scale_one(url: str, k: int, rng: random.Random) -> dict[str, Any]:
     peers = PeerSync(study.store, study.study_id, "me", study.space, study.searcher)
     peers.cursor = 0
     peers.sync()  # a late joiner catching up once (not timed)
-    nothing = _timed(lambda: study.store.peer_news(study.study_id, peers.cursor, "me"))
+    store = study.store
+    nothing = _timed(lambda: store.peer_news(study.study_id, peers.cursor, "me"))
     cpu, wall = [], []
     for i in range(30):  # one new peer trial per ask; only the sync is timed
         _bulk_peer_trials(study, k + i, 1, rng)
@@ -177,32 +176,19 @@ def _scale_one(url: str, k: int, rng: random.Random) -> dict[str, Any]:
         cpu.append(time.thread_time() - c)
         wall.append(time.perf_counter() - w)
     synced = statistics.median(cpu) * 1e3, statistics.median(wall) * 1e3
-    replay = _timed(lambda: study.store.trials(study.study_id), repeats=5)
+    replay = _timed(lambda: store.trials(study.study_id), repeats=5)
     return {"trials": k, "news_empty": nothing, "sync_1_new": synced, "replay": replay}
 
 
-def _pg_database() -> tuple[str, Any]:
-    import psycopg
-
-    name = f"ht_sync_bench_{uuid.uuid4().hex[:8]}"
-    dsn = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{PG_SERVER}/{name}", drop
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "peer_learning", seed=None)
     ap.add_argument("--trials", type=int, default=500, help="trials per worker")
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--sizes", default="1000,10000", help="study sizes of the second table")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--modes", default=",".join(MODES), help="comma list of none, sync, replay")
     args = ap.parse_args()
+    if args.quick:  # seconds: SQLite, the shipped mode, a few trials, a small study
+        args.trials, args.backends, args.sizes, args.modes = 10, "sqlite", "50", "sync"
     rows, scale = [], []
     sizes = tuple(int(x) for x in args.sizes.split(","))
     for backend in args.backends.split(","):
@@ -210,9 +196,12 @@ def main() -> None:
             if backend == "sqlite":
                 url, cleanup = f"sqlite:///{tmp}/bench.db", None
             else:
-                url, cleanup = _pg_database()
+                made = postgres_database("ht_sync_bench", admin_db="test")
+                if made is None:
+                    continue
+                url, cleanup = made
             try:
-                for mode in MODES:
+                for mode in args.modes.split(","):
                     rows.append({"backend": backend, **run_mode(url, mode, args.trials)})
                     print(f"  done {backend} {mode}", file=sys.stderr)
                 scale += [{"backend": backend, **r} for r in scaling(url, sizes)]
@@ -228,7 +217,7 @@ def main() -> None:
             f"{r['backend']:<9}{r['mode']:<7}{r['ms_per_trial']:>9.2f}{r['step_mean_ms']:>8.2f}"
             f"{r['step_cpu_ms']:>7.2f}{r['step_p95_ms']:>7.2f}{r['step_first100_ms']:>8.2f}"
             f"{r['step_last100_ms']:>8.2f}{r['observed_per_worker']:>9.0f}"
-            f"{r['ms_per_trial'] / base[r['backend']]:>7.2f}x"
+            f"{r['ms_per_trial'] / base.get(r['backend'], math.nan):>7.2f}x"
         )
     print("\nper-ask cost vs study size, median ms (cpu / wall)")
     print(f"{'backend':<9}{'trials':>7}{'news, 0 new':>18}{'sync, 1 new':>18}{'full replay':>20}")
@@ -237,10 +226,8 @@ def main() -> None:
             f"{r[k][0]:>9.2f} /{r[k][1]:>7.2f}" for k in ("news_empty", "sync_1_new", "replay")
         )
         print(f"{r['backend']:<9}{r['trials']:>7}{cells}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"trials_per_worker": args.trials, "rows": rows, "scaling": scale}
-    args.out.write_text(json.dumps(record, indent=1))
-    print(f"wrote {args.out}")
+    write_json(record, args.json)
 
 
 if __name__ == "__main__":

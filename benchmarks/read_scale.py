@@ -13,13 +13,13 @@ a 4-parameter space (an int choice, a categorical, two floats; 3% failed, ~10% c
 - CLI wall time of `hashtune best` and `hashtune trials` (a fresh process each, imports included).
 - peak memory (tracemalloc) of a resume and of the 100k reads.
 
-Prints an 80-column table and writes benchmarks/results/read_scale.json (`--out` to rename).
-Usage: ``.venv/bin/python benchmarks/read_scale.py [--resume-trials 10000] [--read-trials 100000]``
+Prints an 80-column table and writes benchmarks/results/read_scale.json (`--json PATH` elsewhere).
+Usage: ``.venv/bin/python benchmarks/read_scale.py [--resume-trials 10000] [--read-trials 100000]
+[--quick] [--no-cli] [--json PATH]``
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import logging
@@ -29,6 +29,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from datetime import datetime, timedelta
@@ -38,11 +39,14 @@ from typing import Any
 import optuna
 import pyglove as pg
 
-from hashtune import FunctionEvaluator, Space, Study
-from hashtune.store import Store
-from hashtune.view import StudyView
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from harness.cli import parser, write_json  # noqa: E402
+
+from hashtune import FunctionEvaluator, Space, Study  # noqa: E402
+from hashtune.store import Store  # noqa: E402
+from hashtune.view import StudyView  # noqa: E402
+
 ACTS = ["relu", "tanh", "gelu", "swish"]
 SEARCHERS = ["random", "regularized_evolution", "hill_climb", "nsga2", "tpe", "cmaes", "qmc", "gp"]
 MULTI = {"nsga2"}
@@ -119,8 +123,9 @@ def fill_study(url: str, name: str, searcher: str, k: int, n: int) -> None:
         directions=DIRECTIONS[k], seed=1,
     )  # fmt: skip
     rows = make_rows(n, k, study.task, seed=hash(name) % 1000)
+    store = study.store
     for j in range(0, n, 20000):
-        study.store.add_finished_trials(study.study_id, rows[j : j + 20000])
+        store.add_finished_trials(study.study_id, rows[j : j + 20000])
     study.close()
 
 
@@ -241,7 +246,7 @@ def cli(args: list[str]) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "read_scale", seed=None)
     ap.add_argument("--resume-trials", type=int, default=10_000)
     ap.add_argument("--read-trials", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=7)
@@ -250,8 +255,12 @@ def main() -> None:
     ap.add_argument("--optuna-repeat", type=int, default=3, help="repeats of Optuna's 100k reads")
     ap.add_argument("--skip-reads", action="store_true", help="only the resume part")
     ap.add_argument("--dir", default="/tmp/loopr/read_scale")
-    ap.add_argument("--out", default="read_scale.json")
+    ap.add_argument("--no-cli", action="store_true", help="skip the `hashtune` CLI timings")
     args = ap.parse_args()
+    if args.quick:  # seconds: tiny studies, two searchers, no CLI processes, a private folder
+        args.resume_trials, args.read_trials, args.repeat, args.optuna_repeat = 30, 200, 2, 1
+        args.searchers, args.memory_searchers, args.no_cli = "random,tpe", "random", True
+        args.dir = tempfile.mkdtemp(prefix="read_scale_quick_")
     logging.getLogger("hashtune").setLevel(logging.ERROR)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     work = Path(args.dir)
@@ -278,7 +287,7 @@ def main() -> None:
                 lambda u=url, s=f"res_{name}", k=k: resume(u, s, k)
             )
     if args.skip_reads:
-        finish(out, args.out)
+        finish(out, args.json)
         return
     # -- reads at 100k -------------------------------------------------------------------------
     n100 = args.read_trials
@@ -315,19 +324,16 @@ def main() -> None:
         )
         out["reads"][q] = {"median_s": med, "p95_s": p95}
         print(f"read {q}: {out['reads'][q]}", flush=True)
-    out["cli"]["best"] = statistics.median(cli(["best", "read1", "-s", read_url]) for _ in range(3))
-    out["cli"]["trials"] = statistics.median(
-        cli(["trials", "read1", "-s", read_url]) for _ in range(3)
-    )
-    out["cli"]["stats"] = statistics.median(
-        cli(["stats", "read1", "-s", read_url]) for _ in range(3)
-    )
-    finish(out, args.out)
+    for command in () if args.no_cli else ("best", "trials", "stats"):
+        out["cli"][command] = statistics.median(
+            cli([command, "read1", "-s", read_url]) for _ in range(3)
+        )
+    finish(out, args.json)
 
 
-def finish(out: dict[str, Any], name: str) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / name).write_text(json.dumps(out, indent=2))
+def finish(out: dict[str, Any], path: Path) -> None:
+    """Write the record, then print its tables."""
+    write_json(out, path, indent=2, announce=False)
     print_table(out)
 
 

@@ -16,15 +16,14 @@
 
 Prints 80-column tables; writes benchmarks/results/scaling.json.
 Usage: ``.venv/bin/python benchmarks/scaling.py [--rounds 20] [--workers 1,2,4,8,16]
-[--parts sleep,cpu,driver,pg] [--systems pool,ray,tune] [--full] [--out scaling.json]``
+[--parts sleep,cpu,driver,pg] [--systems pool,ray,tune] [--full] [--quick] [--json PATH]``
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -33,13 +32,21 @@ from typing import Any
 
 import pyglove as pg
 
-import hashtune as ht
-from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext
-from hashtune.evaluators.executors import Executor, InProcessExecutor, LocalProcessExecutor
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).parent / "results"
+from harness.cli import parser, postgres_database, write_json  # noqa: E402
+from harness.runners import temporary_study  # noqa: E402
+
+import hashtune as ht  # noqa: E402
+from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext  # noqa: E402
+from hashtune.evaluators.executors import (  # noqa: E402
+    Executor,
+    InProcessExecutor,
+    LocalProcessExecutor,
+)
+from hashtune.vocabulary import TrialState  # noqa: E402
+
 WORK = Path(tempfile.gettempdir()) / "hashtune_scaling"
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 
 
 class SleepEvaluator(Evaluator):
@@ -97,15 +104,15 @@ def space() -> ht.Space:
 
 def run_study(evaluator: Evaluator, executor: Executor, n: int, url: str, searcher: str) -> dict:
     """One hashtune Study of `n` trials; wall of optimize() and the evaluations' span."""
-    study = ht.Study.create(
-        f"scaling-{uuid.uuid4().hex[:8]}", space=space(), evaluator=evaluator, searcher=searcher,
-        storage=url, executor=executor, cache={"enabled": False}, seed=0,
-    )  # fmt: skip
-    t0 = time.perf_counter()
-    study.optimize(n_trials=n, show_progress=False)
-    wall = time.perf_counter() - t0
-    trials = study.trials()
-    done = [t for t in trials if t.state == "COMPLETE"]
+    with temporary_study(
+        f"scaling-{uuid.uuid4().hex[:8]}", storage=url, space=space(), evaluator=evaluator,
+        searcher=searcher, executor=executor, cache={"enabled": False}, seed=0,
+    ) as study:  # fmt: skip
+        t0 = time.perf_counter()
+        study.optimize(n_trials=n, show_progress=False)
+        wall = time.perf_counter() - t0
+        trials = study.trials()
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
     starts = [t.user_attrs["start"] for t in done if "start" in t.user_attrs]
     ends = [t.user_attrs["end"] for t in done if "end" in t.user_attrs]
     span = (max(ends) - min(starts)) if starts else wall
@@ -193,10 +200,14 @@ def scaling(
     return rows
 
 
-def driver(n: int) -> list[dict]:
-    """Trials/s with instant evaluations: in-process, and a 16-worker process pool (SQLite)."""
+def driver(n: int, pool: int = 16) -> list[dict]:
+    """Trials/s with instant evaluations: in-process, and a `pool`-worker process pool (SQLite;
+    `pool=0` leaves the pool out)."""
     rows = []
-    for name, ex in (("inprocess", InProcessExecutor()), ("pool16", LocalProcessExecutor(16))):
+    executors: list[tuple[str, Executor]] = [("inprocess", InProcessExecutor())]
+    if pool:
+        executors.append((f"pool{pool}", LocalProcessExecutor(pool)))
+    for name, ex in executors:
         url = f"sqlite:///{WORK}/driver-{name}-{uuid.uuid4().hex[:6]}.db"
         try:
             r = run_study(SleepEvaluator(0.0), ex, n, url, "random")
@@ -210,30 +221,27 @@ def driver(n: int) -> list[dict]:
 
 def pg_overhead(marks: list[int]) -> dict:
     """Driver+store ms per trial on PostgreSQL over the 500 trials ending at each of `marks`."""
-    import psycopg
-
-    db = f"ht_executors_scaling_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db}"')
+    made = postgres_database("ht_executors_scaling", admin_db="test")
+    if made is None:
+        return {}
+    url, drop = made
     try:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
-        study = ht.Study.create(
-            "pg-overhead", space=space(), evaluator=SleepEvaluator(0.0), searcher="random",
-            storage=url, cache={"enabled": False}, seed=0,
-        )  # fmt: skip
-        out, done, window = {}, 0, 500
-        for mark in sorted(marks):
-            if mark - window > done:
-                study.optimize(n_trials=mark - window - done, show_progress=False)
-            t0 = time.perf_counter()
-            study.optimize(n_trials=window, show_progress=False)
-            out[str(mark)] = 1000 * (time.perf_counter() - t0) / window
-            done = mark
-            print(f"  pg: {out[str(mark)]:.2f} ms/trial at {mark} trials", flush=True)
+        with temporary_study(
+            "pg-overhead", storage=url, space=space(), evaluator=SleepEvaluator(0.0),
+            searcher="random", cache={"enabled": False}, seed=0,
+        ) as study:  # fmt: skip
+            out, done, window = {}, 0, 500
+            for mark in sorted(marks):
+                if mark - window > done:
+                    study.optimize(n_trials=mark - window - done, show_progress=False)
+                t0 = time.perf_counter()
+                study.optimize(n_trials=window, show_progress=False)
+                out[str(mark)] = 1000 * (time.perf_counter() - t0) / window
+                done = mark
+                print(f"  pg: {out[str(mark)]:.2f} ms/trial at {mark} trials", flush=True)
         return out
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        drop()
 
 
 def print_scaling(title: str, rows: list[dict]) -> None:
@@ -261,7 +269,7 @@ def print_scaling(title: str, rows: list[dict]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "scaling", seed=None)
     ap.add_argument("--rounds", type=int, default=20, help="trials per worker (sleep)")
     ap.add_argument("--cpu-rounds", type=int, default=6, help="trials per worker (cpu)")
     ap.add_argument("--workers", default="1,2,4,8,16")
@@ -273,14 +281,20 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="sleep: 10,000 trials at 16 workers only")
     ap.add_argument("--searcher", default="tpe", choices=["tpe", "random"],
                     help="sleep/cpu: both systems' searcher (random: Tune's own sampling)")  # fmt: skip
-    ap.add_argument("--out", default="scaling.json", help="file name under benchmarks/results/")
+    ap.add_argument(
+        "--driver-pool", type=int, default=16, help="process-pool size (driver); 0: none"
+    )
     args = ap.parse_args()
+    if args.quick:  # seconds: the in-process driver only (worker processes take long to start)
+        args.parts, args.driver_trials, args.driver_pool = "driver", 20, 0
     logging.getLogger("ray").setLevel(logging.ERROR)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     WORK.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(exist_ok=True)
     parts, systems = args.parts.split(","), args.systems.split(",")
-    out: dict[str, Any] = {"args": vars(args), "cpus": os.cpu_count()}
+    out: dict[str, Any] = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "cpus": os.cpu_count(),
+    }
     if {"ray", "tune"} & set(systems) and {"sleep", "cpu"} & set(parts):
         import ray
 
@@ -292,7 +306,7 @@ def main() -> None:
         workers = [int(w) for w in args.cpu_workers.split(",")]
         out["cpu"] = scaling("cpu", workers, args.cpu_rounds, systems, False, args.searcher)
     if "driver" in parts:
-        out["driver"] = driver(args.driver_trials)
+        out["driver"] = driver(args.driver_trials, args.driver_pool)
     if "pg" in parts:
         out["pg_ms_per_trial"] = pg_overhead([int(m) for m in args.pg_trials.split(",")])
     if "sleep" in out:
@@ -310,9 +324,8 @@ def main() -> None:
         print("\nDriver + PostgreSQL store, ms per trial (instant evaluations, in-process)")
         for mark, ms in out["pg_ms_per_trial"].items():
             print(f"  trials ending at {int(mark):>6}: {ms:6.2f} ms/trial")
-    path = RESULTS / args.out
-    path.write_text(json.dumps(out, indent=2, default=str))
-    print(f"\nwrote {path}")
+    print()
+    write_json(out, args.json, indent=2)
 
 
 if __name__ == "__main__":
