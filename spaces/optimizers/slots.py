@@ -59,9 +59,21 @@ class SlotProgram:
         """The SSA `Program` (PyGlove), e.g. to print or store."""
         return self.space.program_of(self.instrs)
 
+    def live(self) -> list[Instruction]:
+        """The non-noop instructions the outputs (`update`, `m`, `v`) depend on, in order."""
+        needed = {"update", "m", "v"}
+        live: list[Instruction] = []
+        for ins in reversed(self.instrs):
+            if ins.op != NOOP and ins.dest in needed:
+                live.append(ins)
+                needed.discard(ins.dest)
+                needed.update(a for a in ins.args if isinstance(a, str))
+        return live[::-1]
+
     def arrays(self, n: int | None = None) -> ProgramArrays:
-        """`ProgramArrays` with one instruction per non-noop slot, padded to `n` (float64)."""
-        active = [i for i in self.instrs if i.op != NOOP]
+        """`ProgramArrays` with one instruction per live slot (dead code dropped), padded to `n`
+        (default: the next multiple of 8), float64."""
+        active = self.live()
         n = n or max(8, -(-len(active) // 8) * 8)
         env: dict[str, tuple[bool, float]] = {r: (True, 0.0) for r in self.space.readable}
         env.update({r: (False, float(k)) for k, r in enumerate(INPUTS)})
@@ -90,6 +102,10 @@ class SlotProgram:
             np.array([c for c, _ in outs], bool),
             np.zeros(n, np.float64),
         )
+
+    def hash_form(self) -> tuple[Any, ProgramArrays, tuple[Any, ...]]:
+        """(batched fn, arrays, input specs): what `functional_hashes` runs, no `Executable`."""
+        return run_program_arrays, self.arrays(), INPUT_SPECS
 
     def executable(self) -> Executable:
         """The functional hash's form (batched only; the eager fn builds the `Program`)."""
