@@ -18,7 +18,13 @@ import numpy as np
 
 from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext
 from hashtune.evaluators.batched_training import BatchedTrainer, SingleTrainer, prepare_suite
-from hashtune.evaluators.proxy_tasks import META_TEST, SEARCH_SUITES, TaskSpec
+from hashtune.evaluators.proxy_tasks import (
+    META_TEST,
+    QUICK_META,
+    QUICK_SUITES,
+    SEARCH_SUITES,
+    TaskSpec,
+)
 from hashtune.spaces.optimizers.program import Program
 from hashtune.spaces.optimizers.seeds import ADAM
 
@@ -56,6 +62,12 @@ FIDELITIES: dict[int, Fidelity] = {
     1: Fidelity("f1", SEARCH_SUITES[1], steps=300, seeds=2, lrs=HALF_DECADES),
 }
 META_FIDELITY = Fidelity("meta_test", META_TEST, steps=400, seeds=2, lrs=HALF_DECADES, seed=1)
+#: Tiny rungs and meta-test for CPU smoke runs (`--quick`).
+QUICK_FIDELITIES: dict[int, Fidelity] = {
+    0: Fidelity("q0", QUICK_SUITES[0], steps=30, seeds=1, lrs=DECADES),
+    1: Fidelity("q1", QUICK_SUITES[1], steps=60, seeds=1, lrs=DECADES),
+}
+QUICK_META_FIDELITY = Fidelity("q_meta", QUICK_META, steps=80, seeds=1, lrs=DECADES, seed=1)
 
 
 def relative_scores(losses: np.ndarray, ref_best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

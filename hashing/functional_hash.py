@@ -204,7 +204,8 @@ def functional_hashes(
         groups.setdefault((id(batched_fn), p.signature, sig), []).append((i, (batched_fn, data, p)))
     for members in groups.values():
         batched_fn, _, p = members[0][1]
-        leaves = _run_batched(batched_fn, [m[1][1] for m in members], p, min(chunk, len(members)))
+        size = min(chunk, 1 << (len(members) - 1).bit_length())  # powers of 2: few compiles
+        leaves = _run_batched(batched_fn, [m[1][1] for m in members], p, size)
         for (i, _), digest in zip(members, output_digests(leaves, digits, flush), strict=True):
             out[i] = digest
     return [h for h in out if h is not None]

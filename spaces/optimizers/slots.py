@@ -51,9 +51,28 @@ class SlotProgram:
             ],
         )
 
+    @classmethod
+    def random_short(cls, space: OptimizerProgramSpace, rng: random.Random, k: int) -> SlotProgram:
+        """`k` random instructions in random slots, the rest noops (AutoML-Zero's small starts)."""
+        slots = [Instruction(NOOP)] * space.max_statements
+        for i in rng.sample(range(space.max_statements), min(k, space.max_statements)):
+            slots[i] = space.random_instruction(rng)
+        return cls(space, slots)
+
     def mutate(self, rng: random.Random) -> SlotProgram:
         """One of the space's program-aware mutations."""
         return SlotProgram(self.space, mutate_instructions(self.space, list(self.instrs), rng)[0])
+
+    def mutate_many(self, rng: random.Random, p_more: float = 0.5, most: int = 4) -> SlotProgram:
+        """1 + Geometric(`p_more`) edits (at most `most`), each a space mutation or, with
+        probability 1/4 each, `copy` (an instruction duplicated into another slot, new
+        destination half the time) or `swap` (two slots exchanged): larger, structured jumps."""
+        instrs = list(self.instrs)
+        for _ in range(most):
+            instrs = _edit(self.space, instrs, rng)
+            if rng.random() >= p_more:
+                break
+        return SlotProgram(self.space, instrs)
 
     def program(self) -> Program:
         """The SSA `Program` (PyGlove), e.g. to print or store."""
@@ -69,6 +88,11 @@ class SlotProgram:
                 needed.discard(ins.dest)
                 needed.update(a for a in ins.args if isinstance(a, str))
         return live[::-1]
+
+    def live_key(self) -> tuple[Instruction, ...]:
+        """The live instructions as a hashable key: equal keys compute the same function (and so
+        have the same functional hash); a search can memoise hashes by it."""
+        return tuple(self.live())
 
     def arrays(self, n: int | None = None) -> ProgramArrays:
         """`ProgramArrays` with one instruction per live slot (dead code dropped), padded to `n`
@@ -122,3 +146,22 @@ class SlotProgram:
                 BATCHED_META_KEY: (run_program_arrays, self.arrays(16)),
             },
         )
+
+
+def _edit(space: OptimizerProgramSpace, instrs: list[Instruction], rng: random.Random) -> list:
+    """One edit of `mutate_many`: copy, swap, or a space mutation."""
+    active = [k for k, i in enumerate(instrs) if i.op != NOOP]
+    u = rng.random()
+    if u < 0.25 and active:  # copy
+        src = instrs[rng.choice(active)]
+        if rng.random() < 0.5:
+            src = Instruction(src.op, rng.choice(space.writable), src.args)
+        out = list(instrs)
+        out[rng.randrange(len(out))] = src
+        return out
+    if u < 0.5 and len(instrs) > 1:  # swap
+        i, j = rng.sample(range(len(instrs)), 2)
+        out = list(instrs)
+        out[i], out[j] = out[j], out[i]
+        return out
+    return mutate_instructions(space, instrs, rng)[0]
