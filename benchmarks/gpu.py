@@ -94,6 +94,7 @@ def main() -> None:
     p.add_argument("--axis", default="auto", help="population axis: auto, vmap, map")
     p.add_argument("--skip-today", action="store_true")
     p.add_argument("--today-rate", type=float, default=0.7, help="programs/s when skipped")
+    p.add_argument("--instr-pad", type=int, default=16, help="8: the 8-slot programs' own size")
     p.add_argument("--rounds", type=int, default=0, help="interleaved today/batched rounds")
     p.add_argument("--round-pop", type=int, default=0, help="batched population per round")
     p.add_argument("--quick", action="store_true", help="tiny suite and sizes (CPU, seconds)")
@@ -114,6 +115,7 @@ def main() -> None:
         "suite": fid.config(),
         "load_start": os.getloadavg(),
         "axis": a.axis,
+        "instr_pad": a.instr_pad,
     }
     rows = []
     if a.skip_today:
@@ -133,7 +135,7 @@ def main() -> None:
     progs = random_programs(a.single, seed=2)
     single_res, s = timed(lambda: [single.score([q.program()])[0] for q in progs], "single")
     rows.append(("suite f0, one at a time (compiled each)", a.single, s, a.single / s))
-    batched = SuiteScorer(fid, population_axis=a.axis)
+    batched = SuiteScorer(fid, population_axis=a.axis, instr_pad=a.instr_pad)
     _, compile_1 = timed(lambda: batched.reference, "batched: compile bucket 1")
     b_res = batched.score(progs)
     diffs = [abs(x["score"] - y["score"]) for x, y in zip(b_res, single_res, strict=True)]

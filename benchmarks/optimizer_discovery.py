@@ -38,6 +38,8 @@ from hashtune.evaluators.optimizer_suite import (  # noqa: E402
     META_FIDELITY,
     QUICK_FIDELITIES,
     QUICK_META_FIDELITY,
+    QUICK_VALIDATION_FIDELITY,
+    VALIDATION_FIDELITY,
     SuiteScorer,
 )
 from hashtune.hashing import functional_hashes  # noqa: E402
@@ -70,6 +72,8 @@ def search(
     hash_s = train_s = 0.0
     memo: dict[tuple, str] = {}
     hashed = 0
+    finalists: dict[tuple, tuple[float, SlotProgram]] = {}  # live code -> (top-rung score, prog)
+    last = len(scorers) - 1
     while time.perf_counter() - t0 < a.budget_s:
         if len(population) < a.population:
             progs = [
@@ -100,6 +104,8 @@ def search(
             seen.add(k)
             if (rung, f) > (best[1], best[0]):
                 best = (f, rung, p, k)
+            if rung == last:
+                finalists[p.live_key()] = (f, p)
         while len(population) > a.population:
             population.popleft()
         generations += 1
@@ -120,6 +126,7 @@ def search(
             }
         )
     top = sorted({k: (f, p) for p, k, f in population}.values(), key=lambda x: -x[0])[: a.top]
+    final = sorted(finalists.values(), key=lambda x: -x[0])[: a.finalists]
     return {
         "fec": fec,
         "seconds": time.perf_counter() - t0,
@@ -139,6 +146,8 @@ def search(
         "best_program": best[2].program(),
         "top_programs": [p.program() for _, p in top],
         "top_fitness": [f for f, _ in top],
+        "finalists": [p.program() for _, p in final],
+        "finalist_fitness": [f for f, _ in final],
         "curve": curve[:: max(1, len(curve) // 200)],
     }
 
@@ -182,6 +191,7 @@ def main() -> None:
     p.add_argument("--init-active", type=int, default=3, help="0: every slot random")
     p.add_argument("--mutation", choices=("many", "one"), default="many")
     p.add_argument("--top", type=int, default=3, help="also meta-test this many of the last pop.")
+    p.add_argument("--finalists", type=int, default=64, help="ranked on validation tasks")
     p.add_argument("--axis", default="auto", help="population axis: auto, vmap, map")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--searches", default="fec,nofec", help="which searches, comma-separated")
@@ -198,8 +208,10 @@ def main() -> None:
     if a.quick:
         a.budget_s, a.batch, a.population = min(a.budget_s, 8.0), 32, 64
         a.tournament, a.promote, a.max_statements, a.no_warmup = 8, 0.1, 8, True
-    fids, meta_fid = (
-        (QUICK_FIDELITIES, QUICK_META_FIDELITY) if a.quick else (FIDELITIES, META_FIDELITY)
+    fids, meta_fid, val_fid = (
+        (QUICK_FIDELITIES, QUICK_META_FIDELITY, QUICK_VALIDATION_FIDELITY)
+        if a.quick
+        else (FIDELITIES, META_FIDELITY, VALIDATION_FIDELITY)
     )
     dev = jax.devices()[0]
     t0 = time.perf_counter()
@@ -221,9 +233,25 @@ def main() -> None:
         for name in a.searches.split(",")
         if name in ("fec", "nofec")
     ]
-    names = list(refs) + [f"found ({'FEC' if r['fec'] else 'no FEC'})" for r in runs]
-    extra = [
-        (f"top{i + 1} ({'FEC' if r['fec'] else 'no FEC'})", q)
+    val = SuiteScorer(val_fid, population_axis=a.axis)
+    val_refs = val.score(list(refs.values()))
+    print(
+        "validation: "
+        + ", ".join(f"{n}={x['score']:.3f}" for n, x in zip(refs, val_refs, strict=True))
+    )
+    for r in runs:  # pick by the validation tasks among the finalists (never by the meta-test)
+        vs = val.score(r["finalists"]) if r["finalists"] else []
+        r["finalist_validation"] = [x["score"] for x in vs]
+        pick = max(range(len(vs)), key=lambda i: vs[i]["score"]) if vs else None
+        r["selected"] = r["finalists"][pick] if pick is not None else r["best_program"]
+        r["selected_validation"] = vs[pick]["score"] if pick is not None else None
+        r["selected_source"] = r["selected"].to_source()
+        r["selected_simplified"] = simplify(r["selected"]).to_source()
+    tag = {True: "FEC", False: "no FEC"}
+    names = list(refs) + [f"found ({tag[r['fec']]})" for r in runs]
+    extra = [(f"selected ({tag[r['fec']]})", r["selected"]) for r in runs]
+    extra += [
+        (f"top{i + 1} ({tag[r['fec']]})", q)
         for r in runs
         for i, q in enumerate(r["top_programs"][1:])
     ]
@@ -272,8 +300,15 @@ def main() -> None:
             f"{r['best_simplified']}raw:\n{r['best_raw']}"
         )
     for r in runs:
-        del r["best_program"]
+        print(
+            f"\nselected on validation, {tag[r['fec']]} (validation {r['selected_validation']}):\n"
+            f"{r['selected_simplified']}"
+        )
+    for r in runs:
+        del r["best_program"], r["selected"]
         r["top_programs"] = [q.to_source() for q in r["top_programs"]]
+        r["finalists"] = [q.to_source() for q in r["finalists"]]
+
     rec = {
         "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
         "args": {k: str(v) for k, v in vars(a).items()},
@@ -281,6 +316,8 @@ def main() -> None:
         "meta_fidelity": meta_fid.config(),
         "setup_s": setup_s,
         "compile_s": compile_s,
+        "validation_fidelity": val_fid.config(),
+        "validation_refs": {n: x["score"] for n, x in zip(refs, val_refs, strict=True)},
         "runs": runs,
         "table": rows,
     }

@@ -218,3 +218,12 @@ QUICK_META: tuple[TaskSpec, ...] = (
     TaskSpec("linreg16q", "linreg", dim=16, cond=1e3, samples=64, batch=16, data_seed=7),
     TaskSpec("parity5t", "parity", hidden=(12,), activation="tanh", dim=5, batch=32),
 )
+
+#: Selection tasks (neither searched on nor meta-test): a search's finalists are ranked on these,
+#: as Lion's search picked its programs on larger proxies. Other depths, activations, batches.
+VALIDATION: tuple[TaskSpec, ...] = (
+    TaskSpec("linreg24", "linreg", dim=24, cond=1e3, samples=192, batch=32, data_seed=3),
+    TaskSpec("mlp_relu32x2", "digits", hidden=(32, 32), activation="relu", batch=32, data_seed=2),
+    TaskSpec("conv4", "conv", hidden=(4,), activation="tanh", batch=64, data_seed=2),
+    TaskSpec("parity6t", "parity", hidden=(48,), activation="tanh", dim=6, batch=32),
+)
