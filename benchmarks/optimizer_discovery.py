@@ -7,7 +7,12 @@ whose function is already known are served from the cache (FEC), the rest go thr
 without FEC (every child trained) runs for the same budget. Reports paid evaluations per rung,
 cache hits, each search's best program (simplified and raw), and the held-out meta-test scores of
 the bests against Adam, AdamW, Lion, RMSProp, SGD-momentum, SGD. Writes JSON (`--out`).
-Run: `python benchmarks/optimizer_discovery.py --budget-s 240 [--batch 256] [--axis vmap]`.
+Children are drawn by `--mutation many` (1 + geometric edits: the space's insert / delete /
+modify mutations plus copy and swap) from an initial population of short random programs
+(`--init-active`: 1..K random instructions, AutoML-Zero style; 0 = every slot random). The bucket
+shapes both searches will meet are compiled before the clock starts (setup, reported apart).
+Run: `python benchmarks/optimizer_discovery.py --budget-s 240 [--batch 1024] [--json PATH]`;
+`--quick`: tiny CPU suites, seconds.
 """
 
 from __future__ import annotations
@@ -26,17 +31,29 @@ ensure_hashtune()
 
 import jax  # noqa: E402
 
+from hashtune.evaluators.batched_training import BUCKETS, bucket  # noqa: E402
 from hashtune.evaluators.funnel import Funnel  # noqa: E402
 from hashtune.evaluators.optimizer_suite import (  # noqa: E402
     FIDELITIES,
     META_FIDELITY,
+    QUICK_FIDELITIES,
+    QUICK_META_FIDELITY,
+    QUICK_VALIDATION_FIDELITY,
+    VALIDATION_FIDELITY,
     SuiteScorer,
 )
 from hashtune.hashing import functional_hashes  # noqa: E402
+from hashtune.hashing.functional_hash import CHUNK  # noqa: E402
 from hashtune.spaces.optimizers.references import reference_programs  # noqa: E402
 from hashtune.spaces.optimizers.simplify import simplify  # noqa: E402
 from hashtune.spaces.optimizers.slots import SlotProgram  # noqa: E402
 from hashtune.spaces.optimizers.space import optimizer_program_space  # noqa: E402
+
+
+def _child(a: argparse.Namespace, population: list, rng: random.Random) -> SlotProgram:
+    """A tournament winner's mutated copy."""
+    parent = max(rng.sample(population, min(a.tournament, len(population))), key=lambda x: x[2])[0]
+    return parent.mutate_many(rng) if a.mutation == "many" else parent.mutate(rng)
 
 
 def search(
@@ -46,26 +63,36 @@ def search(
     space = optimizer_program_space(max_statements=a.max_statements)
     rng = random.Random(seed)
     funnel = Funnel(scorers, promote_fraction=a.promote, min_promote=2)
-    population: collections.deque = collections.deque()  # (dna, program, key, fitness)
+    population: collections.deque = collections.deque()  # (program, key, fitness)
     t0 = time.perf_counter()
     proposals = generations = 0
-    seen_src: dict[str, int] = {}
+    seen: set[str] = set()
     best: tuple[float, int, Any, str] = (-1e9, -1, None, "")
     curve = []
     hash_s = train_s = 0.0
+    memo: dict[tuple, str] = {}
+    hashed = 0
+    finalists: dict[tuple, tuple[float, SlotProgram]] = {}  # live code -> (top-rung score, prog)
+    last = len(scorers) - 1
     while time.perf_counter() - t0 < a.budget_s:
         if len(population) < a.population:
-            progs = [SlotProgram.random(space, rng) for _ in range(a.batch)]
-        else:
-            pop = list(population)
             progs = [
-                max(rng.sample(pop, a.tournament), key=lambda x: x[3])[1].mutate(rng)
+                SlotProgram.random_short(space, rng, rng.randint(1, a.init_active))
+                if a.init_active
+                else SlotProgram.random(space, rng)
                 for _ in range(a.batch)
             ]
+        else:
+            pop = list(population)
+            progs = [_child(a, pop, rng) for _ in range(a.batch)]
         proposals += len(progs)
         th = time.perf_counter()
-        if fec:
-            keys = functional_hashes(progs)
+        if fec:  # programs with the same live code share their hash: computed once, memoised
+            lives = [q.live_key() for q in progs]
+            new = {lk: q for lk, q in zip(lives, progs, strict=True) if lk not in memo}
+            memo.update(zip(new, functional_hashes(list(new.values())), strict=True))
+            hashed += len(new)
+            keys = [memo[lk] for lk in lives]
         else:  # no functional cache: every proposal is its own evaluation
             keys = [f"p{proposals - len(progs) + i}" for i in range(len(progs))]
         hash_s += time.perf_counter() - th
@@ -73,10 +100,12 @@ def search(
         fits = funnel.run(list(zip(keys, progs, strict=True)))
         train_s += time.perf_counter() - tt
         for p, k, (f, rung) in zip(progs, keys, fits, strict=True):
-            population.append((None, p, k, f))
-            seen_src[k] = rung
+            population.append((p, k, f))
+            seen.add(k)
             if (rung, f) > (best[1], best[0]):
                 best = (f, rung, p, k)
+            if rung == last:
+                finalists[p.live_key()] = (f, p)
         while len(population) > a.population:
             population.popleft()
         generations += 1
@@ -96,7 +125,8 @@ def search(
                 "best_rung": best[1],
             }
         )
-    hits_by_rung = dict(funnel.stats.hits)
+    top = sorted({k: (f, p) for p, k, f in population}.values(), key=lambda x: -x[0])[: a.top]
+    final = sorted(finalists.values(), key=lambda x: -x[0])[: a.finalists]
     return {
         "fec": fec,
         "seconds": time.perf_counter() - t0,
@@ -104,8 +134,9 @@ def search(
         "proposals": proposals,
         "paid_by_rung": dict(funnel.stats.paid),
         "cache_hits_rung0": proposals - funnel.stats.paid.get(0, 0),
-        "cache_hits_by_rung": hits_by_rung,
-        "distinct_functions": len(seen_src) if fec else None,
+        "cache_hits_by_rung": dict(funnel.stats.hits),
+        "distinct_functions": len(seen) if fec else None,
+        "hashes_computed": hashed if fec else None,
         "hash_s": hash_s,
         "train_s": train_s,
         "best_fitness": best[0],
@@ -113,26 +144,79 @@ def search(
         "best_raw": best[2].program().to_source(),
         "best_simplified": simplify(best[2].program()).to_source(),
         "best_program": best[2].program(),
-        "curve": curve,
+        "top_programs": [p.program() for _, p in top],
+        "top_fitness": [f for f, _ in top],
+        "finalists": [p.program() for _, p in final],
+        "finalist_fitness": [f for f, _ in final],
+        "curve": curve[:: max(1, len(curve) // 200)],
     }
+
+
+def warm_up(scorers: list[SuiteScorer], a: argparse.Namespace) -> dict[str, float]:
+    """Compile every population bucket the searches can meet (seconds per rung and bucket)."""
+    space = optimizer_program_space(max_statements=a.max_statements)
+    rng = random.Random(12345)
+    sizes = {0: bucket(a.batch), 1: bucket(max(2, round(a.promote * a.batch)))}
+    out = {}
+    for r, sc in enumerate(scorers):
+        for b in BUCKETS:
+            if b <= sizes.get(r, sizes[1]):
+                t = time.perf_counter()
+                sc.score([SlotProgram.random(space, rng) for _ in range(b)])
+                out[f"rung{r}_b{b}"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for n in (8, 16):  # the hash's compiled shapes: instruction pads x power-of-2 chunks
+        long = [
+            q
+            for q in (SlotProgram.random(space, rng) for _ in range(4096))
+            if len(q.live()) > n - 8
+        ]
+        progs = [q for q in long if len(q.live()) <= n]
+        k = 1
+        while k <= min(CHUNK, len(progs)):
+            functional_hashes(progs[:k])
+            k *= 2
+    out["hash"] = time.perf_counter() - t
+    return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget-s", type=float, default=240.0)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--population", type=int, default=1024)
-    p.add_argument("--tournament", type=int, default=16)
-    p.add_argument("--promote", type=float, default=0.05)
-    p.add_argument("--max-statements", type=int, default=10)
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--population", type=int, default=4096)
+    p.add_argument("--tournament", type=int, default=32)
+    p.add_argument("--promote", type=float, default=0.03)
+    p.add_argument("--max-statements", type=int, default=12)
+    p.add_argument("--init-active", type=int, default=3, help="0: every slot random")
+    p.add_argument("--mutation", choices=("many", "one"), default="many")
+    p.add_argument("--top", type=int, default=3, help="also meta-test this many of the last pop.")
+    p.add_argument("--finalists", type=int, default=64, help="ranked on validation tasks")
     p.add_argument("--axis", default="auto", help="population axis: auto, vmap, map")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/optimizer_discovery.json"))
+    p.add_argument("--searches", default="fec,nofec", help="which searches, comma-separated")
+    p.add_argument("--no-warmup", action="store_true")
+    p.add_argument("--quick", action="store_true", help="tiny CPU suites and budget (seconds)")
+    p.add_argument(
+        "--json",
+        "--out",
+        dest="out",
+        type=Path,
+        default=Path("benchmarks/results/optimizer_discovery.json"),
+    )
     a = p.parse_args()
+    if a.quick:
+        a.budget_s, a.batch, a.population = min(a.budget_s, 8.0), 32, 64
+        a.tournament, a.promote, a.max_statements, a.no_warmup = 8, 0.1, 8, True
+    fids, meta_fid, val_fid = (
+        (QUICK_FIDELITIES, QUICK_META_FIDELITY, QUICK_VALIDATION_FIDELITY)
+        if a.quick
+        else (FIDELITIES, META_FIDELITY, VALIDATION_FIDELITY)
+    )
     dev = jax.devices()[0]
     t0 = time.perf_counter()
-    scorers = [SuiteScorer(FIDELITIES[r], population_axis=a.axis) for r in sorted(FIDELITIES)]
-    meta = SuiteScorer(META_FIDELITY, population_axis=a.axis)
+    scorers = [SuiteScorer(fids[r], population_axis=a.axis) for r in sorted(fids)]
+    meta = SuiteScorer(meta_fid, population_axis=a.axis)
     refs = reference_programs()
     ref_rows = {r: scorers[r].score(list(refs.values())) for r in range(len(scorers))}
     for r in ref_rows:
@@ -141,10 +225,40 @@ def main() -> None:
             + ", ".join(f"{n}={x['score']:.3f}" for n, x in zip(refs, ref_rows[r], strict=True)),
             flush=True,
         )
+    compile_s = {} if a.no_warmup else warm_up(scorers, a)
     setup_s = time.perf_counter() - t0
-    runs = [search(scorers, a, fec=True, seed=a.seed), search(scorers, a, fec=False, seed=a.seed)]
-    names = list(refs) + ["found (FEC)", "found (no FEC)"]
-    metas = meta.score(list(refs.values()) + [r["best_program"] for r in runs])
+    print(f"setup {setup_s:.0f}s (compile {sum(compile_s.values()):.0f}s)", flush=True)
+    runs = [
+        search(scorers, a, fec=name == "fec", seed=a.seed)
+        for name in a.searches.split(",")
+        if name in ("fec", "nofec")
+    ]
+    val = SuiteScorer(val_fid, population_axis=a.axis)
+    val_refs = val.score(list(refs.values()))
+    print(
+        "validation: "
+        + ", ".join(f"{n}={x['score']:.3f}" for n, x in zip(refs, val_refs, strict=True))
+    )
+    for r in runs:  # pick by the validation tasks among the finalists (never by the meta-test)
+        vs = val.score(r["finalists"]) if r["finalists"] else []
+        r["finalist_validation"] = [x["score"] for x in vs]
+        pick = max(range(len(vs)), key=lambda i: vs[i]["score"]) if vs else None
+        r["selected"] = r["finalists"][pick] if pick is not None else r["best_program"]
+        r["selected_validation"] = vs[pick]["score"] if pick is not None else None
+        r["selected_source"] = r["selected"].to_source()
+        r["selected_simplified"] = simplify(r["selected"]).to_source()
+    tag = {True: "FEC", False: "no FEC"}
+    names = list(refs) + [f"found ({tag[r['fec']]})" for r in runs]
+    extra = [(f"selected ({tag[r['fec']]})", r["selected"]) for r in runs]
+    extra += [
+        (f"top{i + 1} ({tag[r['fec']]})", q)
+        for r in runs
+        for i, q in enumerate(r["top_programs"][1:])
+    ]
+    names += [n for n, _ in extra]
+    metas = meta.score(
+        list(refs.values()) + [r["best_program"] for r in runs] + [q for _, q in extra]
+    )
     rows = {}
     for i, n in enumerate(names):
         rows[n] = {
@@ -156,17 +270,20 @@ def main() -> None:
     print(f"device {dev.platform}:{getattr(dev, 'device_kind', '')}; setup {setup_s:.0f}s")
     print(
         f"\n{'search':<10} | {'budget s':>8} | {'proposals':>9} | {'paid f0':>7} | "
-        f"{'paid f1':>7} | {'cache hits':>10} | {'best fitness':>12} | rung"
+        f"{'paid f1':>7} | {'cache hits':>10} | {'hashed':>7} | {'hash s':>6} | "
+        f"{'train s':>7} | {'best fitness':>12} | rung"
     )
     for r in runs:
         print(
             f"{'FEC' if r['fec'] else 'no FEC':<10} | {r['seconds']:>8.0f} | {r['proposals']:>9} "
             f"| {r['paid_by_rung'].get(0, 0):>7} | {r['paid_by_rung'].get(1, 0):>7} | "
-            f"{r['cache_hits_rung0']:>10} | {r['best_fitness']:>12.3f} | {r['best_rung']}"
+            f"{r['cache_hits_rung0']:>10} | {r['hashes_computed'] or 0:>7} | "
+            f"{r['hash_s']:>6.1f} | {r['train_s']:>7.1f} | {r['best_fitness']:>12.3f} | "
+            f"{r['best_rung']}"
         )
     tasks = list(metas[0]["task_scores"])
     print(
-        f"\n{'program':<16} | {'f0':>6} | {'f1':>6} | {'meta':>6} | "
+        f"\n{'program':<16} | {'f0':>6} | {'f1':>6} | {'meta':>6} | {'vs adam':>7} | "
         + " | ".join(f"{t:>9}" for t in tasks)
     )
     for n, row in rows.items():
@@ -174,6 +291,7 @@ def main() -> None:
         f1 = "" if row["f1"] is None else f"{row['f1']:.3f}"
         print(
             f"{n:<16} | {f0:>6} | {f1:>6} | {row['meta_test']:>6.3f} | "
+            f"{row['meta_test'] - rows['adam']['meta_test']:>+7.3f} | "
             + " | ".join(f"{row['meta_tasks'][t]:>9.3f}" for t in tasks)
         )
     for r in runs:
@@ -182,13 +300,24 @@ def main() -> None:
             f"{r['best_simplified']}raw:\n{r['best_raw']}"
         )
     for r in runs:
-        del r["best_program"]
+        print(
+            f"\nselected on validation, {tag[r['fec']]} (validation {r['selected_validation']}):\n"
+            f"{r['selected_simplified']}"
+        )
+    for r in runs:
+        del r["best_program"], r["selected"]
+        r["top_programs"] = [q.to_source() for q in r["top_programs"]]
+        r["finalists"] = [q.to_source() for q in r["finalists"]]
+
     rec = {
         "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
         "args": {k: str(v) for k, v in vars(a).items()},
-        "fidelities": {r: FIDELITIES[r].config() for r in FIDELITIES},
-        "meta_fidelity": META_FIDELITY.config(),
+        "fidelities": {r: fids[r].config() for r in fids},
+        "meta_fidelity": meta_fid.config(),
         "setup_s": setup_s,
+        "compile_s": compile_s,
+        "validation_fidelity": val_fid.config(),
+        "validation_refs": {n: x["score"] for n, x in zip(refs, val_refs, strict=True)},
         "runs": runs,
         "table": rows,
     }

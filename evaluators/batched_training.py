@@ -163,15 +163,17 @@ def interpret(
     )
 
 
-def encode(programs: Sequence[Any], pad_to: int | None = None) -> ProgramArrays:
+def encode(
+    programs: Sequence[Any], pad_to: int | None = None, multiple: int = INSTR_PAD
+) -> ProgramArrays:
     """Stacked float32 arrays of `programs` (live statements of a `Program`, or anything with
-    `.arrays(n)` such as `SlotProgram`), padded to a common length."""
+    `.arrays(n)` such as `SlotProgram`), padded to `pad_to` or the next `multiple`."""
     lives = [p.live_statements() if isinstance(p, Program) else None for p in programs]
     lengths = [
         len(s) if s is not None else len(p.arrays().op)
         for s, p in zip(lives, programs, strict=True)
     ]
-    n = pad_to or -(-max([*lengths, 1]) // INSTR_PAD) * INSTR_PAD
+    n = pad_to or -(-max([*lengths, 1]) // multiple) * multiple
     arrs = [
         program_arrays(s, p.outputs, INPUTS, pad=n) if s is not None else p.arrays(n)
         for s, p in zip(lives, programs, strict=True)
@@ -200,6 +202,7 @@ class BatchedTrainer:
         lrs: Sequence[float],
         population_axis: str = "auto",
         unroll: bool = False,
+        instr_pad: int = INSTR_PAD,
     ):
         import jax
         import jax.numpy as jnp
@@ -211,6 +214,7 @@ class BatchedTrainer:
         if population_axis == "auto":  # CPU: a real branch per program beats computing every op
             population_axis = "map" if jax.default_backend() == "cpu" else "vmap"
         self.suite, self.lrs = suite, jnp.asarray(lrs, jnp.float32)
+        self.instr_pad = instr_pad  # programs padded to a multiple of this (one shape each)
         run = _run_factory(suite)
 
         def one(prog: ProgramArrays, p0: Any, idx: Any, lr: Any) -> Any:
@@ -234,7 +238,7 @@ class BatchedTrainer:
             return np.zeros((0, self.suite.seeds, len(self.lrs), len(self.suite.tasks)))
         size = bucket(len(programs))
         padded = list(programs) + [self._pad] * (size - len(programs))
-        arrays = encode(padded)
+        arrays = encode(padded, multiple=self.instr_pad)
         out = self._fn(arrays, self.suite.p0, self.suite.idx, self.lrs)
         return np.asarray(out, np.float64)[: len(programs)]
 

@@ -17,8 +17,20 @@ from typing import Any
 import numpy as np
 
 from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext
-from hashtune.evaluators.batched_training import BatchedTrainer, SingleTrainer, prepare_suite
-from hashtune.evaluators.proxy_tasks import META_TEST, SEARCH_SUITES, TaskSpec
+from hashtune.evaluators.batched_training import (
+    INSTR_PAD,
+    BatchedTrainer,
+    SingleTrainer,
+    prepare_suite,
+)
+from hashtune.evaluators.proxy_tasks import (
+    META_TEST,
+    QUICK_META,
+    QUICK_SUITES,
+    SEARCH_SUITES,
+    VALIDATION,
+    TaskSpec,
+)
 from hashtune.spaces.optimizers.program import Program
 from hashtune.spaces.optimizers.seeds import ADAM
 
@@ -56,6 +68,17 @@ FIDELITIES: dict[int, Fidelity] = {
     1: Fidelity("f1", SEARCH_SUITES[1], steps=300, seeds=2, lrs=HALF_DECADES),
 }
 META_FIDELITY = Fidelity("meta_test", META_TEST, steps=400, seeds=2, lrs=HALF_DECADES, seed=1)
+#: Where a search's finalists are ranked before the meta-test (see `proxy_tasks.VALIDATION`).
+VALIDATION_FIDELITY = Fidelity(
+    "validation", VALIDATION, steps=300, seeds=2, lrs=HALF_DECADES, seed=2
+)
+#: Tiny rungs, validation and meta-test for CPU smoke runs (`--quick`).
+QUICK_FIDELITIES: dict[int, Fidelity] = {
+    0: Fidelity("q0", QUICK_SUITES[0], steps=30, seeds=1, lrs=DECADES),
+    1: Fidelity("q1", QUICK_SUITES[1], steps=60, seeds=1, lrs=DECADES),
+}
+QUICK_VALIDATION_FIDELITY = Fidelity("q_val", QUICK_SUITES[1], steps=60, seeds=1, seed=2)
+QUICK_META_FIDELITY = Fidelity("q_meta", QUICK_META, steps=80, seeds=1, lrs=DECADES, seed=1)
 
 
 def relative_scores(losses: np.ndarray, ref_best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,11 +94,19 @@ def relative_scores(losses: np.ndarray, ref_best: np.ndarray) -> tuple[np.ndarra
 class SuiteScorer:
     """One fidelity's suite, compiled once: `score(programs)` trains them all in one call."""
 
-    def __init__(self, fidelity: Fidelity, population_axis: str = "auto", batched: bool = True):
+    def __init__(
+        self,
+        fidelity: Fidelity,
+        population_axis: str = "auto",
+        batched: bool = True,
+        instr_pad: int = INSTR_PAD,
+    ):
         self.fidelity = fidelity
         self.suite = prepare_suite(fidelity.tasks, fidelity.steps, fidelity.seeds, fidelity.seed)
         if batched:
-            self.trainer: Any = BatchedTrainer(self.suite, fidelity.lrs, population_axis)
+            self.trainer: Any = BatchedTrainer(
+                self.suite, fidelity.lrs, population_axis, instr_pad=instr_pad
+            )
         else:
             self.trainer = SingleTrainer(self.suite, fidelity.lrs)
         self._ref: np.ndarray | None = None

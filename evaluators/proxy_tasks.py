@@ -202,3 +202,28 @@ META_TEST: tuple[TaskSpec, ...] = (
     TaskSpec("conv8", "conv", hidden=(8,), activation="relu", batch=32, data_seed=1),
     TaskSpec("parity8", "parity", hidden=(64,), activation="tanh", dim=8, batch=128),
 )
+
+#: Tiny suites for CPU smoke runs (`--quick` of the benchmarks): seconds, not minutes.
+QUICK_SUITES: dict[int, tuple[TaskSpec, ...]] = {
+    0: (
+        TaskSpec("linreg8", "linreg", dim=8, cond=1e2, samples=32, batch=32),
+        TaskSpec("parity4", "parity", hidden=(8,), activation="relu", dim=4, batch=16),
+    ),
+    1: (
+        TaskSpec("linreg12", "linreg", dim=12, cond=3e2, samples=48, batch=16, data_seed=1),
+        TaskSpec("parity5", "parity", hidden=(8,), activation="relu", dim=5, batch=16),
+    ),
+}
+QUICK_META: tuple[TaskSpec, ...] = (
+    TaskSpec("linreg16q", "linreg", dim=16, cond=1e3, samples=64, batch=16, data_seed=7),
+    TaskSpec("parity5t", "parity", hidden=(12,), activation="tanh", dim=5, batch=32),
+)
+
+#: Selection tasks (neither searched on nor meta-test): a search's finalists are ranked on these,
+#: as Lion's search picked its programs on larger proxies. Other depths, activations, batches.
+VALIDATION: tuple[TaskSpec, ...] = (
+    TaskSpec("linreg24", "linreg", dim=24, cond=1e3, samples=192, batch=32, data_seed=3),
+    TaskSpec("mlp_relu32x2", "digits", hidden=(32, 32), activation="relu", batch=32, data_seed=2),
+    TaskSpec("conv4", "conv", hidden=(4,), activation="tanh", batch=64, data_seed=2),
+    TaskSpec("parity6t", "parity", hidden=(48,), activation="tanh", dim=6, batch=32),
+)

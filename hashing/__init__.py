@@ -7,6 +7,7 @@ from hashtune.hashing.functional_hash import (
     functional_hash,
     functional_hashes,
     output_digest,
+    output_digests,
 )
 from hashtune.hashing.params import content_param_fn
 from hashtune.hashing.probe import Probe
@@ -23,5 +24,6 @@ __all__ = [
     "functional_hash",
     "functional_hashes",
     "output_digest",
+    "output_digests",
     "quantise",
 ]

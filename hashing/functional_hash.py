@@ -77,15 +77,34 @@ def output_digest(
 
     Each batch is flushed against its own largest magnitude (batches are magnitude regimes).
     """
-    h = hashlib.sha256(f"hashtune-ufh-{HASH_VERSION}".encode())
-    h.update(f"|digits={digits}|flush={flush}|leaves={len(leaves)}".encode())
-    for leaf in leaves:
-        arr = np.asarray(leaf)
-        h.update(f"|{arr.dtype.kind}{arr.shape}".encode())
-        exp, man = quantise(arr, digits, flush, axis=tuple(range(1, arr.ndim)))
-        h.update(exp.astype("<i8").tobytes())
-        h.update(man.astype("<i8").tobytes())
-    return h.hexdigest()[:HASH_CHARS]
+    return output_digests([np.asarray(leaf)[None] for leaf in leaves], digits, flush)[0]
+
+
+def output_digests(
+    leaves: Sequence[np.ndarray], digits: int = DEFAULT_DIGITS, flush: float = DEFAULT_FLUSH
+) -> list[str]:
+    """`output_digest` of many candidates at once: leaves carry a leading candidate axis.
+
+    Quantised in one numpy pass per leaf (the flush scale is still per candidate and batch), so
+    the digests equal the one-at-a-time ones.
+    """
+    arrs = [np.asarray(leaf) for leaf in leaves]
+    n = arrs[0].shape[0] if arrs else 0
+    head = f"hashtune-ufh-{HASH_VERSION}|digits={digits}|flush={flush}|leaves={len(arrs)}"
+    parts = []
+    for arr in arrs:
+        exp, man = quantise(arr, digits, flush, axis=tuple(range(2, arr.ndim)))
+        tag = f"|{arr.dtype.kind}{arr.shape[1:]}".encode()
+        parts.append((tag, exp.astype("<i8"), man.astype("<i8")))
+    out = []
+    for i in range(n):
+        h = hashlib.sha256(head.encode())
+        for tag, exp, man in parts:
+            h.update(tag)
+            h.update(exp[i].tobytes())
+            h.update(man[i].tobytes())
+        out.append(h.hexdigest()[:HASH_CHARS])
+    return out
 
 
 def _run_eager(fn: Callable[..., Any], probe: Probe) -> list[np.ndarray]:
@@ -117,7 +136,7 @@ def functional_hash(
     fn, p, _, batched = _resolve(candidate_or_fn, probe)
     if batched is not None:  # the compiled batched form: same digest, far faster than eager ops
         batched_fn, data = batched
-        return output_digest(_run_batched(batched_fn, [data], p, 1)[0], digits, flush)
+        return output_digests(_run_batched(batched_fn, [data], p, 1), digits, flush)[0]
     return output_digest(_run_eager(fn, p), digits, flush)
 
 
@@ -134,19 +153,24 @@ def _compiled(batched_fn: Callable[..., Any], n_in: int) -> Callable[..., Any]:
 
 def _run_batched(
     batched_fn: Callable[..., Any], datas: list[Any], probe: Probe, chunk: int
-) -> list[list[np.ndarray]]:
-    """Output leaves of every candidate of one group, computed `chunk` candidates per call."""
-    results: list[list[np.ndarray]] = []
+) -> list[np.ndarray]:
+    """Output leaves of every candidate of one group (leading candidate axis), `chunk` per call.
+
+    The candidates' data are stacked with numpy (one host-to-device copy per leaf and chunk).
+    """
     with jax.enable_x64(True):
         inputs = [jnp.asarray(a) for a in probe.stacked]
         call = _compiled(batched_fn, len(inputs))
+        flat = [jax.tree_util.tree_flatten(d)[0] for d in datas]
+        treedef = jax.tree_util.tree_structure(datas[0])
+        chunks: list[list[np.ndarray]] = []
         for start in range(0, len(datas), chunk):
-            part = datas[start : start + chunk]
+            part = flat[start : start + chunk]
             padded = part + [part[-1]] * (chunk - len(part))
-            stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *padded)
-            leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(call(stacked, *inputs))]
-            results.extend([leaf[i] for leaf in leaves] for i in range(len(part)))
-    return results
+            stacked = [np.stack(xs) for xs in zip(*padded, strict=True)]
+            res = call(jax.tree_util.tree_unflatten(treedef, stacked), *inputs)
+            chunks.append([np.asarray(x)[: len(part)] for x in jax.tree_util.tree_leaves(res)])
+    return [np.concatenate(xs) for xs in zip(*chunks, strict=True)]
 
 
 def functional_hashes(
@@ -156,23 +180,38 @@ def functional_hashes(
     flush: float = DEFAULT_FLUSH,
     chunk: int = CHUNK,
 ) -> list[str]:
-    """`functional_hash` of each candidate, batched: same results, far fewer Python dispatches."""
+    """`functional_hash` of each candidate, batched: same results, far fewer Python dispatches.
+
+    Candidates exposing `hash_form()` (e.g. `SlotProgram`) give their batched form directly, which
+    skips building an `Executable` per candidate.
+    """
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"`chunk` must be an int >= 1, got {chunk!r}")
     out: list[str | None] = [None] * len(candidates)
     groups: dict[Any, list[tuple[int, Any]]] = {}
     for i, cand in enumerate(candidates):
-        fn, p, _, batched = _resolve(cand, probe)
-        if batched is None:
-            out[i] = output_digest(_run_eager(fn, p), digits, flush)
-            continue
-        batched_fn, data = batched
+        if hasattr(cand, "hash_form") and probe is None:
+            batched_fn, data, specs = cand.hash_form()
+            p = _probe_of(specs)
+        else:
+            fn, p, _, batched = _resolve(cand, probe)
+            if batched is None:
+                out[i] = output_digest(_run_eager(fn, p), digits, flush)
+                continue
+            batched_fn, data = batched
         leaves, treedef = jax.tree_util.tree_flatten(data)
-        sig = (treedef, tuple((np.shape(x), str(np.asarray(x).dtype)) for x in leaves))
+        sig = (treedef, tuple((np.shape(x), np.asarray(x).dtype.str) for x in leaves))
         groups.setdefault((id(batched_fn), p.signature, sig), []).append((i, (batched_fn, data, p)))
     for members in groups.values():
         batched_fn, _, p = members[0][1]
-        leaves = _run_batched(batched_fn, [m[1][1] for m in members], p, min(chunk, len(members)))
-        for (i, _), cand_leaves in zip(members, leaves, strict=True):
-            out[i] = output_digest(cand_leaves, digits, flush)
+        size = min(chunk, 1 << (len(members) - 1).bit_length())  # powers of 2: few compiles
+        leaves = _run_batched(batched_fn, [m[1][1] for m in members], p, size)
+        for (i, _), digest in zip(members, output_digests(leaves, digits, flush), strict=True):
+            out[i] = digest
     return [h for h in out if h is not None]
+
+
+@lru_cache(maxsize=64)
+def _probe_of(specs: tuple[Any, ...]) -> Probe:
+    """The default probe of `specs` (cached: candidates of one space share their input specs)."""
+    return Probe.from_specs(specs)

@@ -52,17 +52,53 @@ class SlotProgram:
             ],
         )
 
+    @classmethod
+    def random_short(cls, space: OptimizerProgramSpace, rng: random.Random, k: int) -> SlotProgram:
+        """`k` random instructions in random slots, the rest noops (AutoML-Zero's small starts)."""
+        slots = [Instruction(NOOP)] * space.max_statements
+        for i in rng.sample(range(space.max_statements), min(k, space.max_statements)):
+            slots[i] = space.random_instruction(rng)
+        return cls(space, slots)
+
     def mutate(self, rng: random.Random) -> SlotProgram:
         """One of the space's program-aware mutations."""
         return SlotProgram(self.space, mutate_instructions(self.space, list(self.instrs), rng)[0])
+
+    def mutate_many(self, rng: random.Random, p_more: float = 0.5, most: int = 4) -> SlotProgram:
+        """1 + Geometric(`p_more`) edits (at most `most`), each a space mutation or, with
+        probability 1/4 each, `copy` (an instruction duplicated into another slot, new
+        destination half the time) or `swap` (two slots exchanged): larger, structured jumps."""
+        instrs = list(self.instrs)
+        for _ in range(most):
+            instrs = _edit(self.space, instrs, rng)
+            if rng.random() >= p_more:
+                break
+        return SlotProgram(self.space, instrs)
 
     def program(self) -> Program:
         """The SSA `Program` (PyGlove), e.g. to print or store."""
         return self.space.program_of(self.instrs)
 
+    def live(self) -> list[Instruction]:
+        """The non-noop instructions the outputs (`update`, `m`, `v`) depend on, in order."""
+        needed = {"update", "m", "v"}
+        live: list[Instruction] = []
+        for ins in reversed(self.instrs):
+            if ins.op != NOOP and ins.dest in needed:
+                live.append(ins)
+                needed.discard(ins.dest)
+                needed.update(a for a in ins.args if isinstance(a, str))
+        return live[::-1]
+
+    def live_key(self) -> tuple[Instruction, ...]:
+        """The live instructions as a hashable key: equal keys compute the same function (and so
+        have the same functional hash); a search can memoise hashes by it."""
+        return tuple(self.live())
+
     def arrays(self, n: int | None = None) -> ProgramArrays:
-        """`ProgramArrays` with one instruction per non-noop slot, padded to `n` (float64)."""
-        active = [i for i in self.instrs if i.op != NOOP]
+        """`ProgramArrays` with one instruction per live slot (dead code dropped), padded to `n`
+        (default: the next multiple of 8), float64."""
+        active = self.live()
         n = n or max(8, -(-len(active) // 8) * 8)
         env: dict[str, tuple[bool, float]] = {r: (True, 0.0) for r in self.space.readable}
         env.update({r: (False, float(k)) for k, r in enumerate(INPUTS)})
@@ -92,6 +128,10 @@ class SlotProgram:
             np.zeros(n, np.float64),
         )
 
+    def hash_form(self) -> tuple[Any, ProgramArrays, tuple[Any, ...]]:
+        """(batched fn, arrays, input specs): what `functional_hashes` runs, no `Executable`."""
+        return run_program_arrays, self.arrays(), INPUT_SPECS
+
     def executable(self) -> Executable:
         """The functional hash's form (batched only; the eager fn builds the `Program`)."""
 
@@ -107,3 +147,22 @@ class SlotProgram:
                 BATCHED_META_KEY: (run_program_arrays, self.arrays(16)),
             },
         )
+
+
+def _edit(space: OptimizerProgramSpace, instrs: list[Instruction], rng: random.Random) -> list:
+    """One edit of `mutate_many`: copy, swap, or a space mutation."""
+    active = [k for k, i in enumerate(instrs) if i.op != NOOP]
+    u = rng.random()
+    if u < 0.25 and active:  # copy
+        src = instrs[rng.choice(active)]
+        if rng.random() < 0.5:
+            src = Instruction(src.op, rng.choice(space.writable), src.args)
+        out = list(instrs)
+        out[rng.randrange(len(out))] = src
+        return out
+    if u < 0.5 and len(instrs) > 1:  # swap
+        i, j = rng.sample(range(len(instrs)), 2)
+        out = list(instrs)
+        out[i], out[j] = out[j], out[i]
+        return out
+    return mutate_instructions(space, instrs, rng)[0]
