@@ -181,7 +181,7 @@ def open_study(
     anything, so a bad file leaves the store as it was; resuming with a different space or
     searcher is refused unless `allow_config_change`.
     """
-    from hashtune.equivalence_cache import CacheConfig
+    from hashtune.hashing.cache_policy import CacheConfig
     from hashtune.study import DEFAULT_STORAGE, ComponentError, Study
 
     try:

@@ -21,7 +21,7 @@ class ProposalOpsMixin(StoreBase):
         but those failed by an interruption (their run died or stopped before they finished)."""
         cond = [
             Trial.study_id == study_id,
-            ~((Trial.state == "FAILED") & Trial.error.like("interrupted%")),
+            Trial.state != "INTERRUPTED",
         ]
         if up_to_number is not None:
             cond.append(Trial.number <= up_to_number)

@@ -23,7 +23,7 @@ from hashtune.store.models import FecAudit, IntermediateValue, Lineage, Trial
 from hashtune.store.records import floats
 
 SCORED = ("COMPLETE", "CACHED")
-FINISHED = ("COMPLETE", "FAILED", "PRUNED", "CACHED")
+FINISHED = ("COMPLETE", "FAILED", "PRUNED", "CACHED", "INTERRUPTED")
 
 
 class ReadOpsMixin(StoreBase):
@@ -237,7 +237,7 @@ class ReadOpsMixin(StoreBase):
 
     def budget_count(self, study_id: int) -> int:
         """Finished trials that count against a total budget (interrupted ones do not)."""
-        interrupted = (Trial.state == "FAILED") & Trial.error.like("interrupted%")
+        interrupted = Trial.state == "INTERRUPTED"
         with self._read() as s:
             return int(s.scalar(
                 select(func.count()).select_from(Trial).where(

@@ -50,13 +50,13 @@ BUDGET_COUNT = (
     .select_from(T)
     .where(
         T.c.study_id == _p("p_study"),
-        ~((T.c.state == "FAILED") & T.c.error.like("interrupted%")),
+        T.c.state != "INTERRUPTED",
         T.c.number <= _p("p_number"),
     )
 )
 
 _REVIVED = and_(  # a peer took us for dead (a stalled heartbeat) but we are alive
-    T.c.state == "FAILED", T.c.error.like("interrupted%"), T.c.candidate == ""
+    T.c.state == "INTERRUPTED", T.c.candidate == ""
 )
 
 #: Record a reservation's proposal and start it; RETURNING the whole row.

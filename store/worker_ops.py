@@ -134,7 +134,7 @@ class WorkerOpsMixin(StoreBase):
                         func.coalesce(Trial.heartbeat_at, Trial.started_at).is_(None),
                     ),
                 )
-                .values(state="FAILED", error=error, finished_at=now, finish_seq=seq)
+                .values(state="INTERRUPTED", error=error, finished_at=now, finish_seq=seq)
             )
             if done.rowcount != 1:
                 s.rollback()  # nothing reclaimed: leave the finish counter as it was

@@ -1,6 +1,6 @@
 """The functional-equivalence cache as the Study loop uses it.
 
-Covers hashtune/loop.py, hashtune/equivalence_cache.py and store/cache_ops.py together.
+Covers hashtune/loop.py, hashing/cache_policy.py and store/cache_ops.py together.
 
 Each test forces duplicate proposals with `enqueue` on a tiny space, so whether a trial is paid or
 served from the cache is certain: symbolic candidates (`pg.Dict(x=pg.oneof(...))`, no executable

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 import hashtune as ht
 from hashtune import cli
-from hashtune.equivalence_cache import candidate_hash
+from hashtune.hashing.cache_policy import candidate_hash
 from hashtune.evaluators.fingerprint import UndigestableWarning, content_fingerprint
 from hashtune.experiment import ExperimentError, load_experiment, open_study
 from hashtune.hashing import HASH_VERSION
