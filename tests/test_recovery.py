@@ -66,7 +66,7 @@ def test_trials_of_a_silent_worker_are_failed_and_their_claims_released(
     _age(store, orphan.id, 120)
     assert [t.number for t in recover_dead_trials(store, study.id, me)] == [orphan.number]
     failed = store.trial(orphan.id)
-    assert failed.state == "FAILED" and was_interrupted(failed) and dead in failed.error
+    assert failed.state == "INTERRUPTED" and was_interrupted(failed) and dead in failed.error
     assert store.cache_lookup("t", "h", version=HASH_VERSION) is None, (
         "the dead trial's claim must be released"
     )

@@ -650,7 +650,7 @@ def test_interrupted_optimize_leaves_no_thread_waiting_on_a_peer(sqlite_url: str
         with pytest.raises(RuntimeError, match="searcher broke"):
             study.optimize(n_trials=3)
         waiting = study.trials()[0]
-        assert waiting.state == "FAILED" and (waiting.error or "").startswith("interrupted")
+        assert waiting.state == "INTERRUPTED" and (waiting.error or "").startswith("interrupted")
         time.sleep(0.5)
         left = [t.name for t in threading.enumerate() if t.name.startswith("hashtune-wait")]
     finally:
