@@ -20,8 +20,8 @@ from typing import Any
 import pyglove as pg
 
 from hashtune import Study
-from hashtune.hashing.cache_policy import candidate_hash
 from hashtune.evaluators.base import EvaluationResult, Evaluator, TrialContext
+from hashtune.hashing.cache_policy import candidate_hash
 from hashtune.spaces.base import Space
 from hashtune.spaces.nas_bench_201 import EDGES, OPS
 

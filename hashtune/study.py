@@ -19,7 +19,7 @@ from typing import Any
 from hashtune.artifacts import keep_artifacts
 from hashtune.ask_tell import AskedTrial, AskTell
 from hashtune.budget import Budget
-from hashtune.components import candidate_dna
+from hashtune.components import ComponentError, candidate_dna
 from hashtune.evaluators.executors import Executor
 from hashtune.failures import FailureWatch
 from hashtune.hashing.cache_policy import CacheConfig, CachePolicy
@@ -46,7 +46,7 @@ from hashtune.warm_start import WarmStartQueue, dna_json_key
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_STORAGE", "Study", "StudySpec"]
+__all__ = ["DEFAULT_STORAGE", "ComponentError", "Study", "StudySpec"]
 
 
 class Study(StudyView):

@@ -134,14 +134,14 @@ def make_study(
 
 
 def enqueue_all(study: Study, xs: list[int]) -> None:
-    """Have the searcher propose `pg.Dict(x=x)` for each x in order, duplicates included.
+    """Have the study propose `pg.Dict(x=x)` for each x in order, duplicates included.
 
-    Goes through `searcher.enqueue`: `Study.enqueue` refuses a DNA already tried or queued, and
+    `skip_if_exists=False`: by default `Study.enqueue` refuses a DNA already tried or queued, and
     these tests need the same DNA proposed again.
     """
     template = pg.template(study.space.hyper_value)
     for x in xs:
-        study.searcher.enqueue(template.encode(pg.Dict(x=x)))
+        assert study.enqueue(template.encode(pg.Dict(x=x)), skip_if_exists=False)
 
 
 def by_number(study: Study) -> dict[int, Any]:
