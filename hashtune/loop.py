@@ -1,9 +1,15 @@
-"""The optimize loop: ask → hash → cache decision → evaluate (or serve) → store → tell.
+"""The optimize loop: propose → hash → cache action → evaluate (or serve) → store → tell.
+
+The loop is given its collaborators (`StudyParts`: the warm-start queue and the searcher, the
+cache policy, the pruner monitor, the peers' news, the store; plus the executor, the evaluator,
+the budget and a reporter) and does not know `Study`. What to do with a proposal is the cache
+policy's one `decide()` (hashing/cache_policy.py); the loop carries the action out.
 
 One driver thread owns the searcher and the store writes; evaluations run on the executor and
 waits for a peer's in-flight evaluation of the same function run on a small thread pool. A
 heartbeat thread (liveness.py) keeps every in-flight trial alive in the store and reclaims the
-trials of dead peers while the loop runs; reclaimed trials may be retried here.
+trials of dead peers while the loop runs; reclaimed trials may be retried here (queued again).
+An interrupted call finishes what it had in flight as INTERRUPTED.
 """
 
 from __future__ import annotations

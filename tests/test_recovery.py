@@ -175,5 +175,5 @@ def test_a_dead_peers_trial_is_reclaimed_during_the_run_and_retried(sqlite_url: 
     _age(store, dead.id, 120)
     study.optimize(n_trials=4, max_retries=1)
     got = [(t.state, t.worker) for t in store.trials(study.study_id) if t.dna == dna]
-    assert ("FAILED", "gone:0123456789ab") in got, "reclaimed during the run"
+    assert ("INTERRUPTED", "gone:0123456789ab") in got, "reclaimed during the run"
     assert ("COMPLETE", study.worker) in got, "and proposed again by the worker that noticed"
