@@ -228,4 +228,4 @@ def test_a_permanent_store_error_stops_the_run_cleanly_with_nothing_left_pending
     assert "the disk refuses this write" in out and "Traceback" not in out
     trials = Store(url).trials(Store(url).require_study("w").id)
     assert not [t.number for t in trials if t.state in ("RUNNING", "PENDING")]
-    assert [t.state for t in trials if t.number == 3] == ["FAILED"]
+    assert [t.state for t in trials if t.number == 3] == ["INTERRUPTED"]
