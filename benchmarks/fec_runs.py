@@ -19,8 +19,8 @@ import pyglove as pg
 from harness.runners import evaluate as harness_evaluate
 from harness.runners import reported_cost, temporary_study
 
-from hashtune.equivalence_cache import candidate_hash
 from hashtune.evaluators.base import Evaluator
+from hashtune.hashing.cache_policy import candidate_hash
 from hashtune.spaces.base import Space
 from hashtune.spaces.nas_bench_201 import EDGES, OPS
 from hashtune.vocabulary import SCORED_STATES, TrialState

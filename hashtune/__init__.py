@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "DEFAULT_STORAGE": "hashtune.study",
-    "CacheConfig": "hashtune.equivalence_cache",
+    "CacheConfig": "hashtune.hashing.cache_policy",
     "Component": "hashtune.registry",
     "EvaluationResult": "hashtune.evaluators.base",
     "Evaluator": "hashtune.evaluators.base",
@@ -57,7 +57,6 @@ assert sorted(__all__) == sorted(_EXPORTS)
 if TYPE_CHECKING:
     from hashtune.aliases import create_study, load_study
     from hashtune.ask_tell import AskedTrial
-    from hashtune.equivalence_cache import CacheConfig
     from hashtune.evaluators.base import (
         EvaluationResult,
         Evaluator,
@@ -67,6 +66,7 @@ if TYPE_CHECKING:
     from hashtune.evaluators.fingerprint import UndigestableWarning
     from hashtune.evaluators.registry import register_evaluator
     from hashtune.failures import TrialFailedError
+    from hashtune.hashing.cache_policy import CacheConfig
     from hashtune.optuna_compat import UnrecordedOptunaObjectWarning
     from hashtune.registry import Component
     from hashtune.search.registry import register_searcher

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hashtune.store import AuditRecord, TrialRecord
+from hashtune.vocabulary import TrialState
 
 #: Metadata key of an evaluation's simulated GPU cost in seconds.
 SIMULATED_COST_KEY = "simulated_gpu_seconds"
@@ -50,7 +51,7 @@ def simulated_cost(trials: Sequence[TrialRecord]) -> SimulatedCost | None:
     paid = sum(by_id.values())
     saved, unknown = 0.0, 0
     for t in trials:
-        if t.state != "CACHED":
+        if t.state != TrialState.CACHED:
             continue
         cost = by_id.get(t.cached_from_trial_id or -1, by_hash.get(t.functional_hash))
         if cost is None:

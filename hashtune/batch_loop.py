@@ -2,7 +2,8 @@
 the rest trains in one batched call (`evaluate_batch`) or goes through a multi-fidelity funnel.
 
 Single-driver path for evaluators that train populations at once (`OptimizerSuiteEvaluator`,
-`Funnel`); it uses only public Study/Store methods: `searcher.ask/tell`, `functional_hashes`, and
+`Funnel`); it uses only public Study/Store methods: the study's parts (`propose`: the warm-start
+queue, then the searcher; `learn`), `functional_hashes`, and
 `store.add_finished_trials` (which claims finish sequence numbers, so peers learn the trials).
 Results are served per (functional hash, task, fidelity): a function already finished in this
 study's task at the same fidelity is stored as CACHED with `cached_from`, duplicates within a
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from hashtune.evaluators.base import EvaluationResult, TrialContext
 from hashtune.hashing import functional_hashes
 from hashtune.search.base import Feedback
+from hashtune.vocabulary import TrialState
 
 if TYPE_CHECKING:
     from hashtune.evaluators.funnel import Funnel
@@ -53,13 +55,14 @@ def optimize_batched(
     stats = BatchStats()
     fid = _fidelity_of(st, funnel)
     known: dict[str, tuple[tuple[float, ...], int]] = {}
-    for t in store.trials(st.study_id, states=("COMPLETE",)):
+    for t in store.trials(st.study_id, states=(TrialState.COMPLETE,)):
         if t.functional_hash and t.task == st.task and t.values:
             if (t.user_attrs or {}).get("fidelity", fid) == fid:
                 known.setdefault(t.functional_hash, (tuple(t.values), t.number))
     for _ in range(batches):
         start = max((t.number for t in store.trials(st.study_id)), default=-1) + 1
-        proposals = [st.searcher.ask(start + i) for i in range(batch_size)]
+        asked = [st.parts.propose(start + i) for i in range(batch_size)]
+        proposals = [p for p, _ in asked]
         hashes = functional_hashes([p.candidate for p in proposals])
         began = datetime.now()
         new: dict[str, Any] = {}
@@ -84,13 +87,13 @@ def optimize_batched(
             }
             if h in new and new[h] is p:  # the one that pays for this function
                 res = results[h]
-                row.update(state="COMPLETE", values=list(res.values))
+                row.update(state=TrialState.COMPLETE, values=list(res.values))
                 row["user_attrs"] = {"fidelity": fid, **_plain(res.metadata)}
                 known[h] = (tuple(res.values), p.number)
                 stats.paid += 1
             else:
                 values, source = known[h]
-                row.update(state="CACHED", values=list(values), cached_from=source)
+                row.update(state=TrialState.CACHED, values=list(values), cached_from=source)
                 row["user_attrs"] = {"fidelity": fid}
                 stats.cached += 1
             rows.append(row)
@@ -98,8 +101,8 @@ def optimize_batched(
         numbers = store.add_finished_trials(st.study_id, rows)
         if numbers != [p.number for p in proposals]:
             raise RuntimeError(f"trial numbers moved under the batch loop: {numbers[:3]}...")
-        for p, f in zip(proposals, feedback, strict=True):
-            st.searcher.tell(p, f)
+        for (p, queued), f in zip(asked, feedback, strict=True):
+            st.parts.learn(p, f, queued)
         stats.proposals += len(proposals)
         stats.batches += 1
     stats.seconds = time.perf_counter() - t0

@@ -95,7 +95,7 @@ def _run_study(study, exp, done: int, total: int | None, progress: bool, top: in
     if study.recovered:
         console.print(
             f"resumed [bold]{study.name}[/]: {len(study.recovered)} interrupted trial(s) marked "
-            f"FAILED: {study.recovered}"
+            f"INTERRUPTED: {study.recovered}"
         )
     remaining = None if total is None else max(total - done, 0)
     console.print(

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from hashtune.budget import Budget
-from hashtune.equivalence_cache import CacheConfig
+from hashtune.hashing.cache_policy import CacheConfig
 from hashtune.liveness import LivenessConfig
 from hashtune.registry import Component
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from hashtune.evaluators.executors import Outcome
 from hashtune.store import TrialRecord
+from hashtune.vocabulary import TrialState
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class FailureWatch:
         """Log a failure; set `stop_with` when the `catch` rule says the call must stop."""
         self.trials += 1
         raised = outcome is not None and bool(outcome.exception_types)
-        if record.state != "FAILED":
+        if record.state != TrialState.FAILED:
             self.armed = False
             return
         self.failures += 1

@@ -18,8 +18,9 @@ from typing import Any
 
 from hashtune.search.base import Searcher
 from hashtune.search.pruners import Pruner, make_pruner, pruner_names
+from hashtune.vocabulary import Direction
 
-_DIRECTIONS = ("maximize", "minimize")
+_DIRECTIONS = tuple(d.value for d in Direction)
 
 
 class UnrecordedOptunaObjectWarning(UserWarning):

@@ -16,10 +16,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
 from hashtune.spaces.base import Space
 from hashtune.store import PeerNews, PeerTrial, Store, StoreError
+from hashtune.vocabulary import SCORED_STATES, TrialState
 
 log = logging.getLogger(__name__)
 
-_SCORED = ("COMPLETE", "CACHED")
+
+def stored_feedback(state: str, values: tuple[float, ...] | None) -> Feedback:
+    """What a searcher learns of a stored trial: its values when scored; an interrupted trial
+    is learned as a failed one (its candidate was not scored)."""
+    if state == TrialState.INTERRUPTED:
+        return Feedback(TrialState.FAILED, None)
+    return Feedback(state, values if state in SCORED_STATES else None)  # type: ignore[arg-type]
 
 
 class PeerSync:
@@ -62,8 +69,7 @@ class PeerSync:
             proposal = self._pending.pop(t.number, None)
             changed |= proposal is not None
             proposal = proposal or self._proposal(t)
-            values = t.values if t.state in _SCORED else None
-            self.searcher.observe(proposal, Feedback(t.state, values))  # type: ignore[arg-type]
+            self.searcher.observe(proposal, stored_feedback(t.state, t.values))
             n += 1
         running = {t.number: t for t in news.running if t.number not in self._known}
         if changed or running.keys() != self._pending.keys():

@@ -6,15 +6,25 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from rich.progress import Progress, ProgressColumn
 from rich.text import Text
 
 from hashtune.store import TrialRecord
+from hashtune.vocabulary import SCORED_STATES, TrialState, signs
 
-if TYPE_CHECKING:
-    from hashtune.study import Study
+
+class ShownStudy(Protocol):
+    """What the reporter reads of a study (a `StudyView`)."""
+
+    name: str
+    objectives: Sequence[str]
+    directions: Sequence[str]
+
+    def scored_trials(self) -> Sequence[TrialRecord]: ...
+
 
 #: Seconds between plain progress lines when the output is not a terminal.
 PLAIN_EVERY_S = 10.0
@@ -41,16 +51,17 @@ class _ProgressWithError(Progress):
 class ProgressReporter:
     """Context manager the optimize loop calls as trials start and finish."""
 
-    def __init__(self, study: Study, total: int | None, console: Any = None):
+    def __init__(self, study: ShownStudy, total: int | None, console: Any = None):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
         self.name = study.name
         self.total = total
         self.objectives = list(study.objectives)
-        self.signs = [1.0 if d == "maximize" else -1.0 for d in study.directions]
+        self.signs = signs(study.directions)
         self.best = [-math.inf] * len(self.signs)
-        self.counts = {"COMPLETE": 0, "CACHED": 0, "FAILED": 0, "PRUNED": 0}
+        self.counts = {s: 0 for s in (TrialState.COMPLETE, TrialState.CACHED)}
+        self.counts |= {s: 0 for s in (TrialState.FAILED, TrialState.PRUNED)}
         self.running: dict[int, float] = {}  # trial number -> when it started
         self.done = 0
         for t in study.scored_trials():
@@ -87,9 +98,10 @@ class ProgressReporter:
 
     def _status(self) -> str:
         c = self.counts
-        text = f"{self._best_text()} | paid {c['COMPLETE']} hit {c['CACHED']}"
-        if c["FAILED"] or c["PRUNED"]:
-            text += f" fail {c['FAILED']} prune {c['PRUNED']}"
+        failed, pruned = c[TrialState.FAILED], c[TrialState.PRUNED]
+        text = f"{self._best_text()} | paid {c[TrialState.COMPLETE]} hit {c[TrialState.CACHED]}"
+        if failed or pruned:
+            text += f" fail {failed} prune {pruned}"
         running = list(self.running.items())  # the bar's refresh thread reads it too
         if running:  # what runs: how many, and the oldest one's trial number and age
             number, since = min(running, key=lambda kv: kv[1])
@@ -118,13 +130,13 @@ class ProgressReporter:
         self.running.pop(record.number, None)
         self.done += 1
         self.counts[record.state] = self.counts.get(record.state, 0) + 1
-        if record.values and record.state in ("COMPLETE", "CACHED"):
+        if record.values and record.state in SCORED_STATES:
             self._update_best(record.values)
-        if record.state == "FAILED":
+        if record.state == TrialState.FAILED:
             self.last_error = self.progress.last_error = error_line(record)
         self.progress.update(self.task, advance=1)
         if not self.live:
-            first_error = record.state == "FAILED" and self._error_shown is None
+            first_error = record.state == TrialState.FAILED and self._error_shown is None
             self._plain(force=self.done == 1 or self.done == self.total or first_error)
 
     def _tick(self) -> None:

@@ -3,9 +3,10 @@
 Liveness is a heartbeat, not a PID: a worker is a random run id plus its host (PIDs repeat across
 containers and PID namespaces sharing one hostname). An unfinished trial is dead when its
 heartbeat is older than `stale_beats` of its holder's heartbeat interval (recorded in the
-workers table; the caller's own interval when the holder is unknown). Dead trials become FAILED
-with an "interrupted" error and their cache claims are released, atomically, so exactly one
-reclaimer wins and a proposal of the same function may evaluate it at once.
+workers table; the caller's own interval when the holder is unknown). Dead trials are finished
+INTERRUPTED (with a human-readable error naming the dead holder) and their cache claims are
+released, atomically, so exactly one reclaimer wins and a proposal of the same function may
+evaluate it at once.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import uuid
 from datetime import UTC, datetime
 
 from hashtune.store import Store, TrialRecord
+from hashtune.vocabulary import TrialState
 
-INTERRUPTED = "interrupted: the run that owned this trial died before it finished"
+#: The error text of a trial whose owner died (a message for people; the state says INTERRUPTED).
+OWNER_DIED = "interrupted: the run that owned this trial died before it finished"
 STALE_AFTER_S = 60.0
 
 
@@ -47,7 +50,8 @@ def recover_dead_trials(
     stale_after_s: float = STALE_AFTER_S,
     stale_beats: float | None = None,
 ) -> list[TrialRecord]:
-    """Fail the unfinished trials of dead workers and release their cache claims; those failed.
+    """Finish the unfinished trials of dead workers as INTERRUPTED and release their cache
+    claims; the trials reclaimed.
 
     With `stale_beats`, a holder found in the workers table is judged by its own interval
     (`stale_beats` × its heartbeat); `stale_after_s` applies to the others.
@@ -56,15 +60,15 @@ def recover_dead_trials(
     if stale_beats is not None:
         intervals = {w.run_id: stale_beats * w.heartbeat_s for w in store.workers(study_id)}
     failed = []
-    for trial in store.trials(study_id, states=("RUNNING", "PENDING")):
+    for trial in store.trials(study_id, states=(TrialState.RUNNING, TrialState.PENDING)):
         limit = intervals.get(trial.worker or "", stale_after_s)
         if not is_dead(trial, me, limit):
             continue
-        if store.reclaim_trial(trial.id, limit, f"{INTERRUPTED} ({trial.worker})"):
+        if store.reclaim_trial(trial.id, limit, f"{OWNER_DIED} ({trial.worker})"):
             failed.append(trial)
     return failed
 
 
 def was_interrupted(trial: TrialRecord) -> bool:
-    """True for trials failed by recovery or by an interrupted optimize call."""
-    return trial.state == "FAILED" and (trial.error or "").startswith("interrupted")
+    """True for trials cut short by a dead owner or an interrupted optimize call."""
+    return trial.state == TrialState.INTERRUPTED

@@ -81,17 +81,17 @@ def test_sigkill_then_rerun_resumes_the_same_study_without_losing_or_rerunning_t
     time.sleep(1.5)  # the dead run's heartbeat goes stale (4 beats of 0.25 s)
 
     out = cli("run", str(exp), "--storage", url, "--no-progress")
-    assert "interrupted trial(s) marked FAILED" in out.stdout
+    assert "interrupted trial(s) marked INTERRUPTED" in out.stdout
     trials = store.trials(study_id)
     by_number = {t.number: t for t in trials}
     for number, old in before.items():  # nothing finished was lost or re-run
         assert by_number[number].state == old.state and by_number[number].values == old.values
         assert by_number[number].finished_at == old.finished_at
     for number in running:
-        assert by_number[number].state == "FAILED"
+        assert by_number[number].state == "INTERRUPTED"
         assert by_number[number].error.startswith("interrupted")
     assert not [t for t in trials if t.state in ("RUNNING", "PENDING")]
-    counted = [t for t in trials if not (t.error or "").startswith("interrupted")]
+    counted = [t for t in trials if t.state != "INTERRUPTED"]
     assert len(counted) == 14, "the resumed run completes the budget, not more"
     dnas = [json.dumps(t.dna) for t in trials if t.dna is not None]
     assert len(dnas) == len(set(dnas)), "a resumed search must not re-propose what it proposed"

@@ -126,7 +126,7 @@ def test_every_shipped_experiment_file_builds_its_study(path: Path, tmp_path: Pa
 def test_sections_are_the_runtime_types(tmp_path: Path) -> None:
     """The cache, budget and liveness sections validate into the types the study runs with."""
     from hashtune.budget import Budget
-    from hashtune.equivalence_cache import CacheConfig
+    from hashtune.hashing.cache_policy import CacheConfig
     from hashtune.liveness import LivenessConfig
     from hashtune.registry import Component
 

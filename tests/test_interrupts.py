@@ -59,7 +59,7 @@ def test_a_keyboard_interrupt_raised_by_the_evaluator_stops_the_run_like_ctrl_c(
     trials = {t.number: t for t in store.trials(store.get_study("ki").id)}
     assert [trials[n].state for n in (0, 1)] == ["COMPLETE", "COMPLETE"]
     hit = trials[2]
-    assert hit.state == "FAILED" and was_interrupted(hit), hit.error
+    assert hit.state == "INTERRUPTED" and was_interrupted(hit), hit.error
     assert "KeyboardInterrupt" in hit.error and "timed out" not in hit.error
     assert "raised by the evaluator" in hit.error or trial_timeout is None
     assert 3 not in trials or trials[3].state != "COMPLETE", "the run stopped at the interrupt"

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import pyglove as pg
 import pytest
 
-from hashtune.equivalence_cache import candidate_hash
 from hashtune.hashing import HASH_VERSION, Probe, functional_hash
+from hashtune.hashing.cache_policy import candidate_hash
 from hashtune.spaces.mlp import MLPConfig
 from hashtune.spaces.nas_bench_201 import cell_from_string
 from hashtune.spaces.optimizers import ADAM, LION, Program

@@ -66,7 +66,7 @@ def test_trials_of_a_silent_worker_are_failed_and_their_claims_released(
     _age(store, orphan.id, 120)
     assert [t.number for t in recover_dead_trials(store, study.id, me)] == [orphan.number]
     failed = store.trial(orphan.id)
-    assert failed.state == "FAILED" and was_interrupted(failed) and dead in failed.error
+    assert failed.state == "INTERRUPTED" and was_interrupted(failed) and dead in failed.error
     assert store.cache_lookup("t", "h", version=HASH_VERSION) is None, (
         "the dead trial's claim must be released"
     )
@@ -175,5 +175,5 @@ def test_a_dead_peers_trial_is_reclaimed_during_the_run_and_retried(sqlite_url: 
     _age(store, dead.id, 120)
     study.optimize(n_trials=4, max_retries=1)
     got = [(t.state, t.worker) for t in store.trials(study.study_id) if t.dna == dna]
-    assert ("FAILED", "gone:0123456789ab") in got, "reclaimed during the run"
+    assert ("INTERRUPTED", "gone:0123456789ab") in got, "reclaimed during the run"
     assert ("COMPLETE", study.worker) in got, "and proposed again by the worker that noticed"

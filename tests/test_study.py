@@ -189,7 +189,7 @@ def test_interrupting_optimize_fails_in_flight_trials_and_releases_their_claims(
         study.optimize(n_trials=5)
     first, second = study.trials()
     assert first.state == "COMPLETE"
-    assert second.state == "FAILED" and second.error.startswith("interrupted")
+    assert second.state == "INTERRUPTED" and second.error.startswith("interrupted")
     assert (
         study.store.cache_lookup(study.task, second.functional_hash, version=study.cache.version)
         is None

@@ -1,6 +1,6 @@
 """The functional-equivalence cache as the Study loop uses it.
 
-Covers hashtune/loop.py, hashtune/equivalence_cache.py and store/cache_ops.py together.
+Covers hashtune/loop.py, hashing/cache_policy.py and store/cache_ops.py together.
 
 Each test forces duplicate proposals with `enqueue` on a tiny space, so whether a trial is paid or
 served from the cache is certain: symbolic candidates (`pg.Dict(x=pg.oneof(...))`, no executable
@@ -134,14 +134,14 @@ def make_study(
 
 
 def enqueue_all(study: Study, xs: list[int]) -> None:
-    """Have the searcher propose `pg.Dict(x=x)` for each x in order, duplicates included.
+    """Have the study propose `pg.Dict(x=x)` for each x in order, duplicates included.
 
-    Goes through `searcher.enqueue`: `Study.enqueue` refuses a DNA already tried or queued, and
+    `skip_if_exists=False`: by default `Study.enqueue` refuses a DNA already tried or queued, and
     these tests need the same DNA proposed again.
     """
     template = pg.template(study.space.hyper_value)
     for x in xs:
-        study.searcher.enqueue(template.encode(pg.Dict(x=x)))
+        assert study.enqueue(template.encode(pg.Dict(x=x)), skip_if_exists=False)
 
 
 def by_number(study: Study) -> dict[int, Any]:
@@ -650,7 +650,7 @@ def test_interrupted_optimize_leaves_no_thread_waiting_on_a_peer(sqlite_url: str
         with pytest.raises(RuntimeError, match="searcher broke"):
             study.optimize(n_trials=3)
         waiting = study.trials()[0]
-        assert waiting.state == "FAILED" and (waiting.error or "").startswith("interrupted")
+        assert waiting.state == "INTERRUPTED" and (waiting.error or "").startswith("interrupted")
         time.sleep(0.5)
         left = [t.name for t in threading.enumerate() if t.name.startswith("hashtune-wait")]
     finally:

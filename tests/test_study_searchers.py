@@ -227,7 +227,7 @@ def test_median_pruner_stops_clearly_bad_trials(tmp_path: Path) -> None:
     resumed = Study.load("prune", storage=url, space=space, evaluator=evaluator)
     assert resumed.pruner is not None
     assert not resumed.enqueue(space.dna_from_json(trials[3].dna)), "already tried"
-    resumed.searcher.enqueue(space.dna_from_json(trials[3].dna))  # force the bad one again
+    resumed.enqueue(space.dna_from_json(trials[3].dna), skip_if_exists=False)  # force it again
     resumed.optimize(n_trials=1)
     last = resumed.trials()[-1]
     assert last.number == len(LEVELS) and last.state == "PRUNED", (last.state, last.intermediate)

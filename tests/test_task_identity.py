@@ -27,10 +27,10 @@ from typer.testing import CliRunner
 
 import hashtune as ht
 from hashtune import cli
-from hashtune.equivalence_cache import candidate_hash
 from hashtune.evaluators.fingerprint import UndigestableWarning, content_fingerprint
 from hashtune.experiment import ExperimentError, load_experiment, open_study
 from hashtune.hashing import HASH_VERSION
+from hashtune.hashing.cache_policy import candidate_hash
 from hashtune.search.random_search import RandomSearch
 from hashtune.store import Store
 from hashtune.store.engine import make_engine, migrate
@@ -58,7 +58,7 @@ def run(store: Store | str, name: str, evaluator: ht.Evaluator, xs: list[int], *
     )
     template = pg.template(space.hyper_value)
     for x in xs:
-        study.searcher.enqueue(template.encode(pg.Dict(x=x)))
+        study.enqueue(template.encode(pg.Dict(x=x)), skip_if_exists=False)
     study.optimize(n_trials=len(xs))
     return study, sorted(study.trials(), key=lambda t: t.number)
 

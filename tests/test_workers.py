@@ -149,7 +149,7 @@ def test_kill_9_of_a_worker_mid_evaluation_does_not_stall_its_peers(tmp_path: Pa
     assert time.monotonic() - killed_at < 30
     trials = assert_settled(Store(url), 12)
     x = [t for t in trials if cell(t) == json.loads(X)]
-    assert any(t.state == "FAILED" and was_interrupted(t) for t in x), "the dead one's X"
+    assert any(t.state == "INTERRUPTED" and was_interrupted(t) for t in x), "the dead one's X"
     assert any(t.state == "COMPLETE" for t in x), "a survivor evaluated X after the kill"
 
 
@@ -199,10 +199,10 @@ def test_an_interrupted_enqueued_candidate_is_evaluated_after_resume(tmp_path: P
     proc.wait(timeout=10)
     time.sleep(2.5)  # its heartbeat goes stale (8 beats of 0.25 s)
     (out,) = finish(start(exp, url))
-    assert "interrupted trial(s) marked FAILED" in out
+    assert "interrupted trial(s) marked INTERRUPTED" in out
     trials = assert_settled(Store(url), 4)
     x = [t.state for t in trials if cell(t) == json.loads(X)]
-    assert x == ["FAILED", "COMPLETE"], "the warm start is evaluated after the resume"
+    assert x == ["INTERRUPTED", "COMPLETE"], "the warm start is evaluated after the resume"
 
 
 @pytest.mark.slow
@@ -228,4 +228,4 @@ def test_a_permanent_store_error_stops_the_run_cleanly_with_nothing_left_pending
     assert "the disk refuses this write" in out and "Traceback" not in out
     trials = Store(url).trials(Store(url).require_study("w").id)
     assert not [t.number for t in trials if t.state in ("RUNNING", "PENDING")]
-    assert [t.state for t in trials if t.number == 3] == ["FAILED"]
+    assert [t.state for t in trials if t.number == 3] == ["INTERRUPTED"]
