@@ -78,7 +78,7 @@ class AskTellMixin:
         trial = st.store.reserve_trial(st.study_id, worker=st.worker)
         try:
             st.peers.sync()
-            proposal = st.searcher.ask(trial.number)
+            proposal = st.propose(trial.number)
         except BaseException as e:
             st.store.finish_trial(trial.id, state="FAILED", error=f"searcher.ask failed: {e!r}")
             raise

@@ -59,7 +59,7 @@ def optimize_batched(
                 known.setdefault(t.functional_hash, (tuple(t.values), t.number))
     for _ in range(batches):
         start = max((t.number for t in store.trials(st.study_id)), default=-1) + 1
-        proposals = [st.searcher.ask(start + i) for i in range(batch_size)]
+        proposals = [st.propose(start + i) for i in range(batch_size)]
         hashes = functional_hashes([p.candidate for p in proposals])
         began = datetime.now()
         new: dict[str, Any] = {}

@@ -170,7 +170,7 @@ class OptimizeLoop:
             if not self._news_fresh:  # learn what the other workers finished, see what they run
                 st.peers.sync()
             self._news_fresh = False
-            proposal = st.searcher.ask(trial.number)
+            proposal = st.propose(trial.number)
         except KeyboardInterrupt:
             raise  # Ctrl-C: the trial stays reserved, and is failed as interrupted by `run`
         except BaseException as e:
@@ -258,10 +258,7 @@ class OptimizeLoop:
             )
             if tries > self.budget.max_retries:
                 continue
-            try:
-                st.searcher.enqueue(st.space.dna_from_json(dead.dna))
-            except NotImplementedError:
-                log.warning("searcher %r cannot retry trial %d", st.searcher.name, dead.number)
+            st.warm_start.push(st.space.dna_from_json(dead.dna))
 
     def _route(self, item: _InFlight, steal_after_s: float | None = None) -> None:
         """Serve from the cache, wait for a peer, or pay for an evaluation."""

@@ -46,6 +46,7 @@ from hashtune.registry import make_evaluator, make_space
 from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
 from hashtune.search.pruners import Pruner
 from hashtune.search.registry import make_searcher
+from hashtune.search.warm_start import WarmStartQueue, next_proposal
 from hashtune.spaces.base import Space
 from hashtune.store import Store, StudyExistsError, TrialRecord
 from hashtune.task_identity import TaskIdentity, new_task, resumed_task
@@ -97,6 +98,8 @@ class Study(AskTellMixin, StudyView):
         self._executor_factory = executor_factory
         self._owns_executor = owns_executor
         self._enqueued: set[str] = set()
+        #: Warm-start DNA proposed before the searcher is asked (`enqueue`, retries).
+        self.warm_start = WarmStartQueue(self.space)
         self._executor: Executor | None = None
         self.pruning = StudyPruning(pruner)
         dead = recover_dead_trials(
@@ -441,9 +444,13 @@ class Study(AskTellMixin, StudyView):
         }
         if key in seen or key in self._enqueued:
             return False
-        self.searcher.enqueue(dna)
+        self.warm_start.push(dna)
         self._enqueued.add(key)
         return True
+
+    def propose(self, number: int) -> Proposal:
+        """Trial `number`'s proposal: the next warm-start DNA if any, else the searcher's."""
+        return next_proposal(self.warm_start, self.searcher, number)
 
     def pruning_callback(self, number: int = -1) -> Callable[..., bool] | None:
         """What the executor asks at each step reported by trial `number` (None: no pruner)."""

@@ -25,7 +25,7 @@ from sqlalchemy import insert, select
 
 from hashtune import Study
 from hashtune.search.base import Feedback
-from hashtune.search.mixins import dna_key
+from hashtune.search.book import dna_key
 from hashtune.store import Store
 from hashtune.store.base import utcnow
 from hashtune.store.engine import make_engine, migrate

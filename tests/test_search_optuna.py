@@ -14,7 +14,7 @@ from optuna.trial import TrialState as OptunaState
 
 from hashtune.search import optuna_space
 from hashtune.search.base import Feedback, Proposal
-from hashtune.search.mixins import dna_key
+from hashtune.search.book import dna_key
 from hashtune.search.optuna_searchers import (
     CMAESSearcher,
     GPSearcher,

@@ -136,12 +136,12 @@ def make_study(
 def enqueue_all(study: Study, xs: list[int]) -> None:
     """Have the searcher propose `pg.Dict(x=x)` for each x in order, duplicates included.
 
-    Goes through `searcher.enqueue`: `Study.enqueue` refuses a DNA already tried or queued, and
+    Goes through the study's `warm_start` queue: `Study.enqueue` refuses a DNA already tried or queued, and
     these tests need the same DNA proposed again.
     """
     template = pg.template(study.space.hyper_value)
     for x in xs:
-        study.searcher.enqueue(template.encode(pg.Dict(x=x)))
+        study.warm_start.push(template.encode(pg.Dict(x=x)))
 
 
 def by_number(study: Study) -> dict[int, Any]:

@@ -27,7 +27,7 @@ from hashtune.evaluators.executors import Executor, Outcome, ShouldPrune, run_ev
 from hashtune.experiment import load_experiment, open_study
 from hashtune.registry import make_space
 from hashtune.search.base import Feedback, Proposal
-from hashtune.search.mixins import dna_key
+from hashtune.search.book import dna_key
 from hashtune.spaces.nas_bench_201 import cell_from_string
 from hashtune.spaces.optimizers import seed_programs
 from hashtune.store import TrialRecord
@@ -77,7 +77,7 @@ def searcher_state(searcher: Any) -> Any:
     if hasattr(searcher, "population"):  # evolution: members in order (number, values)
         return (
             searcher.num_asked,
-            sorted(searcher._seen),
+            sorted(searcher.book.seen),
             [(m.number, dna_key(m.dna), m.values) for m in searcher.population],
         )
     done = [t for t in searcher.study.trials if t.state.name == "COMPLETE"]  # Optuna
@@ -227,7 +227,7 @@ def test_median_pruner_stops_clearly_bad_trials(tmp_path: Path) -> None:
     resumed = Study.load("prune", storage=url, space=space, evaluator=evaluator)
     assert resumed.pruner is not None
     assert not resumed.enqueue(space.dna_from_json(trials[3].dna)), "already tried"
-    resumed.searcher.enqueue(space.dna_from_json(trials[3].dna))  # force the bad one again
+    resumed.warm_start.push(space.dna_from_json(trials[3].dna))  # force the bad one again
     resumed.optimize(n_trials=1)
     last = resumed.trials()[-1]
     assert last.number == len(LEVELS) and last.state == "PRUNED", (last.state, last.intermediate)

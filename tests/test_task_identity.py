@@ -58,7 +58,7 @@ def run(store: Store | str, name: str, evaluator: ht.Evaluator, xs: list[int], *
     )
     template = pg.template(space.hyper_value)
     for x in xs:
-        study.searcher.enqueue(template.encode(pg.Dict(x=x)))
+        study.warm_start.push(template.encode(pg.Dict(x=x)))
     study.optimize(n_trials=len(xs))
     return study, sorted(study.trials(), key=lambda t: t.number)
 
