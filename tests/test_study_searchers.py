@@ -388,8 +388,6 @@ class ThreadExecutor(Executor):
     loop that waits for each trial before launching the next shows none.
     """
 
-    supports_pruning = True
-
     def __init__(self, max_workers: int = 3):
         self.max_workers = max_workers
         self.pool = cf.ThreadPoolExecutor(max_workers, thread_name_prefix="test-eval")
