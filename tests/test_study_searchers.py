@@ -114,7 +114,7 @@ def test_resume_rebuilds_searcher_and_never_reproposes(tmp_path: Path, name: str
     assert type(resumed.searcher) is type(first.searcher)
     assert searcher_state(resumed.searcher) == searcher_state(first.searcher)
     if name == "tpe":
-        assert len(resumed.searcher._known) == n1
+        assert len(resumed.searcher.book.seen) == n1
 
     resumed.optimize(n_trials=n2)
     after = resumed.trials()
