@@ -2,7 +2,8 @@
 the rest trains in one batched call (`evaluate_batch`) or goes through a multi-fidelity funnel.
 
 Single-driver path for evaluators that train populations at once (`OptimizerSuiteEvaluator`,
-`Funnel`); it uses only public Study/Store methods: `searcher.ask/tell`, `functional_hashes`, and
+`Funnel`); it uses only public Study/Store methods: `study.propose`, `searcher.tell`,
+`functional_hashes`, and
 `store.add_finished_trials` (which claims finish sequence numbers, so peers learn the trials).
 Results are served per (functional hash, task, fidelity): a function already finished in this
 study's task at the same fidelity is stored as CACHED with `cached_from`, duplicates within a

@@ -22,7 +22,9 @@ from hashtune.search import (
     searcher_names,
 )
 from hashtune.search.book import dna_key
+from hashtune.search.evolution import Evolution
 from hashtune.search.ops import Deduped, Mutate, RandomDNA, RandomK, TopK
+from hashtune.search.populations import KeepLast
 from hashtune.search.selection import (
     AgingPopulation,
     Member,
@@ -394,6 +396,37 @@ def test_composed_parts_select_mutate_and_dedup():
         ctx.propose(number, Deduped(RandomDNA())(None, ctx).dna)
     assert len(ctx.book.seen) == 3 and ctx.book.exhausted()
     assert Deduped(RandomDNA(), tries=2)(None, ctx).dna in [pg.DNA(i) for i in range(3)]
+
+
+class Truncation(Evolution):
+    """A new evolutionary algorithm in a few lines: a random parent among the 3 fittest."""
+
+    def __init__(self, space, directions=("maximize",), seed=0):
+        super().__init__(
+            space,
+            directions,
+            seed,
+            reproduce=TopK(3) >> RandomK(1) >> Deduped(Mutate()),
+            population=KeepLast(8),
+            warmup=8,
+        )
+
+
+def test_a_new_algorithm_is_a_short_composition():
+    searcher = Truncation(xyz_space(), seed=1)
+    results = []
+    for number in range(40):
+        fittest = sorted(searcher.population, key=lambda m: -m.fitness)[:3]
+        p = searcher.ask(number)
+        if number >= 8:  # each parent is one of the 3 fittest members when it is asked
+            assert p.parents and p.mutation and p.parents[0] in {m.number for m in fittest}
+        v = (xyz_objective(p.candidate),)
+        searcher.tell(p, Feedback("COMPLETE", v))
+        results.append((p, v))
+    assert len({dna_key(p.dna) for p, _ in results}) == 40  # deduped against every booked DNA
+    resumed = Truncation(xyz_space(), seed=1)
+    resumed.restore([(p, Feedback("COMPLETE", v)) for p, v in results])
+    assert [m.number for m in resumed.population] == [m.number for m in searcher.population]
 
 
 def test_make_searcher_names_and_errors():
