@@ -1,4 +1,4 @@
-"""Small reusable selection pieces that searchers compose (PyGlove style).
+"""Selection arithmetic behind the composed steps (`search.ops`) and populations (`search.populations`).
 
 Tournament selection and an aging population (regularized evolution), Pareto dominance,
 non-dominated sorting, crowding distance and NSGA-II survival (multi-objective search), and an exact
