@@ -8,6 +8,7 @@ restored proposal; `Deduped` (in `search.ops`) draws against its book.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 
@@ -121,7 +122,7 @@ class BookedSearcher(Searcher):
 
     def replay(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
         """`restore` by telling every finished proposal in order (the slow, plain replay)."""
-        self._restore(history, BookedSearcher.learn.__get__(self))
+        self._restore(history, functools.partial(BookedSearcher.learn, self))
 
     def _restore(
         self,
