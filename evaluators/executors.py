@@ -159,8 +159,6 @@ class Executor(abc.ABC):
 
     #: How many evaluations may run at once.
     max_workers: int = 1
-    #: Whether `should_prune` is consulted live while the evaluation runs.
-    supports_pruning: bool = False
 
     @abc.abstractmethod
     def submit(
@@ -222,7 +220,6 @@ class InProcessExecutor(Executor):
     """
 
     max_workers = 1
-    supports_pruning = True
 
     def submit(
         self,
@@ -339,8 +336,6 @@ class LocalProcessExecutor(Executor):
     stops the trial as PRUNED; values received live also survive a killed worker. Workers (and
     the Manager) die with the driver, even on SIGKILL (see lifetime).
     """
-
-    supports_pruning = True
 
     def __init__(self, max_workers: int = 2, start_method: str = "spawn", max_tasks: int = 0):
         import pebble

@@ -34,8 +34,6 @@ from hashtune.vocabulary import TrialState
 class RayExecutor(Executor):
     """Evaluations as Ray tasks, at most `max_workers` at once (the study keeps that many busy)."""
 
-    supports_pruning = True
-
     def __init__(
         self,
         max_workers: int = 2,
@@ -64,13 +62,11 @@ class RayExecutor(Executor):
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"`max_retries` must be an int >= 0, got {max_retries!r}")
         self.max_workers = max_workers
-        self._started_ray = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address is None:
                 kwargs["num_cpus"] = max(max_workers * num_cpus_per_trial, 1)
             ray.init(address=address, **kwargs)
-            self._started_ray = True
         #: The options every trial's task is submitted with (read by tests and benchmarks).
         self.task_options: dict[str, Any] = {
             "num_cpus": num_cpus_per_trial,

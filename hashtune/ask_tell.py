@@ -51,7 +51,6 @@ class AskedTrial:
     cached_entry: CacheEntry | None = field(default=None, repr=False)
     claimed: bool = False
     #: Taken from the warm-start queue (the searcher `observe`s it when told).
-    queued: bool = field(default=False, repr=False)
     intermediate: list[tuple[int, float]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter, repr=False)
 
@@ -94,7 +93,7 @@ class AskTell:
         trial = store.reserve_trial(seat.study_id, worker=seat.worker)
         try:
             parts.peers.sync()
-            proposal, queued = parts.propose(trial.number)
+            proposal = parts.propose(trial.number)
         except BaseException as e:
             store.finish_trial(
                 trial.id, state=TrialState.FAILED, error=f"searcher.ask failed: {e!r}"
@@ -103,7 +102,6 @@ class AskTell:
         fhash = parts.cache.key(proposal.candidate)
         store.set_proposal(trial.id, **proposal_fields(parts.space, proposal, fhash, seat.task))
         asked = AskedTrial(self, trial.number, trial.id, proposal.candidate, proposal, fhash)
-        asked.queued = queued
         action = parts.cache.decide(fhash, trial.id, audit=False)  # ask serves every hit
         if action.act == Act.SERVE:
             asked.cached, asked.cached_entry = tuple(action.entry.mean), action.entry
@@ -127,7 +125,7 @@ class AskTell:
         beats.untrack(asked.id)
         if not self.open:
             self.close()
-        self.parts.learn(asked.proposal, Feedback(kind, vals), asked.queued)
+        self.parts.learn(asked.proposal, Feedback(kind, vals))
         self.parts.pruner.finished(record)
         return record
 

@@ -61,8 +61,7 @@ def optimize_batched(
                 known.setdefault(t.functional_hash, (tuple(t.values), t.number))
     for _ in range(batches):
         start = max((t.number for t in store.trials(st.study_id)), default=-1) + 1
-        asked = [st.parts.propose(start + i) for i in range(batch_size)]
-        proposals = [p for p, _ in asked]
+        proposals = [st.parts.propose(start + i) for i in range(batch_size)]
         hashes = functional_hashes([p.candidate for p in proposals])
         began = datetime.now()
         new: dict[str, Any] = {}
@@ -101,8 +100,8 @@ def optimize_batched(
         numbers = store.add_finished_trials(st.study_id, rows)
         if numbers != [p.number for p in proposals]:
             raise RuntimeError(f"trial numbers moved under the batch loop: {numbers[:3]}...")
-        for (p, queued), f in zip(asked, feedback, strict=True):
-            st.parts.learn(p, f, queued)
+        for p, f in zip(proposals, feedback, strict=True):
+            st.parts.learn(p, f)
         stats.proposals += len(proposals)
         stats.batches += 1
     stats.seconds = time.perf_counter() - t0

@@ -63,7 +63,6 @@ class _InFlight:
     trial: TrialRecord
     proposal: Proposal
     fhash: str | None
-    queued: bool  # taken from the warm-start queue, not proposed by the searcher
     action: CacheAction = UNCACHED
 
 
@@ -185,7 +184,7 @@ class OptimizeLoop:
             if not self._news_fresh:  # learn what the other workers finished, see what they run
                 self.parts.peers.sync()
             self._news_fresh = False
-            proposal, queued = self.parts.propose(trial.number)
+            proposal = self.parts.propose(trial.number)
         except KeyboardInterrupt:
             raise  # Ctrl-C: the trial stays reserved, and is finished INTERRUPTED by `run`
         except BaseException as e:
@@ -206,7 +205,7 @@ class OptimizeLoop:
         self.reservations.keep(started.reserved, started.reserved_budget)
         if self.reporter is not None:
             self.reporter.trial_started(trial.number)
-        item = _InFlight(started.trial, proposal, fhash, queued)
+        item = _InFlight(started.trial, proposal, fhash)
         found = {} if fhash is None else {"entry": started.entry, "claimed": started.claimed}
         self._act(item, self.cache.decide(fhash, trial.id, **found))
         self._reserved = None
@@ -345,7 +344,7 @@ class OptimizeLoop:
     def _finish(
         self, item: _InFlight, record: TrialRecord, feedback: Feedback, out: Outcome | None = None
     ) -> None:
-        self.parts.learn(item.proposal, feedback, item.queued)
+        self.parts.learn(item.proposal, feedback)
         if self._news is not None:
             self.parts.peers.absorb(self._news)
             self._news, self._news_fresh = None, True

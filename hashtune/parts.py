@@ -45,18 +45,15 @@ class StudyParts:
     queue: WarmStartQueue
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def propose(self, number: int) -> tuple[Proposal, bool]:
-        """Trial `number`'s proposal: the head of the warm-start queue, else the searcher's;
-        and whether it came from the queue."""
+    def propose(self, number: int) -> Proposal:
+        """Trial `number`'s proposal: the head of the warm-start queue (noted to the searcher,
+        which books it as if it had asked), else the searcher's."""
         queued = self.queue.pop(number)
-        if queued is not None:
-            return queued, True
-        return self.searcher.ask(number), False
+        if queued is None:
+            return self.searcher.ask(number)
+        self.searcher.note_served(queued)
+        return queued
 
-    def learn(self, proposal: Proposal, feedback: Feedback, queued: bool) -> None:
-        """Tell the searcher how its proposal ended; a queued one it did not propose is
-        `observe`d (booked as proposed, then learned)."""
-        if queued:
-            self.searcher.observe(proposal, feedback)
-        else:
-            self.searcher.tell(proposal, feedback)
+    def learn(self, proposal: Proposal, feedback: Feedback) -> None:
+        """Tell the searcher how a proposal it asked or was served ended."""
+        self.searcher.tell(proposal, feedback)

@@ -3,7 +3,8 @@
 The study numbers trials; a searcher proposes DNA for a given trial number, may have many proposals
 outstanding, and learns from `tell`. Its state can be rebuilt from the store with `restore`. When
 several workers share a study, each worker's searcher also `observe`s the trials its peers finished
-and sees their in-flight proposals through `set_pending`.
+and sees their in-flight proposals through `set_pending`. Warm-start DNA are the study's: it serves
+them without asking, says so with `note_served`, and tells their outcome like any other.
 """
 
 from __future__ import annotations
@@ -12,15 +13,24 @@ import abc
 import math
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import pyglove as pg
 
 from hashtune.spaces.base import Space
+from hashtune.vocabulary import SCORED_STATES, Direction, TrialState, signs
+from hashtune.vocabulary import directions as parse_directions
 
-Direction = Literal["maximize", "minimize"]
-TrialState = Literal["COMPLETE", "FAILED", "PRUNED", "CACHED"]
+__all__ = [
+    "Direction",
+    "Feedback",
+    "Proposal",
+    "Searcher",
+    "StoredProposal",
+    "TrialState",
+    "is_finite",
+]
 
 
 @dataclass
@@ -32,7 +42,6 @@ class Proposal:
     candidate: Any
     parents: tuple[int, ...] = ()
     mutation: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class StoredProposal(Proposal):
@@ -52,7 +61,6 @@ class StoredProposal(Proposal):
         self.space = space
         self.parents = tuple(parents)
         self.mutation = mutation
-        self.meta: dict[str, Any] = {}
         self._dna: pg.DNA | None = None
         self._candidate: Any = _UNBUILT
 
@@ -81,12 +89,13 @@ _UNBUILT = object()
 class Feedback:
     """What became of a proposal: its objective values (None when it failed or was pruned)."""
 
-    state: TrialState
+    state: TrialState | str
     values: tuple[float, ...] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.values is not None and self.state in ("COMPLETE", "CACHED")
+        """Scored (paid or served from the cache) with values a searcher can learn from."""
+        return self.values is not None and self.state in SCORED_STATES
 
 
 class Searcher(abc.ABC):
@@ -98,16 +107,11 @@ class Searcher(abc.ABC):
     def __init__(
         self,
         space: Space,
-        directions: Sequence[Direction] = ("maximize",),
+        directions: Sequence[Direction | str] = (Direction.MAXIMIZE,),
         seed: int = 0,
     ):
-        for d in directions:
-            if d not in ("maximize", "minimize"):
-                raise ValueError(
-                    f"`directions` entries must be 'maximize' or 'minimize', got {d!r}"
-                )
         self.space = space
-        self.directions = tuple(directions)
+        self.directions = tuple(str(d) for d in parse_directions(directions))
         self.seed = seed
         self.rng = random.Random(seed)
         self.peer_pending: tuple[Proposal, ...] = ()
@@ -127,6 +131,12 @@ class Searcher(abc.ABC):
         (dedup, proposal counts) also book observed ones.
         """
         self.tell(proposal, feedback)
+
+    def note_served(self, proposal: Proposal) -> None:  # noqa: B027 - optional hook
+        """The study serves `proposal` (warm start) instead of asking; its outcome is told later.
+
+        Searchers that book their asks (dedup, proposal counts) book it as if they had asked it.
+        """
 
     def set_pending(self, proposals: Sequence[Proposal]) -> None:
         """Note the proposals other workers are evaluating now (each call replaces the last).
@@ -148,19 +158,26 @@ class Searcher(abc.ABC):
             n += 1
             if feedback is not None:
                 self.tell(proposal, feedback)
-        self.rng = random.Random(f"{self.seed}:{n}")
+        self.reseed(n)
 
-    def enqueue(self, dna: pg.DNA) -> None:
-        """Ask for `dna` to be proposed next (warm start); searchers that support it override."""
-        raise NotImplementedError(f"searcher {self.name!r} does not support enqueue")
+    def reseed(self, n_past: int) -> None:
+        """Reseed `rng` from the seed and the number of past proposals (a resume's new stream)."""
+        self.rng = random.Random(f"{self.seed}:{n_past}")
 
     def scalar_fitness(self, values: Sequence[float]) -> float:
         """Single-objective fitness to maximise (sign-adjusted first objective)."""
-        v = float(values[0])
-        return v if self.directions[0] == "maximize" else -v
+        return signs(self.directions[:1])[0] * float(values[0])
 
-    def _proposal(self, number: int, dna: pg.DNA, **kw: Any) -> Proposal:
-        return Proposal(number=number, dna=dna, candidate=self.space.materialize(dna), **kw)
+    def make_proposal(
+        self,
+        number: int,
+        dna: pg.DNA,
+        parents: tuple[int, ...] = (),
+        mutation: str | None = None,
+    ) -> Proposal:
+        """The proposal of `dna` for trial `number`, its candidate built by the space."""
+        candidate = self.space.materialize(dna)
+        return Proposal(number, dna, candidate, parents=parents, mutation=mutation)
 
 
 def is_finite(values: Sequence[float] | None) -> bool:

@@ -22,10 +22,10 @@ from typing import Any
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 
-from hashtune.search.base import Direction
 from hashtune.search.optuna_searchers import OptunaSearcher
 from hashtune.search.registry import register_searcher
 from hashtune.spaces.base import Space
+from hashtune.vocabulary import Direction
 
 _MISSING = object()
 _SKIP_STATE = ("rng", "seed", "search_space", "cache")  # attribute names left out of the check
@@ -283,7 +283,7 @@ class OptunaSamplerSearcher(OptunaSearcher):
     def __init__(
         self,
         space: Space,
-        directions: Sequence[Direction] = ("maximize",),
+        directions: Sequence[Direction] = (Direction.MAXIMIZE,),
         seed: int = 0,
         sampler: str = "RandomSampler",
         sampler_args: dict[str, Any] | None = None,

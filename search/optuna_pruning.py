@@ -23,12 +23,13 @@ from optuna.trial import TrialState
 
 from hashtune.search.optuna_objects import build_object
 from hashtune.search.pruners import Curve, Pruner
+from hashtune.vocabulary import TrialState as State
 
 _STATES = {
-    "COMPLETE": TrialState.COMPLETE,
-    "CACHED": TrialState.COMPLETE,
-    "PRUNED": TrialState.PRUNED,
-    "FAILED": TrialState.FAIL,
+    State.COMPLETE: TrialState.COMPLETE,
+    State.CACHED: TrialState.COMPLETE,
+    State.PRUNED: TrialState.PRUNED,
+    State.FAILED: TrialState.FAIL,
 }
 
 

@@ -8,7 +8,9 @@ outstanding: TPE uses `constant_liar`, GP its running-trial acquisition, and eve
 (telling the discarded Optuna trial FAIL) when the sampler repeats a DNA that is pending or known.
 `restore` rebuilds the study from the store's history with `create_trial` + `add_trial`; peers'
 finished trials are added the same way (`observe`), their in-flight ones as RUNNING trials
-(`set_pending`), which constant liar and GP treat as pending.
+(`set_pending`), which constant liar and GP treat as pending. A warm start the study serves
+(`note_served`) goes through Optuna's `enqueue_trial`, so the sampler sees it as an asked trial.
+The DNA asked, told and in flight at peers are booked in a shared `ProposalBook`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import pyglove as pg
 from optuna.samplers import BaseSampler
 from optuna.trial import TrialState as OptunaState
 
-from hashtune.search.base import Direction, Feedback, Proposal, Searcher, StoredProposal, is_finite
-from hashtune.search.mixins import proposal_key
+from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal, is_finite
+from hashtune.search.book import ProposalBook, proposal_key
+from hashtune.search.ops import Deduped, RandomDNA
 from hashtune.search.optuna_restore import FlatEncoder, TrialTemplate
 from hashtune.search.optuna_space import (
     CUSTOM_ATTR_PREFIX,
@@ -37,6 +40,7 @@ from hashtune.search.optuna_space import (
 )
 from hashtune.search.registry import register_searcher
 from hashtune.spaces.base import Space
+from hashtune.vocabulary import SCORED_STATES, Direction, TrialState
 
 SamplerArg = BaseSampler | Callable[[int], BaseSampler] | None
 
@@ -59,13 +63,13 @@ def _quiet() -> Iterator[None]:
 
 
 def _optuna_state(feedback: Feedback) -> tuple[OptunaState, list[float] | None]:
-    if feedback.state in ("COMPLETE", "CACHED"):
+    if feedback.state in SCORED_STATES:
         if feedback.values is not None and is_finite(feedback.values):
             return OptunaState.COMPLETE, [float(v) for v in feedback.values]
         return OptunaState.FAIL, None  # No usable values: the model must not see it.
-    if feedback.state == "PRUNED":
+    if feedback.state == TrialState.PRUNED:
         return OptunaState.PRUNED, None
-    if feedback.state == "FAILED":
+    if feedback.state == TrialState.FAILED:
         return OptunaState.FAIL, None
     raise ValueError(
         f"`feedback.state` must be COMPLETE/CACHED/FAILED/PRUNED, got {feedback.state!r}"
@@ -87,7 +91,7 @@ class OptunaSearcher(Searcher):
     def __init__(
         self,
         space: Space,
-        directions: Sequence[Direction] = ("maximize",),
+        directions: Sequence[Direction] = (Direction.MAXIMIZE,),
         seed: int = 0,
         sampler: SamplerArg = None,
     ):
@@ -95,12 +99,10 @@ class OptunaSearcher(Searcher):
         if sampler is not None and not (isinstance(sampler, BaseSampler) or callable(sampler)):
             raise ValueError(f"`sampler` must be an Optuna sampler or a factory, got {sampler!r}")
         self._sampler_arg = sampler
-        self._pending: dict[int, tuple[optuna.trial.Trial, str]] = {}
-        self._known: set[str] = set()
+        self._pending: dict[int, optuna.trial.Trial] = {}
+        self.book = ProposalBook(space)  # DNA asked, told, and in flight at peers
         self._told: set[int] = set()
         self._peer_running: dict[int, int] = {}  # peer's trial number -> Optuna trial number
-        self._peer_keys: set[str] = set()
-        self._n_enqueued = 0
         self.num_discarded = 0
         #: Set when the sampler asked its study to stop (it has proposed every point).
         self.sampler_stopped = False
@@ -143,40 +145,42 @@ class OptunaSearcher(Searcher):
             raise ValueError(f"trial `number` {number} already has a pending proposal")
         with _quiet():
             for attempt in range(self.max_dedup_tries + 1):
-                if attempt == self.max_dedup_tries:
-                    self._enqueue_random_unseen()
+                # Last attempt: a random unbooked DNA, through Optuna's queue (proposed as asked).
+                forced = attempt == self.max_dedup_tries and self._enqueue_random_unseen()
                 trial = self.study.ask()
                 dna = suggest_dna(self.space, trial, seed=self.seed)
-                key = self.space.dna_key(dna)
-                forced = self._n_enqueued > 0  # Enqueued trials come first: propose as asked.
-                self._n_enqueued -= forced
-                fresh = key not in self._known and key not in self._peer_keys
-                if forced or fresh or self._exhausted():
+                if forced or not self.book.known(dna) or self.book.exhausted():
                     break
                 trial.set_user_attr(DISCARDED_ATTR, "repeat")
                 self._tell(trial, state=OptunaState.FAIL)
                 self.num_discarded += 1
-        self._pending[number] = (trial, key)
-        self._known.add(key)
-        return self._proposal(number, dna, meta={"optuna_trial_number": trial.number})
+        self._pending[number] = trial
+        return self.book.record(self.make_proposal(number, dna))
 
-    def _exhausted(self) -> bool:
-        size = self.space.dna_spec.space_size
-        return 0 <= size <= len(self._known)
+    def note_served(self, proposal: Proposal) -> None:
+        """A warm start served by the study: asked through `enqueue_trial`, so the sampler sees
+        it as one of its trials (pending until told)."""
+        if proposal.number in self._pending:
+            raise ValueError(f"trial `number` {proposal.number} already has a pending proposal")
+        with _quiet():
+            self._enqueue_params(proposal.dna)
+            trial = self.study.ask()
+            suggest_dna(self.space, trial, seed=self.seed)  # the params of the queued DNA
+        self._pending[proposal.number] = trial
+        self.book.record(proposal)
 
-    def _enqueue_random_unseen(self) -> None:
-        for _ in range(64):
-            dna = self.space.random_dna(self.rng)
-            key = self.space.dna_key(dna)
-            if key not in self._known and key not in self._peer_keys:
-                self._enqueue_params(dna)
-                return
+    def _enqueue_random_unseen(self) -> bool:
+        """Queue a random DNA that is not booked (64 draws at most); whether one was queued."""
+        child = Deduped(RandomDNA(), tries=64)(None, self)
+        if self.book.known(child.dna):
+            return False
+        self._enqueue_params(child.dna)
+        return True
 
     def _enqueue_params(self, dna: pg.DNA) -> None:
         enc = encode_dna(self.space, dna)
         attrs = {CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()}
         self.study.enqueue_trial(enc.params, user_attrs=attrs or None)
-        self._n_enqueued += 1
 
     # ---- tell ------------------------------------------------------------------------------
     def tell(self, proposal: Proposal, feedback: Feedback) -> None:
@@ -190,9 +194,9 @@ class OptunaSearcher(Searcher):
             if pending is None:  # Not asked by this study (e.g. after a restart): add it whole.
                 self._add_finished(proposal.dna, state, values)
             else:
-                self._tell(pending[0], values=values, state=state)
+                self._tell(pending, values=values, state=state)
         self._told.add(proposal.number)
-        self._known.add(self.space.dna_key(proposal.dna))
+        self.book.seen.add(proposal_key(proposal, self.space))
 
     def _check_values(self, feedback: Feedback) -> None:
         if feedback.values is not None and len(feedback.values) != len(self.directions):
@@ -233,7 +237,7 @@ class OptunaSearcher(Searcher):
         with _quiet():
             self._tell(running, values=values, state=state)
         self._told.add(proposal.number)
-        self._known.add(self.space.dna_key(proposal.dna))
+        self.book.seen.add(proposal_key(proposal, self.space))
 
     def set_pending(self, proposals: Sequence[Proposal]) -> None:
         """Peers' in-flight proposals become RUNNING trials of the private study, so the sampler
@@ -248,12 +252,12 @@ class OptunaSearcher(Searcher):
             for number, p in now.items():
                 if number not in self._peer_running:
                     self._peer_running[number] = self._add_trial(p.dna, OptunaState.RUNNING, None)
-        self._peer_keys = {self.space.dna_key(p.dna) for p in now.values()}
+        self.book.set_peers(list(now.values()))
 
     def _trial_id(self, number: int) -> int:
         return self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
 
-    # ---- restore / enqueue -----------------------------------------------------------------
+    # ---- restore ---------------------------------------------------------------------------
     def restore(self, history: Iterable[tuple[Proposal, Feedback | None]]) -> None:
         """Rebuild the private study from past proposals (unfinished ones are only marked known).
 
@@ -262,18 +266,16 @@ class OptunaSearcher(Searcher):
         """
         items = list(history)
         n = len(items)
-        self.rng = random.Random(f"{self.seed}:{n}")
+        self.reseed(n)
         self._pending.clear()
         self._peer_running.clear()
-        self._peer_keys.clear()
-        self._n_enqueued = 0
-        self._known.clear()
+        self.book = ProposalBook(self.space)
         self._told.clear()
         self.study = self._new_study(random.Random(f"{self.seed}:{n}").randrange(2**31))
         encode = self._stored_encoder(items)
         with _quiet():
             for proposal, feedback in items:
-                self._known.add(proposal_key(proposal, self.space))
+                self.book.seen.add(proposal_key(proposal, self.space))
                 if feedback is None:
                     continue
                 self._check_values(feedback)
@@ -297,17 +299,6 @@ class OptunaSearcher(Searcher):
             return lambda p: None
         return lambda p: flat.encode(p.dna_json) if isinstance(p, StoredProposal) else None
 
-    def enqueue(self, dna: pg.DNA | Any) -> None:
-        """Propose `dna` next (warm start) via `study.enqueue_trial`, even if already known."""
-        try:
-            if not isinstance(dna, pg.DNA):
-                dna = pg.DNA.parse(dna)
-            dna = dna.clone(deep=True)
-            dna.use_spec(self.space.dna_spec)
-            self._enqueue_params(dna)
-        except Exception as e:  # PyGlove raises several types for a DNA that does not fit.
-            raise ValueError(f"`dna` {dna!r} does not fit space {self.space.name!r}: {e}") from e
-
 
 def has_conditional_decisions(space: Space) -> bool:
     """Whether some decision point exists only under a choice of another."""
@@ -324,7 +315,7 @@ class SamplerSearcher(OptunaSearcher):
     def __init__(
         self,
         space: Space,
-        directions: Sequence[Direction] = ("maximize",),
+        directions: Sequence[Direction] = (Direction.MAXIMIZE,),
         seed: int = 0,
         **sampler_kwargs: Any,
     ):

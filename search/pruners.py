@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from hashtune.registry import Registry
+from hashtune.vocabulary import Direction
 
 Curve = Sequence[tuple[int, float]]
 
 
 def _check_direction(direction: str) -> str:
-    if direction not in ("maximize", "minimize"):
+    if direction not in tuple(Direction):
         raise ValueError(f"`direction` must be 'maximize' or 'minimize', got {direction!r}")
-    return direction
+    return str(direction)
 
 
 def value_at(curve: Curve, step: int) -> float | None:
@@ -40,7 +41,7 @@ class Pruner(abc.ABC):
 
     def better(self, a: float, b: float) -> bool:
         """True when `a` is strictly better than `b` in this pruner's direction."""
-        return a > b if self.direction == "maximize" else a < b
+        return Direction(self.direction).better(a, b)
 
     @abc.abstractmethod
     def should_prune(self, step: int, value: float, completed: Sequence[Curve]) -> bool:
@@ -137,7 +138,7 @@ class SuccessiveHalvingPruner(Pruner):
         ]
         values = [*others, value]
         n_keep = max(1, len(values) // self.reduction_factor)
-        ranked = sorted(values, reverse=self.direction == "maximize")
+        ranked = sorted(values, reverse=self.direction == Direction.MAXIMIZE)
         cutoff = ranked[n_keep - 1]
         return self.better(cutoff, value)
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hashtune.search.base import Direction, Feedback, Proposal
-from hashtune.search.mixins import ProposalBookMixin
+from hashtune.search.base import Feedback, Proposal
+from hashtune.search.book import BookedSearcher
+from hashtune.search.ops import Deduped, RandomDNA
 from hashtune.search.registry import register_searcher
 from hashtune.spaces.base import Space
+from hashtune.vocabulary import Direction
 
 
 @register_searcher("random")
-class RandomSearch(ProposalBookMixin):
+class RandomSearch(BookedSearcher):
     """Proposes uniformly random DNA, avoiding exact repeats while a discrete space has new ones."""
 
     name = "random"
@@ -19,19 +21,15 @@ class RandomSearch(ProposalBookMixin):
     def __init__(
         self,
         space: Space,
-        directions: Sequence[Direction] = ("maximize",),
+        directions: Sequence[Direction | str] = (Direction.MAXIMIZE,),
         seed: int = 0,
     ):
         super().__init__(space, directions, seed)
-        self._book_init()
+        self.draw = Deduped(RandomDNA())
 
     def ask(self, number: int) -> Proposal:
-        """Propose a queued DNA if any, else a fresh uniformly random one."""
-        queued = self._pop_queued()
-        if queued is not None:
-            return self._propose(number, queued, "enqueued")
-        dna = self._fresh(lambda: self.space.random_dna(self.rng))
-        return self._propose(number, dna, "random")
+        """A fresh uniformly random DNA (unbooked while the space has any)."""
+        return self.propose(number, self.draw(None, self).dna)
 
     def tell(self, proposal: Proposal, feedback: Feedback) -> None:
         """Random search does not learn."""

@@ -1,4 +1,4 @@
-"""Small reusable selection pieces that searchers compose (PyGlove style).
+"""Selection arithmetic behind the composed steps (`search.ops`) and populations (`search.populations`).
 
 Tournament selection and an aging population (regularized evolution), Pareto dominance,
 non-dominated sorting, crowding distance and NSGA-II survival (multi-objective search), and an exact
@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyglove as pg
+
+from hashtune.vocabulary import Direction, signs
+from hashtune.vocabulary import directions as parse_directions
 
 Point = Sequence[float]
 
@@ -77,9 +80,7 @@ class AgingPopulation:
 
 
 def _check_directions(directions: Sequence[str]) -> None:
-    for d in directions:
-        if d not in ("maximize", "minimize"):
-            raise ValueError(f"`directions` entries must be 'maximize' or 'minimize', got {d!r}")
+    parse_directions(directions)
 
 
 def oriented(values: Point, directions: Sequence[str]) -> tuple[float, ...]:
@@ -89,8 +90,7 @@ def oriented(values: Point, directions: Sequence[str]) -> tuple[float, ...]:
             f"point {tuple(values)!r} has {len(values)} values but `directions` has "
             f"{len(directions)} entries"
         )
-    pairs = zip(values, directions, strict=True)
-    return tuple(float(v) if d == "maximize" else -float(v) for v, d in pairs)
+    return tuple(s * float(v) for v, s in zip(values, signs(directions), strict=True))
 
 
 def dominates(a: Point, b: Point) -> bool:
@@ -109,8 +109,8 @@ def _oriented_all(points: Sequence[Point], directions: Sequence[str]) -> list[tu
     m = len(directions)
     if not points or any(len(p) != m for p in points):
         return [oriented(p, directions) for p in points]  # raises naming the odd point
-    signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions])
-    return [tuple(p) for p in (np.asarray(points, dtype=float) * signs).tolist()]
+    sign = np.array(signs(directions))
+    return [tuple(p) for p in (np.asarray(points, dtype=float) * sign).tolist()]
 
 
 def non_dominated_sort(points: Sequence[Point], directions: Sequence[str]) -> list[list[int]]:
@@ -226,7 +226,7 @@ def hypervolume_2d(points: Sequence[Point], directions: Sequence[str], reference
         raise ValueError(f"`directions` must have 2 entries for hypervolume_2d, got {directions!r}")
     ref = oriented(reference, directions)
     pts = [p for p in _oriented_all(points, directions) if p[0] > ref[0] and p[1] > ref[1]]
-    pts = [pts[i] for i in pareto_front(pts, ("maximize", "maximize"))]
+    pts = [pts[i] for i in pareto_front(pts, (Direction.MAXIMIZE, Direction.MAXIMIZE))]
     area, last_y = 0.0, ref[1]
     for x, y in sorted(set(pts), key=lambda p: (-p[0], p[1])):
         if y > last_y:

@@ -85,7 +85,7 @@ def test_timeout_fails_and_next_submit_works(executor):
 
 def test_in_process_live_pruning_keeps_intermediates():
     ex = InProcessExecutor()
-    assert ex.supports_pruning and ex.max_workers == 1
+    assert ex.max_workers == 1
     seen = []
 
     def should_prune(step, value, history):
@@ -195,7 +195,6 @@ def test_mlp_evaluator_runs_in_spawned_worker(process_executor):
 
 # ---- live pruning on pool workers; workers die with their driver --------------------------------
 def test_pool_workers_ask_the_driver_and_each_trial_gets_its_own_decision(process_executor):
-    assert process_executor.supports_pruning
     asked: dict[str, list[int]] = {"a": [], "b": []}
 
     def pruner_for(name, stop_at):

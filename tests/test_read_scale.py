@@ -12,7 +12,7 @@ import pytest
 
 from hashtune import FunctionEvaluator, Space, Study, StudyView
 from hashtune.search.base import Feedback, Proposal, StoredProposal
-from hashtune.search.mixins import ProposalBookMixin, dna_key, proposal_key
+from hashtune.search.book import BookedSearcher, dna_key, proposal_key
 from hashtune.search.registry import make_searcher
 from hashtune.search.selection import pareto_front
 from hashtune.store import Store
@@ -95,8 +95,8 @@ def history(space: Space, store: Store, study_id: int, stored: bool) -> list:
 
 def full_replay(searcher: Any, items: list) -> None:
     """What restore did before: tell every finished proposal, fully decoded, in order."""
-    if isinstance(searcher, ProposalBookMixin):
-        searcher._book_restore(items)
+    if isinstance(searcher, BookedSearcher):
+        searcher.replay(items)
     else:
         searcher.restore(items)
 

@@ -10,6 +10,7 @@ import statistics
 import pyglove as pg
 import pytest
 
+from hashtune.components import candidate_dna
 from hashtune.search import (
     NSGA2,
     Feedback,
@@ -21,7 +22,10 @@ from hashtune.search import (
     register_searcher,
     searcher_names,
 )
-from hashtune.search.mixins import dna_key
+from hashtune.search.book import dna_key
+from hashtune.search.evolution import Evolution
+from hashtune.search.ops import Deduped, Mutate, RandomDNA, RandomK, TopK
+from hashtune.search.populations import KeepLast
 from hashtune.search.selection import (
     AgingPopulation,
     Member,
@@ -35,8 +39,23 @@ from hashtune.search.selection import (
     tournament_select,
 )
 from hashtune.spaces.base import Space
+from hashtune.warm_start import WarmStartQueue
 
 TARGET = (7, 2, 9, 4, 0, 5)
+
+
+def _push(queue: WarmStartQueue, dna) -> None:
+    """Queue `dna` as `Study.enqueue` does (checked against the space)."""
+    queue.put(candidate_dna(queue.space, dna))
+
+
+def next_proposal(queue: WarmStartQueue, searcher, number: int):
+    """What the study's parts propose: the queue's head (noted to the searcher), else an ask."""
+    served = queue.pop(number)
+    if served is None:
+        return searcher.ask(number)
+    searcher.note_served(served)
+    return served
 
 
 class Candidate(dict):
@@ -187,7 +206,6 @@ def test_lineage_names_told_parent_and_mutation():
             evolved += 1
             assert len(p.parents) == 1 and p.parents[0] in told
             assert isinstance(p.mutation, str) and p.mutation
-            assert p.meta["origin"] == "mutation"
         else:
             assert p.mutation is None and p.number < 8
         state = "FAILED" if p.number % 7 == 3 else "COMPLETE"
@@ -347,29 +365,83 @@ def test_restore_population_matches_uninterrupted_run():
 
 
 @pytest.mark.parametrize("factory", ALL, ids=["random", "evolution", "hill_climb", "nsga2"])
-def test_enqueue_proposes_queued_dna_first(factory):
+def test_warm_start_is_served_first_and_booked(factory):
+    """The study's queue serves warm starts before asking; the searcher books them like asks."""
     space = xyz_space()
     searcher = factory(space, 0)
-    queued = [pg.DNA([1, 2, 0.5]), [3, 4, -0.5]]
-    for dna in queued:
-        searcher.enqueue(dna)
-    first, second = searcher.ask(0), searcher.ask(1)
+    queue = WarmStartQueue(space)
+    for dna in [pg.DNA([1, 2, 0.5]), [3, 4, -0.5]]:
+        _push(queue, dna)
+    first, second = (next_proposal(queue, searcher, i) for i in range(2))
     assert first.dna == pg.DNA([1, 2, 0.5]) and second.dna == pg.DNA([3, 4, -0.5])
     assert (first.candidate.x, first.candidate.y) == (1, 2)
-    assert first.meta["origin"] == "enqueued"
-    assert searcher.ask(2).meta["origin"] != "enqueued"
-    with pytest.raises(ValueError, match="does not fit"):
-        searcher.enqueue(pg.DNA([99, 0, 0.0]))
+    assert first.parents == () and first.mutation is None
+    assert searcher.num_asked == 2  # served proposals count toward a random phase
+    asked = next_proposal(queue, searcher, 2)  # the queue is empty: the searcher is asked
+    assert dna_key(asked.dna) not in {dna_key(first.dna), dna_key(second.dna)}
+    with pytest.raises(ValueError, match="not a candidate"):
+        _push(queue, pg.DNA([99, 0, 0.0]))
 
 
-def test_restore_drops_queued_dna_already_proposed():
-    searcher = RandomSearch(xyz_space(), seed=0)
-    searcher.enqueue(pg.DNA([1, 2, 0.5]))
-    done = RandomSearch(xyz_space(), seed=0)
-    done.enqueue(pg.DNA([1, 2, 0.5]))
-    p = done.ask(0)
+def test_restored_warm_start_is_not_proposed_again():
+    space = Space(pg.Dict(a=pg.oneof(range(3)), b=pg.oneof(range(2))))
+    queue = WarmStartQueue(space)
+    _push(queue, pg.DNA([1, 1]))
+    done = RandomSearch(space, seed=0)
+    p = next_proposal(queue, done, 0)
+    searcher = RandomSearch(space, seed=0)
     searcher.restore([(p, Feedback("COMPLETE", (1.0,)))])
-    assert searcher.ask(1).meta["origin"] == "random"
+    assert searcher.num_asked == 1
+    keys = [dna_key(searcher.ask(1 + i).dna) for i in range(5)]
+    assert len(set(keys)) == 5 and dna_key(p.dna) not in keys
+
+
+def test_composed_parts_select_mutate_and_dedup():
+    """`RandomK >> TopK` is a tournament; `Deduped` draws again while the DNA is booked."""
+    members = [Member(i, pg.DNA(i), (float(i),), float(i)) for i in range(10)]
+    ctx = RandomSearch(Space(pg.Dict(a=pg.oneof(range(3)))), seed=0)
+    tournament = RandomK(10) >> TopK(1)
+    assert [m.number for m in tournament(members, ctx)] == [9]
+    assert repr(tournament >> Deduped(Mutate())) == "RandomK(10) >> TopK(1) >> Deduped(Mutate())"
+    for seed in range(20):  # same pick as tournament_select with the same stream
+        ctx.rng, rng = random.Random(seed), random.Random(seed)
+        assert (RandomK(3) >> TopK(1))(members, ctx)[0] == tournament_select(members, 3, rng)
+    ctx.rng = random.Random(0)
+    for number in range(3):
+        ctx.propose(number, Deduped(RandomDNA())(None, ctx).dna)
+    assert len(ctx.book.seen) == 3 and ctx.book.exhausted()
+    assert Deduped(RandomDNA(), tries=2)(None, ctx).dna in [pg.DNA(i) for i in range(3)]
+
+
+class Truncation(Evolution):
+    """A new evolutionary algorithm in a few lines: a random parent among the 3 fittest."""
+
+    def __init__(self, space, directions=("maximize",), seed=0):
+        super().__init__(
+            space,
+            directions,
+            seed,
+            reproduce=TopK(3) >> RandomK(1) >> Deduped(Mutate()),
+            population=KeepLast(8),
+            warmup=8,
+        )
+
+
+def test_a_new_algorithm_is_a_short_composition():
+    searcher = Truncation(xyz_space(), seed=1)
+    results = []
+    for number in range(40):
+        fittest = sorted(searcher.population, key=lambda m: -m.fitness)[:3]
+        p = searcher.ask(number)
+        if number >= 8:  # each parent is one of the 3 fittest members when it is asked
+            assert p.parents and p.mutation and p.parents[0] in {m.number for m in fittest}
+        v = (xyz_objective(p.candidate),)
+        searcher.tell(p, Feedback("COMPLETE", v))
+        results.append((p, v))
+    assert len({dna_key(p.dna) for p, _ in results}) == 40  # deduped against every booked DNA
+    resumed = Truncation(xyz_space(), seed=1)
+    resumed.restore([(p, Feedback("COMPLETE", v)) for p, v in results])
+    assert [m.number for m in resumed.population] == [m.number for m in searcher.population]
 
 
 def test_make_searcher_names_and_errors():

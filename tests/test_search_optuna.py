@@ -12,10 +12,12 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState as OptunaState
 
+from hashtune.components import candidate_dna
 from hashtune.search import optuna_space
 from hashtune.search.base import Feedback, Proposal
-from hashtune.search.mixins import dna_key
+from hashtune.search.book import dna_key
 from hashtune.search.optuna_searchers import (
+    DISCARDED_ATTR,
     CMAESSearcher,
     GPSearcher,
     OptunaSearcher,
@@ -30,6 +32,21 @@ from hashtune.search.optuna_space import (
 )
 from hashtune.search.registry import make_searcher, searcher_names
 from hashtune.spaces.base import Space
+from hashtune.warm_start import WarmStartQueue
+
+
+def _push(queue: WarmStartQueue, dna) -> None:
+    """Queue `dna` as `Study.enqueue` does (checked against the space)."""
+    queue.put(candidate_dna(queue.space, dna))
+
+
+def next_proposal(queue: WarmStartQueue, searcher, number: int):
+    """What the study's parts propose: the queue's head (noted to the searcher), else an ask."""
+    served = queue.pop(number)
+    if served is None:
+        return searcher.ask(number)
+    searcher.note_served(served)
+    return served
 
 
 def nested_space() -> Space:
@@ -202,7 +219,8 @@ def test_pending_proposals_differ(name):
     searcher = make_searcher(name, space, directions=("maximize",), seed=3)
     first = [searcher.ask(i) for i in range(8)]  # 8 outstanding before any tell
     assert len({dna_key(p.dna) for p in first}) == 8
-    assert len({p.meta["optuna_trial_number"] for p in first}) == 8
+    running = [t for t in searcher.study.trials if t.state == OptunaState.RUNNING]
+    assert len(running) == 8  # one pending Optuna trial per proposal
     for p in first:
         searcher.tell(p, Feedback("COMPLETE", (float(p.candidate.a),)))
     more = [searcher.ask(8 + i) for i in range(4)]  # past the start-up trials for most samplers
@@ -221,11 +239,9 @@ def test_tell_maps_states_and_cached_counts_as_complete():
     s.tell(ps[2], Feedback("FAILED"))
     s.tell(ps[3], Feedback("PRUNED"))
     s.tell(ps[4], Feedback("COMPLETE", (float("nan"),)))
-    trials = {t.number: t for t in s.study.trials}
-    got = [
-        (trials[p.meta["optuna_trial_number"]].state, trials[p.meta["optuna_trial_number"]].values)
-        for p in ps
-    ]
+    kept = [t for t in s.study.trials if DISCARDED_ATTR not in t.user_attrs]  # one per ask
+    trials = dict(zip((p.number for p in ps), kept, strict=True))
+    got = [(trials[p.number].state, trials[p.number].values) for p in ps]
     assert got == [
         (OptunaState.COMPLETE, [1.0]),
         (OptunaState.COMPLETE, [2.0]),
@@ -233,9 +249,7 @@ def test_tell_maps_states_and_cached_counts_as_complete():
         (OptunaState.PRUNED, None),
         (OptunaState.FAIL, None),
     ]
-    assert trials[ps[1].meta["optuna_trial_number"]].params == optuna_params_from_dna(
-        space, ps[1].dna
-    )
+    assert trials[ps[1].number].params == optuna_params_from_dna(space, ps[1].dna)
     with pytest.raises(ValueError, match="already told"):
         s.tell(ps[0], Feedback("COMPLETE", (1.0,)))
     p = s.ask(5)
@@ -291,15 +305,21 @@ def test_tell_of_a_proposal_from_another_instance_is_added():
     assert t.values == [3.0] and t.params == optuna_params_from_dna(space, p.dna)
 
 
-def test_enqueue_proposes_that_dna_next_even_if_known():
+def test_a_served_warm_start_is_proposed_even_if_known_and_told_to_the_sampler():
     space = small_discrete_space()
     s = QMCSearcher(space, seed=0)
     p0 = s.ask(0)
     s.tell(p0, Feedback("COMPLETE", (1.0,)))
-    s.enqueue(p0.dna)
-    assert s.ask(1).dna == p0.dna
-    with pytest.raises(ValueError, match="does not fit"):
-        s.enqueue(pg.DNA([7, 0]))
+    queue = WarmStartQueue(space)
+    _push(queue, p0.dna)
+    served = next_proposal(queue, s, 1)
+    assert served.dna == p0.dna
+    (running,) = [t for t in s.study.trials if t.state == OptunaState.RUNNING]
+    assert running.params == optuna_params_from_dna(space, p0.dna)  # the sampler sees it pending
+    s.tell(served, Feedback("COMPLETE", (2.0,)))
+    assert [t.values for t in s.study.trials] == [[1.0], [2.0]]
+    with pytest.raises(ValueError, match="not a candidate"):
+        _push(queue, pg.DNA([7, 0]))
 
 
 def test_multivariate_tpe_models_conditional_params_jointly(monkeypatch):

@@ -26,7 +26,7 @@ from hashtune import FunctionEvaluator, Space, Study, TrialContext
 from hashtune.evaluators.executors import Executor, Outcome, ShouldPrune, run_evaluation
 from hashtune.experiment import load_experiment, open_study
 from hashtune.search.base import Feedback, Proposal
-from hashtune.search.mixins import dna_key
+from hashtune.search.book import dna_key
 from hashtune.space_registry import make_space
 from hashtune.spaces.nas_bench_201 import cell_from_string
 from hashtune.spaces.optimizers import seed_programs
@@ -77,7 +77,7 @@ def searcher_state(searcher: Any) -> Any:
     if hasattr(searcher, "population"):  # evolution: members in order (number, values)
         return (
             searcher.num_asked,
-            sorted(searcher._seen),
+            sorted(searcher.book.seen),
             [(m.number, dna_key(m.dna), m.values) for m in searcher.population],
         )
     done = [t for t in searcher.study.trials if t.state.name == "COMPLETE"]  # Optuna
@@ -114,7 +114,7 @@ def test_resume_rebuilds_searcher_and_never_reproposes(tmp_path: Path, name: str
     assert type(resumed.searcher) is type(first.searcher)
     assert searcher_state(resumed.searcher) == searcher_state(first.searcher)
     if name == "tpe":
-        assert len(resumed.searcher._known) == n1
+        assert len(resumed.searcher.book.seen) == n1
 
     resumed.optimize(n_trials=n2)
     after = resumed.trials()
@@ -387,8 +387,6 @@ class ThreadExecutor(Executor):
     several trials before waiting shows an overlap (`peak >= 2`) regardless of machine speed, and a
     loop that waits for each trial before launching the next shows none.
     """
-
-    supports_pruning = True
 
     def __init__(self, max_workers: int = 3):
         self.max_workers = max_workers
