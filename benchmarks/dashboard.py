@@ -91,17 +91,17 @@ def make_rows(n: int, seed: int = 0) -> list[dict]:
 
 def fill(store: Store, name: str, rows: list[dict]) -> tuple[int, int]:
     """A study of `rows` through the store's bulk API; returns (study id, a cached trial's id)."""
-    study = store.create_study(
+    study = store.studies.create(
         name,
         [Direction.MAXIMIZE, Direction.MINIMIZE],
         {"objectives": ["accuracy", "flops"], "searcher": {"name": "regularized_evolution"},
          "space": {"name": "nas_bench_201"}},
     )  # fmt: skip
     for k in range(0, len(rows), 20000):
-        store.add_finished_trials(study.id, rows[k : k + 20000])
-    hits = store.trials_page(study.id, _flt("CACHED"), per_page=300)["rows"]
+        store.trials.add_finished(study.id, rows[k : k + 20000])
+    hits = store.dashboard.trials_page(study.id, _flt("CACHED"), per_page=300)["rows"]
     for r in hits:
-        store.cache_audit(name, r["functional_hash"], r["id"], [80.0, 50.0], [80.1, 50.0])
+        store.cache.audit(name, r["functional_hash"], r["id"], [80.0, 50.0], [80.1, 50.0])
     return study.id, hits[0]["id"]
 
 

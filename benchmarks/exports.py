@@ -47,7 +47,9 @@ def bench_space() -> Space:
 
 def fill(url: str, n: int) -> StudyView:
     store, space, rng = Store(url), bench_space(), random.Random(0)
-    sid = store.create_study("bench", [Direction.MAXIMIZE], {"space": {"name": "bench_exports"}}).id
+    sid = store.studies.create(
+        "bench", [Direction.MAXIMIZE], {"space": {"name": "bench_exports"}}
+    ).id
     rows = []
     for _ in range(n):
         dna = space.random_dna(rng)
@@ -56,7 +58,7 @@ def fill(url: str, n: int) -> StudyView:
             "candidate": space.candidate_to_json(space.materialize(dna)),
             "values": [rng.random()], "intermediate": {s: rng.random() for s in range(5)},
         })  # fmt: skip
-    store.add_finished_trials(sid, rows)
+    store.trials.add_finished(sid, rows)
     return StudyView.open("bench", store)
 
 

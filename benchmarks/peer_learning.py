@@ -5,7 +5,7 @@ every trial is a real store round trip) against one study, started together. Thr
   - `sync`: the loop as shipped: before each ask `PeerSync.sync()` reads the peers' news
     (trials finished since the cursor, peers' running proposals) and tells the searcher;
   - `none`: `PeerSync.sync` disabled (each worker learns only its own trials, as before);
-  - `replay`: the naive alternative, a full `store.trials(study)` read before each ask (the cost
+  - `replay`: the naive alternative, a full `store.trials.list(study)` read before each ask (the cost
     of re-reading everything instead of what is new), results not used.
 Reported per mode and backend: loop wall time per trial per worker, the mean / p95 cost of the
 per-ask step, that cost over the first and last 100 asks (flat = O(new trials), growing = O(all)),
@@ -78,7 +78,7 @@ def worker(url: str, name: str, trials: int, mode: str, start_at: float) -> dict
             n = real(self)
         elif mode == "replay":
             store = self.store
-            store.trials(self.study_id)
+            store.trials.list(self.study_id)
             n = 0
         else:
             n = 0
@@ -136,7 +136,7 @@ def _bulk_peer_trials(study: Study, first: int, n: int, rng: random.Random) -> N
         for i in range(first, first + n)
     ]  # fmt: skip
     store = study.store
-    store.add_finished_trials(study.study_id, rows)
+    store.trials.add_finished(study.study_id, rows)
 
 
 def _timed(fn: Any, repeats: int = 30) -> tuple[float, float]:
@@ -167,7 +167,7 @@ def _scale_one(url: str, k: int, rng: random.Random) -> dict[str, Any]:
     peers.cursor = 0
     peers.sync()  # a late joiner catching up once (not timed)
     store = study.store
-    nothing = _timed(lambda: store.peer_news(study.study_id, peers.cursor, "me"))
+    nothing = _timed(lambda: store.workers.peer_news(study.study_id, peers.cursor, "me"))
     cpu, wall = [], []
     for i in range(30):  # one new peer trial per ask; only the sync is timed
         _bulk_peer_trials(study, k + i, 1, rng)
@@ -176,7 +176,7 @@ def _scale_one(url: str, k: int, rng: random.Random) -> dict[str, Any]:
         cpu.append(time.thread_time() - c)
         wall.append(time.perf_counter() - w)
     synced = statistics.median(cpu) * 1e3, statistics.median(wall) * 1e3
-    replay = _timed(lambda: store.trials(study.study_id), repeats=5)
+    replay = _timed(lambda: store.trials.list(study.study_id), repeats=5)
     return {"trials": k, "news_empty": nothing, "sync_1_new": synced, "replay": replay}
 
 

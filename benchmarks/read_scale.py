@@ -125,7 +125,7 @@ def fill_study(url: str, name: str, searcher: str, k: int, n: int) -> None:
     rows = make_rows(n, k, study.task, seed=hash(name) % 1000)
     store = study.store
     for j in range(0, n, 20000):
-        store.add_finished_trials(study.study_id, rows[j : j + 20000])
+        store.trials.add_finished(study.study_id, rows[j : j + 20000])
     study.close()
 
 

@@ -79,7 +79,7 @@ def keep_artifacts(study: Any, trial: TrialRecord, staged: Sequence[StagedArtifa
     for a in staged:
         try:
             uri = store.put(study.study_id, study.name, trial.number, a)
-            study.store.add_artifact(trial.id, name=a.name, uri=uri, size=a.size, sha256=a.sha256)
+            study.store.artifacts.add(trial.id, name=a.name, uri=uri, size=a.size, sha256=a.sha256)
         except (OSError, ValueError) as e:
             log.warning("trial %d: artifact %r not kept: %s", trial.number, a.name, e)
     discard_staged(staged)

@@ -62,7 +62,7 @@ class AskedTrial:
     def report(self, value: float, step: int) -> None:
         """Record an intermediate value (Optuna's argument order), stored at once."""
         self.intermediate.append((int(step), float(value)))
-        self.session.store.report_intermediate(self.id, int(step), float(value))
+        self.session.store.trials.report_intermediate(self.id, int(step), float(value))
 
     def should_prune(self) -> bool:
         """Whether the study's pruner stops this trial at its last reported step."""
@@ -90,17 +90,19 @@ class AskTell:
     def ask(self) -> AskedTrial:
         """Propose the next candidate as a RUNNING trial (see the module docstring)."""
         parts, seat, store = self.parts, self.parts.seat, self.store
-        trial = store.reserve_trial(seat.study_id, worker=seat.worker)
+        trial = store.trials.reserve(seat.study_id, worker=seat.worker)
         try:
             parts.peers.sync()
             proposal = parts.propose(trial.number)
         except BaseException as e:
-            store.finish_trial(
+            store.trials.finish(
                 trial.id, state=TrialState.FAILED, error=f"searcher.ask failed: {e!r}"
             )
             raise
         fhash = parts.cache.key(proposal.candidate)
-        store.set_proposal(trial.id, **proposal_fields(parts.space, proposal, fhash, seat.task))
+        store.trials.set_proposal(
+            trial.id, **proposal_fields(parts.space, proposal, fhash, seat.task)
+        )
         asked = AskedTrial(self, trial.number, trial.id, proposal.candidate, proposal, fhash)
         action = parts.cache.decide(fhash, trial.id, audit=False)  # ask serves every hit
         if action.act == Act.SERVE:
@@ -133,8 +135,8 @@ class AskTell:
         """Store `value` (JSON) under `key` in trial `number`'s `user_attrs`, finished or not."""
         check = TrialContext(number)
         check.set_user_attr(key, value)  # the same checks as an evaluator's
-        record = self.store.trial_by_number(self.parts.seat.study_id, number)
-        self.store.set_trial_user_attrs(record.id, check.user_attrs)
+        record = self.store.trials.by_number(self.parts.seat.study_id, number)
+        self.store.trials.set_user_attrs(record.id, check.user_attrs)
 
     def close(self) -> None:
         """Stop beating for asked trials (those left open are reclaimed as interrupted)."""
@@ -187,7 +189,7 @@ class AskTell:
     ) -> TrialRecord:
         if kind == TrialState.CACHED:
             entry = asked.cached_entry
-            return self.store.finish_trial(
+            return self.store.trials.finish(
                 asked.id,
                 state=TrialState.CACHED,
                 values=list(vals),
@@ -195,7 +197,7 @@ class AskTell:
                 user_attrs={"cache_count": entry.count if entry else 1},
             )
         seconds = time.perf_counter() - asked.started
-        record = self.store.finish_trial(
+        record = self.store.trials.finish(
             asked.id,
             state=kind,
             values=list(vals) if vals else None,

@@ -55,12 +55,12 @@ def optimize_batched(
     stats = BatchStats()
     fid = _fidelity_of(st, funnel)
     known: dict[str, tuple[tuple[float, ...], int]] = {}
-    for t in store.trials(st.study_id, states=(TrialState.COMPLETE,)):
+    for t in store.trials.list(st.study_id, states=(TrialState.COMPLETE,)):
         if t.functional_hash and t.task == st.task and t.values:
             if (t.user_attrs or {}).get("fidelity", fid) == fid:
                 known.setdefault(t.functional_hash, (tuple(t.values), t.number))
     for _ in range(batches):
-        start = max((t.number for t in store.trials(st.study_id)), default=-1) + 1
+        start = max((t.number for t in store.trials.list(st.study_id)), default=-1) + 1
         proposals = [st.parts.propose(start + i) for i in range(batch_size)]
         hashes = functional_hashes([p.candidate for p in proposals])
         began = datetime.now()
@@ -97,7 +97,7 @@ def optimize_batched(
                 stats.cached += 1
             rows.append(row)
             feedback.append(Feedback(row["state"], tuple(row["values"])))
-        numbers = store.add_finished_trials(st.study_id, rows)
+        numbers = store.trials.add_finished(st.study_id, rows)
         if numbers != [p.number for p in proposals]:
             raise RuntimeError(f"trial numbers moved under the batch loop: {numbers[:3]}...")
         for p, f in zip(proposals, feedback, strict=True):

@@ -131,7 +131,7 @@ def studies(storage: str = StorageOpt) -> None:
     from hashtune.tables import studies_table
 
     try:
-        rows = existing_store(storage).list_studies()
+        rows = existing_store(storage).studies.list()
     except StoreError as e:
         fail(str(e))
     if not rows:
@@ -168,7 +168,7 @@ def trial(study: str, number: int, storage: str = StorageOpt) -> None:
 
     s = load_view(study, storage)
     try:
-        found = s.store.trial_by_number(s.study_id, number)
+        found = s.store.trials.by_number(s.study_id, number)
     except TrialNotFoundError:
         fail(f"study {study!r} has no trial number {number} ({s.stats().proposals} trials)")
     console.print(trial_detail(s, found))
@@ -218,7 +218,7 @@ def stats(study: str, storage: str = StorageOpt) -> None:
     console.print(stats_table(study, view.stats(), view.simulated_cost(), view.audit_summary()))
     record = view.record
     if record.config.get("task"):
-        summary = view.store.task_cache_summary(record.config["task"], version=HASH_VERSION)
+        summary = view.store.cache.task_summary(record.config["task"], version=HASH_VERSION)
         console.print(task_table(record, summary, HASH_VERSION))
 
 

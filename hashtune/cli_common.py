@@ -47,11 +47,11 @@ def open_record(study: str, storage: str):
 
     store = existing_store(storage)
     try:
-        record = store.get_study(study)
+        record = store.studies.get(study)
     except StoreError as e:
         fail(str(e))
     if record is None:
-        names = ", ".join(s.name for s in store.list_studies()) or "none"
+        names = ", ".join(s.name for s in store.studies.list()) or "none"
         fail(f"no study named {study!r} in {storage} (studies there: {names})")
     return store, record
 

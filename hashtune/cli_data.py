@@ -109,7 +109,7 @@ def artifacts(
     found = [t for t in view.trials() if t.number == trial]
     if not found:
         fail(f"study {study!r} has no trial number {trial} ({len(view.trials())} trials)")
-    records = view.store.artifacts(found[0].id)
+    records = view.store.artifacts.list(found[0].id)
     if get is None:
         if not records:
             console.print(f"trial {trial} of {study!r} has no artifacts")

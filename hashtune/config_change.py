@@ -34,7 +34,7 @@ def apply_config_change(store: Store, record: Any, config: dict[str, Any]) -> An
         record.name,
         ", ".join(sorted(changed)),
     )
-    return store.set_study_config(record.id, new)
+    return store.studies.set_config(record.id, new)
 
 
 def config_history(record: Any) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ def trials_dataframe(store: Store, study_id: int, objectives: Sequence[str]) -> 
     SQL (no per-trial records); int columns stay int (nullable `Int64` where some are missing)."""
     import pandas as pd
 
-    cols = store.frame_columns(study_id)
+    cols = store.queries.frame_columns(study_id)
     n = len(cols["number"])
     data: dict[str, Any] = {
         "number": pd.array(cols["number"], dtype="int64"),

@@ -102,7 +102,8 @@ class Heartbeat:
         with self._lock:
             ids = sorted(self._live)
         try:
-            self.store.heartbeat_many(ids, run_id=self.worker)
+            self.store.workers.heartbeat(ids, run_id=self.worker)
+            self.store.cache.refresh_claims(ids)
             reclaimed = recover_dead_trials(
                 self.store, self.study_id, self.worker,
                 self.config.stale_after_s, self.config.stale_beats,

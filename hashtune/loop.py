@@ -189,13 +189,13 @@ class OptimizeLoop:
             raise  # Ctrl-C: the trial stays reserved, and is finished INTERRUPTED by `run`
         except BaseException as e:
             self._reserved = None
-            store.finish_trial(
+            store.trials.finish(
                 trial.id, state=TrialState.FAILED, error=f"searcher.ask failed: {e!r}"
             )
             raise
         fhash = self.cache.key(proposal.candidate)
         reserve = self._wants_reservation(launching=True)
-        started = store.begin_trial(
+        started = store.trials.begin(
             trial.id,
             **proposal_fields(self.parts.space, proposal, fhash, seat.task),
             claim=None if fhash is None else self.cache.claim(fhash),
@@ -232,7 +232,7 @@ class OptimizeLoop:
             key = json.dumps(dead.dna, sort_keys=True)
             tries = sum(
                 1
-                for t in self.store.trials(seat.study_id, states=(TrialState.INTERRUPTED,))
+                for t in self.store.trials.list(seat.study_id, states=(TrialState.INTERRUPTED,))
                 if was_interrupted(t) and json.dumps(t.dna, sort_keys=True) == key
             )
             if tries <= self.budget.max_retries:
@@ -304,7 +304,7 @@ class OptimizeLoop:
         seat = self.seat
         self.beats.untrack(item.trial.id)
         reserve = self._wants_reservation(launching=False, finishing=item)
-        done = self.store.finish_and_next(
+        done = self.store.trials.finish_and_next(
             item.trial.id,
             lineage=(item.trial.parents, item.trial.mutation),
             news_after=self.parts.peers.cursor,
@@ -368,7 +368,7 @@ class OptimizeLoop:
         for trial, item in pending:
             why = own[1] if own is not None and own[0] == trial.number else reason
             try:
-                self.store.finish_trial(trial.id, state=TrialState.INTERRUPTED, error=why)
+                self.store.trials.finish(trial.id, state=TrialState.INTERRUPTED, error=why)
                 if item is not None and item.action.claimed and item.fhash is not None:
                     self.cache.release(item.fhash, trial.id)
             except Exception as e:  # noqa: BLE001 - keep finishing the others

@@ -136,9 +136,9 @@ def import_from_optuna(
     trials = source.get_trials(deepcopy=False)
     store = storage if isinstance(storage, Store) else Store(storage)
     name = name or optuna_study
-    record = store.get_study(name)
+    record = store.studies.get(name)
     if record is None:
-        record = store.create_study(name, [d.name.lower() for d in source.directions], _config(
+        record = store.studies.create(name, [d.name.lower() for d in source.directions], _config(
             source, union_distributions(trials), url, searcher
         ))  # fmt: skip
     elif len(record.directions) != len(source.directions):
@@ -163,7 +163,7 @@ def import_from_optuna(
                 why = f"params do not fit the study's space ({e})"
         if why is not None:
             skipped[why] = skipped.get(why, 0) + 1
-    store.add_finished_trials(record.id, rows)
+    store.trials.add_finished(record.id, rows)
     return ImportResult(name, len(rows), skipped)
 
 

@@ -40,7 +40,7 @@ class PeerSync:
         self.worker = worker
         self.space = space
         self.searcher = searcher
-        self.cursor = store.finish_cursor(study_id)
+        self.cursor = store.workers.finish_cursor(study_id)
         self.observed = 0
         self._known: set[int] = set()
         self._pending: dict[int, Proposal] = {}
@@ -53,7 +53,7 @@ class PeerSync:
         """Observe peers' newly finished trials and refresh their pending proposals; how many
         trials were observed. A store error is logged and retried at the next ask."""
         try:
-            news = self.store.peer_news(self.study_id, self.cursor, self.worker)
+            news = self.store.workers.peer_news(self.study_id, self.cursor, self.worker)
         except (SQLAlchemyError, StoreError) as e:
             log.warning("could not read peers' trials (retrying at the next ask): %s", e)
             return 0

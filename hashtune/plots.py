@@ -45,14 +45,14 @@ def draw_history(study: StudyView, ax) -> None:
     sign = Direction(study.directions[0]).sign
     # Read in SQL, bounded whatever the trial count: min and max per range of trial numbers and
     # state, and the improvements of the best so far.
-    buckets = study.store.value_buckets(study.study_id)["states"]
+    buckets = study.store.dashboard.value_buckets(study.study_id)["states"]
     for state in (TrialState.COMPLETE, TrialState.CACHED):
         col = buckets.get(state)
         if col:
             xs = [n for lo, hi in zip(col["lo"], col["hi"], strict=True) for n in (lo, hi)]
             ys = [v for lo, hi in zip(col["min"], col["max"], strict=True) for v in (lo, hi)]
             ax.scatter(xs, ys, s=12, c=_COLORS[state], label=state.lower())
-    steps = study.store.best_so_far(study.study_id, sign > 0)
+    steps = study.store.dashboard.best_so_far(study.study_id, sign > 0)
     xs, ys = [r["number"] for r in steps], [r["value"] for r in steps]
     if xs:
         last = max(max(col["hi"]) for col in buckets.values())  # the step runs to the end
@@ -75,7 +75,7 @@ def draw_history(study: StudyView, ax) -> None:
 
 def _front(study: StudyView, ax) -> None:
     """All scored trials in objective space, the Pareto front joined."""
-    points = study.store.objective_points(study.study_id, 2)  # plain columns, no records
+    points = study.store.dashboard.objective_points(study.study_id, 2)  # plain columns, no records
     front = sorted(study.pareto_front(), key=lambda t: t.values[0])
     ax.scatter([p[3] for p in points], [p[4] for p in points], s=10, c="tab:blue")
     if front:

@@ -58,13 +58,13 @@ def recover_dead_trials(
     """
     intervals: dict[str, float] = {}
     if stale_beats is not None:
-        intervals = {w.run_id: stale_beats * w.heartbeat_s for w in store.workers(study_id)}
+        intervals = {w.run_id: stale_beats * w.heartbeat_s for w in store.workers.list(study_id)}
     failed = []
-    for trial in store.trials(study_id, states=(TrialState.RUNNING, TrialState.PENDING)):
+    for trial in store.trials.list(study_id, states=(TrialState.RUNNING, TrialState.PENDING)):
         limit = intervals.get(trial.worker or "", stale_after_s)
         if not is_dead(trial, me, limit):
             continue
-        if store.reclaim_trial(trial.id, limit, f"{OWNER_DIED} ({trial.worker})"):
+        if store.workers.reclaim(trial.id, limit, f"{OWNER_DIED} ({trial.worker})"):
             failed.append(trial)
     return failed
 

@@ -36,13 +36,13 @@ class Reservations:
             trial, counted = self.next
             self.next = None
         else:
-            trial = self.store.reserve_trial(self.seat.study_id, worker=self.seat.worker)
+            trial = self.store.trials.reserve(self.seat.study_id, worker=self.seat.worker)
             self.beats.track(trial.id)
             counted = 0
             if self.total is not None:
-                counted = self.store.count_budget_trials(self.seat.study_id, trial.number)
+                counted = self.store.trials.count_budget(self.seat.study_id, trial.number)
         if self.total is not None and counted > self.total:
-            self.store.drop_reservation(trial.id)  # another worker took the last slot
+            self.store.trials.drop_reservation(trial.id)  # another worker took the last slot
             self.beats.untrack(trial.id)
             self.full = True
             return None
@@ -61,7 +61,7 @@ class Reservations:
         trial, _ = self.next
         self.next = None
         try:
-            self.store.drop_reservation(trial.id)
+            self.store.trials.drop_reservation(trial.id)
         except Exception as e:  # noqa: BLE001 - recovery finishes it as interrupted later
             log.warning("could not drop reservation %d: %s", trial.number, e)
         self.beats.untrack(trial.id)
@@ -73,9 +73,9 @@ class Reservations:
         if not self.full or self.total is None or stop_requested:
             return False
         unfinished = (TrialState.RUNNING, TrialState.PENDING)
-        if not self.store.trials(seat.study_id, states=unfinished):
+        if not self.store.trials.list(seat.study_id, states=unfinished):
             return False
         time.sleep(seat.liveness.heartbeat_s)
-        if self.store.count_budget_trials(seat.study_id) < self.total:
+        if self.store.trials.count_budget(seat.study_id) < self.total:
             self.full = False
         return True

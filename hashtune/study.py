@@ -157,7 +157,7 @@ class Study(StudyView):
         unless `task` repeats the recorded one.
         """
         store = open_store(storage)
-        record = store.require_study(name)
+        record = store.studies.require(name)
         given = {"space": space, "evaluator": evaluator, "searcher": searcher}
         given |= {"executor": executor, "pruner": pruner, "task": task, "liveness": liveness}
         recipe = prepare_load(record, given)
@@ -171,11 +171,11 @@ class Study(StudyView):
         """
         history: list[tuple[Proposal, Feedback | None]] = [
             (StoredProposal(number, dna, self.space), stored_feedback(state, values))
-            for number, state, dna, values in self.store.history(self.study_id)
+            for number, state, dna, values in self.store.queries.history(self.study_id)
         ]
         monitor = self.parts.pruner
         if monitor.pruner is not None:  # pruners learn every finished trial, curves included
-            monitor.restore(self.store.trials(self.study_id))
+            monitor.restore(self.store.trials.list(self.study_id))
         self.searcher.restore(history)
         self.peers.mark_known(p.number for p, _ in history)
 
@@ -306,7 +306,7 @@ class Study(StudyView):
         """Shut down this study's executor and free its worker slot for a later worker."""
         self.close_executor()
         self._ask_tell.close()  # asked trials left open keep their heartbeat no longer
-        self.store.leave_study(self.study_id, self.worker)
+        self.store.workers.leave(self.study_id, self.worker)
 
     def close_executor(self, wait: bool = True) -> None:
         """Shut down the executor this study built (a given one is left to its owner);

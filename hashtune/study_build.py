@@ -149,7 +149,7 @@ def prepare_create(
         directions = normalize_directions(direction, kw.directions)
     except ValueError as e:
         raise ComponentError("direction" if direction else "directions", "", e) from None
-    existing = store.get_study(name)
+    existing = store.studies.get(name)
     if existing is not None and not load_if_exists:
         raise StudyExistsError(name, store.url)
     space, space_args = kw.space, kw.space_args
@@ -208,11 +208,11 @@ def prepare_create(
     record, created = existing, False
     if record is None:
         try:
-            record, created = store.create_study(name, list(dirs), config), True
+            record, created = store.studies.create(name, list(dirs), config), True
         except StudyExistsError:  # a peer created it since we looked: load theirs
             if not load_if_exists:
                 raise
-            record = store.require_study(name)
+            record = store.studies.require(name)
             check_same_directions(record, dirs)
             identity = resumed_task(record, evaluator_obj, task)
     if not created and not allow_change:
@@ -291,7 +291,7 @@ def join(store: Store, record: StudyRecord, recipe: Recipe) -> Joined:
     searcher is seeded from (study seed, slot), so parallel workers propose differently."""
     dirs = tuple(record.directions)
     worker, live = new_worker_id(), recipe.liveness
-    slot = store.join_study(
+    slot = store.workers.join(
         record.id, worker, heartbeat_s=live.heartbeat_s, stale_beats=live.stale_beats
     )
     own_seed = worker_seed(recipe.seed, slot)

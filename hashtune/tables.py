@@ -178,8 +178,8 @@ def trials_table(study: StudyView, trials: Sequence[TrialRecord], title: str) ->
     table.add_column("hash")
     table.add_column("from", justify="right")
     sources = [t.cached_from_trial_id for t in trials if t.cached_from_trial_id]
-    all_numbers = study.store.trial_numbers(sources)
-    reference = [t.candidate for t in trials] + study.store.candidate_sample(study.study_id)
+    all_numbers = study.store.trials.numbers(sources)
+    reference = [t.candidate for t in trials] + study.store.queries.candidate_sample(study.study_id)
     summaries = varying_summaries([t.candidate for t in trials], reference)
     for t, summary in zip(trials, summaries, strict=True):
         vals = [
@@ -301,7 +301,7 @@ def trial_detail(study: StudyView, trial: TrialRecord) -> Table:
     from rich.table import Table
 
     sources = [trial.cached_from_trial_id] if trial.cached_from_trial_id else []
-    numbers = study.store.trial_numbers(sources)
+    numbers = study.store.trials.numbers(sources)
     table = Table(title=f"{study.name}: trial {trial.number}", show_header=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")

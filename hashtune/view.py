@@ -34,7 +34,7 @@ class StudyView:
         """A view of the study `name`; StudyNotFoundError when there is none."""
         view = cls.__new__(cls)
         view.store = storage if isinstance(storage, Store) else Store(storage)
-        view.record = view.store.require_study(name)
+        view.record = view.store.studies.require(name)
         return view
 
     @property
@@ -61,7 +61,7 @@ class StudyView:
 
     def trials(self, states: Sequence[str] | None = None) -> list[TrialRecord]:
         """All trials (or those in `states`) in number order."""
-        return self.store.trials(self.study_id, states)
+        return self.store.trials.list(self.study_id, states)
 
     def scored_trials(self) -> list[TrialRecord]:
         """Trials with objective values (COMPLETE or served from the cache)."""
@@ -69,14 +69,14 @@ class StudyView:
 
     def latest_trials(self, n: int = 50, states: Sequence[str] | None = None) -> list[TrialRecord]:
         """The last `n` trials (of `states`, when given) in number order: one page, in SQL."""
-        return self.store.latest_trials(self.study_id, n, states)
+        return self.store.queries.latest(self.study_id, n, states)
 
     @property
     def best_trials(self) -> list[TrialRecord]:
         """The best trials: ties at the best finite value (one objective) or the Pareto front."""
         if len(self.directions) > 1:
             return self.pareto_front()
-        return self.store.best_value_trials(self.study_id, is_maximize(self.directions))
+        return self.store.queries.best_value(self.study_id, is_maximize(self.directions))
 
     @property
     def best_trial(self) -> TrialRecord:
@@ -108,32 +108,32 @@ class StudyView:
     def top(self, k: int = 10) -> list[TrialRecord]:
         """The `k` best scored trials by the finite first objective (one row per function;
         ties by trial number), read along the value index."""
-        return self.store.top_trials(self.study_id, k, is_maximize(self.directions))
+        return self.store.queries.top(self.study_id, k, is_maximize(self.directions))
 
     def pareto_front(self) -> list[TrialRecord]:
         """Non-dominated scored trials (all objectives finite) under the study's directions."""
-        return self.store.pareto_front_trials(self.study_id, self.directions)
+        return self.store.queries.pareto_front(self.study_id, self.directions)
 
     def stats(self) -> StudyStats:
         """Proposals, states, unique functions and what the cache saved."""
-        return self.store.study_stats(self.study_id)
+        return self.store.studies.stats(self.study_id)
 
     def simulated_cost(self) -> SimulatedCost | None:
         """Simulated GPU seconds paid and saved (None unless trials report `simulated_gpu_seconds`)."""
-        rows = self.store.cost_rows(self.study_id, SIMULATED_COST_KEY)
+        rows = self.store.queries.cost_rows(self.study_id, SIMULATED_COST_KEY)
         return simulated_cost([_CostRow.of(*r) for r in rows]) if rows else None  # type: ignore[misc]
 
     def audit_summary(self) -> AuditSummary | None:
         """How far audited cache hits of this study sat from their fresh evaluations (None: none)."""
-        tasks, ids = self.store.audited_trials(self.study_id)
+        tasks, ids = self.store.queries.audited_trials(self.study_id)
         if not ids:
             return None
-        audits = [a for task in tasks for a in self.store.cache_audits(task)]
+        audits = [a for task in tasks for a in self.store.cache.audits(task)]
         return audit_summary(audits, [_CostRow(i, "", None, None, {}) for i in ids])  # type: ignore[misc]
 
     def count_toward_budget(self) -> int:
         """Finished trials that count against a total budget (interrupted ones do not)."""
-        return self.store.budget_count(self.study_id)
+        return self.store.queries.counted_finished(self.study_id)
 
     def trials_dataframe(self):
         """One row per trial: state, objective values, parameters, hash, cache source, lineage."""

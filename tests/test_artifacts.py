@@ -57,7 +57,7 @@ def test_saved_artifacts_are_kept_beside_the_store_and_fetched(
     study = _study(url)
     study.optimize(n_trials=3)
     first = study.trials()[0]
-    records = study.store.artifacts(first.id)
+    records = study.store.artifacts.list(first.id)
     assert [a.name for a in records] == ["curve.csv", "log.txt", "weights.bin"]
     weights = next(a for a in records if a.name == "weights.bin")
     assert weights.size == 1000 and Path(weights.uri).is_relative_to(tmp_path / "a-artifacts")
@@ -80,9 +80,9 @@ def test_a_cached_trial_points_at_the_artifacts_of_the_trial_that_paid(tmp_path:
     study.optimize(n_trials=3)
     paid, cached = study.trials()[1], study.trials()[2]
     assert cached.state == "CACHED" and cached.cached_from_trial_id == paid.id
-    got = study.store.artifacts(cached.id)
+    got = study.store.artifacts.list(cached.id)
     assert {a.trial_number for a in got} == {paid.number}
-    assert [a.uri for a in got] == [a.uri for a in study.store.artifacts(paid.id)]
+    assert [a.uri for a in got] == [a.uri for a in study.store.artifacts.list(paid.id)]
     out = CliRunner().invoke(app, ["artifacts", "art", "2", "-s", study.store.url])
     assert "saved by trial 1" in " ".join(out.output.split())
 
@@ -97,7 +97,7 @@ def test_artifacts_saved_in_process_pool_workers_are_kept(tmp_path: Path) -> Non
         Path(a.uri).read_text()
         for t in study.trials()
         if t.state == "COMPLETE"
-        for a in study.store.artifacts(t.id)
+        for a in study.store.artifacts.list(t.id)
         if a.name == "log.txt"
     ]
     assert len(logs) == 2 and all(f"pid {os.getpid()}\n" not in text for text in logs)
@@ -107,7 +107,7 @@ def test_an_fsspec_root_holds_the_artifacts(tmp_path: Path) -> None:
     study = _study(f"sqlite:///{tmp_path}/a.db")
     study.artifact_root = "memory://hashtune-test-artifacts"
     study.optimize(n_trials=1)
-    record = study.store.artifacts(study.trials()[0].id)[0]
+    record = study.store.artifacts.list(study.trials()[0].id)[0]
     assert record.uri.startswith("memory://hashtune-test-artifacts/")
     assert not (tmp_path / "a-artifacts").exists()
     out = tmp_path / "c.csv"

@@ -247,9 +247,9 @@ def test_a_huge_error_is_stored_truncated_with_its_size(sqlite_url: str) -> None
     from hashtune.store import Store
 
     store = Store(sqlite_url)
-    study = store.create_study("s", ["maximize"], {})
-    trial = store.reserve_trial(study.id, worker="w")
-    record = store.finish_trial(trial.id, state="FAILED", error="x" * 1_000_000)
+    study = store.studies.create("s", ["maximize"], {})
+    trial = store.trials.reserve(study.id, worker="w")
+    record = store.trials.finish(trial.id, state="FAILED", error="x" * 1_000_000)
     assert len(record.error) < 5000 and "1,000,000 characters" in record.error
 
 

@@ -48,7 +48,7 @@ def test_a_bad_file_for_a_new_study_creates_no_study(tmp_path: Path, extra: str,
     flat = "".join(out.split())
     assert code == 2 and all("".join(w.split()) in flat for w in words), out
     assert "Traceback" not in out
-    assert Store(f"sqlite:///{db}").get_study("fresh") is None
+    assert Store(f"sqlite:///{db}").studies.get("fresh") is None
 
 
 MLP = """\
@@ -94,7 +94,7 @@ def test_a_multi_objective_run_closes_with_its_pareto_front_only(tmp_path: Path)
     code, out = _run(str(exp), "--storage", url, "--top", "50")
     assert code == 0, out
     store = Store(url)
-    scored = [t for t in store.trials(store.get_study("fresh").id) if t.values]
+    scored = [t for t in store.trials.list(store.studies.get("fresh").id) if t.values]
     shown = {int(n) for n in re.findall(r"^│\s*(\d+)\s*│", out, flags=re.M)}
 
     def dominated(t) -> bool:

@@ -24,7 +24,7 @@ def test_batches_pay_once_per_function_and_serve_the_rest(tmp_path):
         seed=1,
     )
     stats = optimize_batched(study, batches=3, batch_size=16)
-    trials = study.store.trials(study.study_id)
+    trials = study.store.trials.list(study.study_id)
     assert [t.number for t in trials] == list(range(48))
     assert stats.proposals == 48 and stats.paid + stats.cached == 48
     paid = [t for t in trials if t.state == "COMPLETE"]
@@ -39,7 +39,7 @@ def test_batches_pay_once_per_function_and_serve_the_rest(tmp_path):
     assert all(t.user_attrs.get("fidelity") == "-" for t in trials)
     # a second call learns the known functions from the store: nothing known is paid again
     more = optimize_batched(study, batches=1, batch_size=16)
-    trials = study.store.trials(study.study_id)
+    trials = study.store.trials.list(study.study_id)
     assert len({t.functional_hash for t in trials if t.state == "COMPLETE"}) == len(
         [t for t in trials if t.state == "COMPLETE"]
     )

@@ -42,10 +42,10 @@ def cli(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Complete
 
 
 def finished(store: Store, name: str) -> list:
-    study = store.get_study(name)
+    study = store.studies.get(name)
     if study is None:
         return []
-    return [t for t in store.trials(study.id) if t.state not in ("RUNNING", "PENDING")]
+    return [t for t in store.trials.list(study.id) if t.state not in ("RUNNING", "PENDING")]
 
 
 @pytest.mark.slow
@@ -64,8 +64,8 @@ def test_sigkill_then_rerun_resumes_the_same_study_without_losing_or_rerunning_t
     deadline = time.monotonic() + 120
 
     def in_flight() -> bool:  # a 0.4 s evaluation under way (not the gap between two trials)
-        study = store.get_study("killme")
-        running = store.trials(study.id, states=("RUNNING",)) if study else []
+        study = store.studies.get("killme")
+        running = store.trials.list(study.id, states=("RUNNING",)) if study else []
         return any(t.dna is not None for t in running)
 
     while len(finished(store, "killme")) < 4 or not in_flight():
@@ -74,15 +74,15 @@ def test_sigkill_then_rerun_resumes_the_same_study_without_losing_or_rerunning_t
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    study_id = store.get_study("killme").id
+    study_id = store.studies.get("killme").id
     before = {t.number: t for t in finished(store, "killme")}
-    running = [t.number for t in store.trials(study_id, states=("RUNNING", "PENDING"))]
+    running = [t.number for t in store.trials.list(study_id, states=("RUNNING", "PENDING"))]
     assert running, "the kill should have caught a trial in flight (each sleeps 0.4 s)"
     time.sleep(1.5)  # the dead run's heartbeat goes stale (4 beats of 0.25 s)
 
     out = cli("run", str(exp), "--storage", url, "--no-progress")
     assert "interrupted trial(s) marked INTERRUPTED" in out.stdout
-    trials = store.trials(study_id)
+    trials = store.trials.list(study_id)
     by_number = {t.number: t for t in trials}
     for number, old in before.items():  # nothing finished was lost or re-run
         assert by_number[number].state == old.state and by_number[number].values == old.values
@@ -111,7 +111,7 @@ def test_run_then_read_commands_show_the_study(tmp_path: Path) -> None:
     out = cli("run", str(exp), "--storage", url, "--no-progress", cwd=tmp_path)
     assert "nb: best candidates" in out.stdout and "unique functions" in out.stdout
     store = Store(url)
-    trials = store.trials(store.get_study("nb").id)
+    trials = store.trials.list(store.studies.get("nb").id)
     assert len(trials) == 60
     best_value = max(t.values[0] for t in trials if t.values)
 

@@ -35,24 +35,24 @@ def test_an_allowed_config_change_updates_the_stored_config_and_keeps_the_old(
     exp = tmp_path / "exp.yaml"
     exp.write_text(FILE)
     assert _run(str(exp), "--storage", url)[0] == 0
-    old = Store(url).require_study("nb").config["searcher"]
+    old = Store(url).studies.require("nb").config["searcher"]
     exp.write_text(FILE.replace("population_size: 4", "population_size: 6"))
 
     code, out = _run(str(exp), "--storage", url, "--trials", "6")
     assert code == 2 and "--allow-config-change" in out  # refused without the flag
-    assert Store(url).require_study("nb").config["searcher"] == old
+    assert Store(url).studies.require("nb").config["searcher"] == old
 
     with caplog.at_level("WARNING"):
         code, out = _run(str(exp), "--storage", url, "--trials", "6", "--allow-config-change")
     assert code == 0, out
     assert "config changed (searcher)" in caplog.text
-    record = Store(url).require_study("nb")
+    record = Store(url).studies.require("nb")
     assert record.config["searcher"]["args"] == {"population_size": 6, "tournament_size": 2}
     (entry,) = config_history(record)
     assert entry["replaced"] == {"searcher": old} and entry["changed_at"]
     assert Study.load("nb", storage=url).searcher.population_size == 6  # resume sees the truth
-    assert len([t for t in Store(url).trials(record.id) if t.state == "COMPLETE"]) == 6
+    assert len([t for t in Store(url).trials.list(record.id) if t.state == "COMPLETE"]) == 6
 
     code, out = _run(str(exp), "--storage", url, "--trials", "7")  # the new config is the norm
     assert code == 0, out
-    assert len(config_history(Store(url).require_study("nb"))) == 1
+    assert len(config_history(Store(url).studies.require("nb"))) == 1

@@ -150,7 +150,7 @@ def test_cached_trial_page_points_to_the_trial_that_paid(filled: dict) -> None:
 def test_trial_page_has_lineage_both_ways(filled: dict) -> None:
     study = filled["nb"]
     child = next(t for t in study.trials() if t.parents)
-    parent = study.store.trial_by_number(study.study_id, child.parents[0])
+    parent = study.store.trials.by_number(study.study_id, child.parents[0])
     t = get(filled, f"/api/trials/{child.id}")
     assert parent.id in {n["id"] for n in t["ancestry"]["nodes"]}
     assert {"child": child.id, "parent": parent.id, "mutation": child.mutation} in t["ancestry"][
@@ -170,7 +170,7 @@ def test_hashing_view_counts_classes_and_audits(filled: dict) -> None:
     assert biggest["size"] == sum(
         1 for t in study.trials() if t.functional_hash == biggest["functional_hash"]
     )
-    audits = study.store.cache_audits(study.task)
+    audits = study.store.cache.audits(study.task)
     assert d["audits"]["count"] == len(audits)
 
 
@@ -195,7 +195,7 @@ def test_every_non_get_answers_405(filled: dict, method: str) -> None:
                  "/static/common.js", "/plotly.min.js", "/no/such/page"]:  # fmt: skip
         r = filled["client"].request(method, path)
         assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
-    assert filled["store"].list_studies()[0].total_trials == 40  # nothing changed
+    assert filled["store"].studies.list()[0].total_trials == 40  # nothing changed
 
 
 def test_pages_escape_user_strings(filled: dict) -> None:
@@ -219,7 +219,7 @@ def test_plotly_is_served_from_the_installed_package(filled: dict) -> None:
 def test_dashboard_queries_on_both_backends(storage_url: str) -> None:
     """Bulk-loaded trials (JSON params, two objectives, lineage, cache sources) on SQLite and PG."""
     store = Store(storage_url)
-    study = store.create_study("bulk", ["minimize", "maximize"], {"objectives": ["a", "b"]})
+    study = store.studies.create("bulk", ["minimize", "maximize"], {"objectives": ["a", "b"]})
     t0 = datetime(2026, 1, 1)
     rows = [
         {
@@ -239,7 +239,7 @@ def test_dashboard_queries_on_both_backends(storage_url: str) -> None:
         }
         for i in range(40)
     ]
-    assert store.add_finished_trials(study.id, rows) == list(range(40))
+    assert store.trials.add_finished(study.id, rows) == list(range(40))
     with TestClient(create_app(store)) as client:
         page = client.get(
             f"/api/studies/{study.id}/trials?param=kind&param_value=even&sort=value"
@@ -249,7 +249,7 @@ def test_dashboard_queries_on_both_backends(storage_url: str) -> None:
         assert pareto["n_scored"] == 40 and pareto["front"]
         classes = client.get(f"/api/studies/{study.id}/hashing").json()["classes"]
         assert {c["size"] for c in classes} <= {5, 6} and len(classes) == 7
-        t = client.get(f"/api/trials/{store.trial_by_number(study.id, 4).id}").json()
+        t = client.get(f"/api/trials/{store.trials.by_number(study.id, 4).id}").json()
         assert t["cached_from"]["number"] == 3 and len(t["ancestry"]["nodes"]) == 5
         assert client.get(f"/api/studies/{study.id}/params").json()["importance"]
         h = client.get(f"/api/studies/{study.id}/history").json()

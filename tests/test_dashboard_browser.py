@@ -198,7 +198,7 @@ def test_trial_page_shows_candidate_cell_lineage_and_hash_class(browser, site) -
     assert text.startswith("Cell(") and f"op_0_1 = '{hit.params['op_0_1']}'" in text
     assert page.locator("#cell .main-svg").count() > 0
     assert drawn(page, "ancestry")
-    payer = nb.store.trial(hit.cached_from_trial_id)
+    payer = nb.store.trials.get(hit.cached_from_trial_id)
     assert page.locator(".member.paid").get_attribute("data-number") == str(payer.number)
     assert f"#{payer.number}" in page.locator("#facts").inner_text()
     assert problems == []
@@ -213,7 +213,7 @@ def test_hashing_page_shows_classes_and_savings(browser, site) -> None:
     proposals = drawn(page, "proposals")
     assert proposals[0]["y"][-1] == len(nb.trials())  # cumulative proposals end at the total
     assert drawn(page, "saved")[0]["y"][-1] == nb.stats().cached
-    assert points(drawn(page, "audits")) == len(nb.store.cache_audits(nb.task))
+    assert points(drawn(page, "audits")) == len(nb.store.cache.audits(nb.task))
     assert problems == []
     page.close()
 

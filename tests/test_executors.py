@@ -305,5 +305,7 @@ def test_an_interrupted_study_kills_its_hanging_pool_workers(tmp_path, sqlite_ur
         driver.kill()
     from hashtune.store import Store
 
-    states = [t.state for t in Store(sqlite_url).trials(Store(sqlite_url).get_study("hang").id)]
+    states = [
+        t.state for t in Store(sqlite_url).trials.list(Store(sqlite_url).studies.get("hang").id)
+    ]
     assert states == ["FAILED", "FAILED"]

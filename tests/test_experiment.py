@@ -73,7 +73,7 @@ def test_component_errors_are_found_before_anything_runs(
         open_study(load_experiment(path), path, url)
     message = str(err.value)
     assert str(path) in message and f"`{field}`" in message and value in message
-    assert Store(url).list_studies() == []  # nothing was created
+    assert Store(url).studies.list() == []  # nothing was created
 
 
 def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_a_bad_enqueue_entry_names_its_index_and_keeps_what_is_stored(tmp_path: 
     )
     with pytest.raises(ExperimentError, match=r"`enqueue.0`.*bogus_op"):
         open_study(load_experiment(bad), bad, url)
-    assert len(Store(url).trials(study.study_id)) == 3
+    assert len(Store(url).trials.list(study.study_id)) == 3
 
 
 def test_a_good_file_builds_and_resumes_its_study(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def test_a_keyboard_interrupt_raised_by_the_evaluator_stops_the_run_like_ctrl_c(
     assert time.monotonic() - t0 < 30
     first.close()
     store = Store(sqlite_url)
-    trials = {t.number: t for t in store.trials(store.get_study("ki").id)}
+    trials = {t.number: t for t in store.trials.list(store.studies.get("ki").id)}
     assert [trials[n].state for n in (0, 1)] == ["COMPLETE", "COMPLETE"]
     hit = trials[2]
     assert hit.state == "INTERRUPTED" and was_interrupted(hit), hit.error
@@ -68,7 +68,7 @@ def test_a_keyboard_interrupt_raised_by_the_evaluator_stops_the_run_like_ctrl_c(
     second = study()  # the resume finishes the budget (numbers 3..: the evaluator scores them)
     second.optimize(total_trials=6, n_trials=6, trial_timeout=trial_timeout)
     second.close()
-    done = [t for t in store.trials(store.get_study("ki").id) if not was_interrupted(t)]
+    done = [t for t in store.trials.list(store.studies.get("ki").id) if not was_interrupted(t)]
     assert len(done) == 6 and all(t.state == "COMPLETE" for t in done)
 
 
@@ -116,8 +116,8 @@ def test_ctrl_c_during_an_evaluation_exits_130_cleanly_and_the_resume_loses_noth
         time.sleep(0.1)
         if store is None and Path(f"{tmp_path}/c.db").exists():
             store = Store(url)
-        study = store.get_study("ctrl-c") if store else None
-        trials = store.trials(study.id) if study else []
+        study = store.studies.get("ctrl-c") if store else None
+        trials = store.trials.list(study.id) if study else []
         finished = [t for t in trials if t.state not in ("RUNNING", "PENDING")]
         if finished and any(t.state == "RUNNING" and t.dna is not None for t in trials):
             break
@@ -131,12 +131,12 @@ def test_ctrl_c_during_an_evaluation_exits_130_cleanly_and_the_resume_loses_noth
     assert lines and lines[-1].startswith("interrupted; resume with: hashtune run"), err
     assert str(exp) in lines[-1] and url in lines[-1]
 
-    trials = store.trials(store.get_study("ctrl-c").id)
+    trials = store.trials.list(store.studies.get("ctrl-c").id)
     assert not [t for t in trials if t.state in ("RUNNING", "PENDING")]
     assert any(was_interrupted(t) for t in trials), "the trial in flight is marked interrupted"
     resume = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert resume.returncode == 0, resume.stderr
-    trials = store.trials(store.get_study("ctrl-c").id)
+    trials = store.trials.list(store.studies.get("ctrl-c").id)
     by_number = {t.number: t for t in trials}
     for number, (state, values) in before.items():  # nothing finished was lost or redone
         assert (by_number[number].state, by_number[number].values) == (state, values)

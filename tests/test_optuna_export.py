@@ -198,7 +198,7 @@ def test_conditional_optuna_trials_into_a_flat_space_are_counted_as_skipped(
     assert result.imported == 1 and sum(result.skipped.values()) == 1
     assert "conditional" in next(iter(result.skipped))
     store = Store(f"sqlite:///{tmp_path}/h.db")
-    assert [t.params for t in store.trials(store.require_study("c").id)] == [
+    assert [t.params for t in store.trials.list(store.studies.require("c").id)] == [
         {"kind": "a", "y": 0.25}
     ]
 

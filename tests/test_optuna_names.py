@@ -62,7 +62,7 @@ def test_direction_spellings_all_mean_one_minimized_objective(kw, sqlite_url: st
 def test_bad_directions_are_clear_errors_and_create_nothing(kw, message, sqlite_url) -> None:
     with pytest.raises(ValueError, match=message):
         make(sqlite_url, **kw)
-    assert Store(sqlite_url).get_study("s") is None
+    assert Store(sqlite_url).studies.get("s") is None
 
 
 def test_direction_and_directions_together_is_a_type_error(sqlite_url: str) -> None:
@@ -193,7 +193,7 @@ def test_user_attrs_from_the_evaluator_context_are_stored(executor: str, sqlite_
         assert t.user_attrs["width"] == t.params["x"] * 10, t.state
         assert t.user_attrs["notes"] == {"k": t.params["k"]}
     study.set_trial_user_attr(0, "reviewed", True)
-    assert Store(sqlite_url).trial_by_number(study.study_id, 0).user_attrs["reviewed"] is True
+    assert Store(sqlite_url).trials.by_number(study.study_id, 0).user_attrs["reviewed"] is True
     with pytest.raises(ValueError, match="not JSON"):
         study.set_trial_user_attr(0, "bad", object())
     trial = study.ask()

@@ -75,7 +75,7 @@ def test_each_sampler_instance_searches_is_recorded_and_resumes(cls: str, sqlite
     trials = study.trials()
     assert [t.state for t in trials] == ["COMPLETE"] * 8
     assert len({repr(sorted(t.params.items())) for t in trials}) == 8, "no repeats proposed"
-    recorded = Store(sqlite_url).require_study("s").config["searcher"]
+    recorded = Store(sqlite_url).studies.require("s").config["searcher"]
     spec = object_spec(given)
     assert recorded == {
         "name": "optuna",
@@ -161,7 +161,7 @@ def test_anything_else_is_a_type_error_at_create_time(field, value, accepted, sq
             storage=sqlite_url, **kwargs,
         )  # fmt: skip
     assert accepted in str(info.value)
-    assert Store(sqlite_url).get_study("bad") is None, "nothing was written"
+    assert Store(sqlite_url).studies.get("bad") is None, "nothing was written"
 
 
 # -- pruners: hashtune prunes exactly the trials Optuna prunes ---------------------------------

@@ -53,8 +53,8 @@ def test_pruned_trials_are_drawn_apart_from_failed_ones_on_whole_trial_ticks(
     study.optimize(n_trials=3)
     store = study.store
     for state in ("FAILED", "PRUNED"):
-        trial = store.reserve_trial(study.study_id, worker="w")
-        store.finish_trial(trial.id, state=state, error="x" if state == "FAILED" else None)
+        trial = store.trials.reserve(study.study_id, worker="w")
+        store.trials.finish(trial.id, state=state, error="x" if state == "FAILED" else None)
     fig, ax = plt.subplots()
     draw_history(study, ax)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]

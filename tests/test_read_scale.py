@@ -16,7 +16,7 @@ from hashtune.search.book import BookedSearcher, dna_key, proposal_key
 from hashtune.search.registry import make_searcher
 from hashtune.search.selection import pareto_front
 from hashtune.store import Store
-from hashtune.store.read_ops import peel_front
+from hashtune.store.queries import peel_front
 from hashtune.tables import trial_rows
 
 ACTS = ["relu", "tanh", "gelu"]
@@ -83,7 +83,7 @@ CASES = {
 
 def history(space: Space, store: Store, study_id: int, stored: bool) -> list:
     out = []
-    for number, state, dna, values in store.history(study_id):
+    for number, state, dna, values in store.queries.history(study_id):
         if stored:
             p: Proposal = StoredProposal(number, dna, space)
         else:
@@ -113,7 +113,7 @@ def test_resume_decodes_a_few_dna_and_proposes_what_a_full_replay_would(
         "big", space=flat_space(), evaluator=evaluator, searcher=name, searcher_args=args,
         storage=url, directions=dirs, seed=3,
     )  # fmt: skip
-    study.store.add_finished_trials(study.study_id, stored_rows(flat_space(), 300, k, seed=1))
+    study.store.trials.add_finished(study.study_id, stored_rows(flat_space(), 300, k, seed=1))
     study.close()
 
     counting = Counting()
@@ -161,7 +161,7 @@ def test_stored_proposal_key_is_the_decoded_dna_key() -> None:
 def read_study(tmp_path, k: int, dirs: tuple[str, ...], n: int = 400) -> StudyView:
     """A study of `n` trials on a coarse value grid (ties), a few NaN and failed ones."""
     store = Store(f"sqlite:///{tmp_path / f'r{k}.db'}")
-    record = store.create_study("r", list(dirs), {"objectives": [f"o{j}" for j in range(k)]})
+    record = store.studies.create("r", list(dirs), {"objectives": [f"o{j}" for j in range(k)]})
     rng = random.Random(k)
     rows = []
     for i in range(n):
@@ -173,7 +173,7 @@ def read_study(tmp_path, k: int, dirs: tuple[str, ...], n: int = 400) -> StudyVi
             "state": state, "candidate": f'{{"i": {i}}}', "params": {"i": i, "f": i / 3},
             "values": None if state == "FAILED" else vals, "functional_hash": f"h{i % 150}",
         })  # fmt: skip
-    store.add_finished_trials(record.id, rows)
+    store.trials.add_finished(record.id, rows)
     return StudyView.open("r", store)
 
 

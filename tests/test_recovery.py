@@ -24,21 +24,21 @@ def _dead_pid() -> int:
 
 def test_reserve_then_set_proposal_fills_the_trial_and_its_lineage(storage_url: str) -> None:
     store = Store(storage_url)
-    study = store.create_study("s", ["maximize"], {})
-    parent = store.reserve_trial(study.id, worker="w")
-    store.set_proposal(parent.id, dna=[1], candidate="{}", params={"x": 1})
-    child = store.reserve_trial(study.id, worker="w")
+    study = store.studies.create("s", ["maximize"], {})
+    parent = store.trials.reserve(study.id, worker="w")
+    store.trials.set_proposal(parent.id, dna=[1], candidate="{}", params={"x": 1})
+    child = store.trials.reserve(study.id, worker="w")
     assert (parent.number, child.number) == (0, 1)
-    assert store.trial(child.id).state == "PENDING" and store.trial(child.id).dna is None
-    store.set_proposal(
+    assert store.trials.get(child.id).state == "PENDING" and store.trials.get(child.id).dna is None
+    store.trials.set_proposal(
         child.id, dna=[2], candidate='{"x": 2}', params={"x": 2}, parents=[0], mutation="m",
         functional_hash="h", task="t",
     )  # fmt: skip
-    got = store.trial(child.id)
+    got = store.trials.get(child.id)
     assert got.state == "RUNNING" and got.dna == [2] and got.params == {"x": 2}
     assert got.parents == (0,) and got.mutation == "m" and got.functional_hash == "h"
     with pytest.raises(StoreError, match="not a PENDING reservation"):
-        store.set_proposal(child.id, dna=[3], candidate="", params={})
+        store.trials.set_proposal(child.id, dna=[3], candidate="", params={})
 
 
 def _age(store: Store, trial_id: int, seconds: float) -> None:
@@ -48,7 +48,7 @@ def _age(store: Store, trial_id: int, seconds: float) -> None:
     from hashtune.store.models import Trial
 
     past = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=seconds)
-    with store._engine.begin() as conn:
+    with store.db.engine.begin() as conn:
         conn.execute(update(Trial).where(Trial.id == trial_id).values(heartbeat_at=past))
 
 
@@ -56,21 +56,23 @@ def test_trials_of_a_silent_worker_are_failed_and_their_claims_released(
     storage_url: str,
 ) -> None:
     store = Store(storage_url)
-    study = store.create_study("s", ["maximize"], {})
+    study = store.studies.create("s", ["maximize"], {})
     dead = new_worker_id()
     me = new_worker_id()
-    orphan = store.reserve_trial(study.id, worker=dead)
-    store.set_proposal(orphan.id, dna=[1], candidate="{}", params={}, functional_hash="h", task="t")
-    assert store.cache_claim("t", "h", orphan.id, version=HASH_VERSION)
-    mine = store.reserve_trial(study.id, worker=me)
+    orphan = store.trials.reserve(study.id, worker=dead)
+    store.trials.set_proposal(
+        orphan.id, dna=[1], candidate="{}", params={}, functional_hash="h", task="t"
+    )
+    assert store.cache.claim("t", "h", orphan.id, version=HASH_VERSION)
+    mine = store.trials.reserve(study.id, worker=me)
     _age(store, orphan.id, 120)
     assert [t.number for t in recover_dead_trials(store, study.id, me)] == [orphan.number]
-    failed = store.trial(orphan.id)
+    failed = store.trials.get(orphan.id)
     assert failed.state == "INTERRUPTED" and was_interrupted(failed) and dead in failed.error
-    assert store.cache_lookup("t", "h", version=HASH_VERSION) is None, (
+    assert store.cache.lookup("t", "h", version=HASH_VERSION) is None, (
         "the dead trial's claim must be released"
     )
-    assert store.trial(mine.id).state == "PENDING", "a live worker's trial is left alone"
+    assert store.trials.get(mine.id).state == "PENDING", "a live worker's trial is left alone"
     assert recover_dead_trials(store, study.id, me) == [], "reclaimed once only"
 
 
@@ -80,24 +82,26 @@ def test_a_live_trial_with_a_reused_pid_on_this_host_is_not_marked_interrupted(
     """Identity by PID: a peer in another PID namespace (a container sharing the hostname) may
     show a PID that is dead here; its fresh heartbeat says it is alive."""
     store = Store(storage_url)
-    study = store.create_study("s", ["maximize"], {})
+    study = store.studies.create("s", ["maximize"], {})
     peer = f"{socket.gethostname()}:{_dead_pid()}:abcd1234"  # the old host:pid:token form
-    live = store.reserve_trial(study.id, worker=peer)
-    store.set_proposal(live.id, dna=[1], candidate="{}", params={}, functional_hash="h", task="t")
-    assert store.cache_claim("t", "h", live.id, version=HASH_VERSION)
+    live = store.trials.reserve(study.id, worker=peer)
+    store.trials.set_proposal(
+        live.id, dna=[1], candidate="{}", params={}, functional_hash="h", task="t"
+    )
+    assert store.cache.claim("t", "h", live.id, version=HASH_VERSION)
     assert recover_dead_trials(store, study.id, new_worker_id()) == []
-    assert store.trial(live.id).state == "RUNNING"
-    assert store.cache_lookup("t", "h", version=HASH_VERSION).claimed_by_trial_id == live.id
+    assert store.trials.get(live.id).state == "RUNNING"
+    assert store.cache.lookup("t", "h", version=HASH_VERSION).claimed_by_trial_id == live.id
 
 
 def test_a_holder_is_judged_by_its_own_heartbeat_interval(sqlite_url: str) -> None:
     store = Store(sqlite_url)
-    study = store.create_study("s", ["maximize"], {})
+    study = store.studies.create("s", ["maximize"], {})
     slow, quick = new_worker_id(), new_worker_id()
-    store.join_study(study.id, slow, heartbeat_s=30.0, stale_beats=4)
-    store.join_study(study.id, quick, heartbeat_s=0.5, stale_beats=4)
-    a = store.reserve_trial(study.id, worker=slow)
-    b = store.reserve_trial(study.id, worker=quick)
+    store.workers.join(study.id, slow, heartbeat_s=30.0, stale_beats=4)
+    store.workers.join(study.id, quick, heartbeat_s=0.5, stale_beats=4)
+    a = store.trials.reserve(study.id, worker=slow)
+    b = store.trials.reserve(study.id, worker=quick)
     _age(store, a.id, 10)
     _age(store, b.id, 10)
     got = recover_dead_trials(store, study.id, new_worker_id(), 1.0, stale_beats=4)
@@ -106,12 +110,12 @@ def test_a_holder_is_judged_by_its_own_heartbeat_interval(sqlite_url: str) -> No
 
 def test_worker_slots_are_lowest_free_first_and_reused_after_leaving(sqlite_url: str) -> None:
     store = Store(sqlite_url)
-    study = store.create_study("s", ["maximize"], {})
+    study = store.studies.create("s", ["maximize"], {})
     ids = [new_worker_id() for _ in range(3)]
-    assert [store.join_study(study.id, w, heartbeat_s=5, stale_beats=4) for w in ids] == [0, 1, 2]
-    store.leave_study(study.id, ids[1])
-    assert store.join_study(study.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 1
-    assert store.join_study(study.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 3
+    assert [store.workers.join(study.id, w, heartbeat_s=5, stale_beats=4) for w in ids] == [0, 1, 2]
+    store.workers.leave(study.id, ids[1])
+    assert store.workers.join(study.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 1
+    assert store.workers.join(study.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 3
 
 
 def test_liveness_rules() -> None:
@@ -152,10 +156,10 @@ def test_a_store_at_0002_holding_a_study_upgrades_to_worker_slots(storage_url: s
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert current_revision(store._engine) == head
-    old = store.require_study("old")
-    assert store.join_study(old.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 0
-    assert [w.slot for w in store.workers(old.id)] == [0]
+    assert current_revision(store.db.engine) == head
+    old = store.studies.require("old")
+    assert store.workers.join(old.id, new_worker_id(), heartbeat_s=5, stale_beats=4) == 0
+    assert [w.slot for w in store.workers.list(old.id)] == [0]
 
 
 def test_a_dead_peers_trial_is_reclaimed_during_the_run_and_retried(sqlite_url: str) -> None:
@@ -169,11 +173,11 @@ def test_a_dead_peers_trial_is_reclaimed_during_the_run_and_retried(sqlite_url: 
         cache={"enabled": False}, liveness={"heartbeat_s": 0.05, "stale_beats": 4},
     )  # fmt: skip
     store, cell = study.store, pg.DNA([0, 1, 2, 3, 4, 0])
-    dead = store.reserve_trial(study.study_id, worker="gone:0123456789ab")
+    dead = store.trials.reserve(study.study_id, worker="gone:0123456789ab")
     dna = study.space.dna_to_json(cell)
-    store.set_proposal(dead.id, dna=dna, candidate="{}", params={})  # then its worker died
+    store.trials.set_proposal(dead.id, dna=dna, candidate="{}", params={})  # then its worker died
     _age(store, dead.id, 120)
     study.optimize(n_trials=4, max_retries=1)
-    got = [(t.state, t.worker) for t in store.trials(study.study_id) if t.dna == dna]
+    got = [(t.state, t.worker) for t in store.trials.list(study.study_id) if t.dna == dna]
     assert ("INTERRUPTED", "gone:0123456789ab") in got, "reclaimed during the run"
     assert ("COMPLETE", study.worker) in got, "and proposed again by the worker that noticed"

@@ -137,7 +137,7 @@ def test_study_create_takes_components(tmp_path) -> None:
         pruner=Component("median", {"n_startup_trials": 2}),
         storage=f"sqlite:///{tmp_path}/c.db",
     )
-    config = study.store.require_study("components").config
+    config = study.store.studies.require("components").config
     assert config["evaluator"] == {"name": "nas_bench_201_tabular", "args": {"path": fixture}}
     assert config["pruner"] == {"name": "median", "args": {"n_startup_trials": 2}}
     study.optimize(n_trials=2)

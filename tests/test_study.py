@@ -191,7 +191,7 @@ def test_interrupting_optimize_fails_in_flight_trials_and_releases_their_claims(
     assert first.state == "COMPLETE"
     assert second.state == "INTERRUPTED" and second.error.startswith("interrupted")
     assert (
-        study.store.cache_lookup(study.task, second.functional_hash, version=study.cache.version)
+        study.store.cache.lookup(study.task, second.functional_hash, version=study.cache.version)
         is None
     )
     assert study.count_toward_budget() == 1
@@ -276,4 +276,4 @@ def test_a_component_that_cannot_be_built_creates_no_study(sqlite_url: str) -> N
             "typo", space=grid_space(), evaluator=ht.FunctionEvaluator(grid_score),
             executor="spark", storage=sqlite_url,
         )  # fmt: skip
-    assert Store(sqlite_url).list_studies() == [], "nothing may be written for a bad component"
+    assert Store(sqlite_url).studies.list() == [], "nothing may be written for a bad component"

@@ -180,8 +180,8 @@ def cleanup() -> Iterator[list[Study]]:
     yield studies
     for st in studies:
         try:
-            if st.store.get_study(st.name) is not None:
-                st.store.delete_study(st.name)
+            if st.store.studies.get(st.name) is not None:
+                st.store.studies.delete(st.name)
         finally:
             st.store.close()
 
@@ -233,7 +233,7 @@ def test_symbolic_duplicate_is_cached_with_pointer_and_searcher_feedback(sqlite_
     assert told[2].state == "CACHED", f"searcher was told {told[2]!r} for the cache hit"
     assert told[2].values == (11.0,), "searcher was not told the cached score"
 
-    entry = study.store.cache_lookup(study.task, t[0].functional_hash, version=study.cache.version)
+    entry = study.store.cache.lookup(study.task, t[0].functional_hash, version=study.cache.version)
     assert entry is not None and entry.status == "READY"
     assert (entry.count, entry.mean, entry.first_trial_id) == (1, (11.0,), t[0].id)
 
@@ -297,7 +297,7 @@ def test_two_concurrent_workers_evaluate_a_function_once(
     assert served.finished_at >= paid.finished_at
     assert served.duration_s is not None and served.duration_s >= 0.5, served.duration_s
     assert time.monotonic() - t0 < 30
-    entry = workers[0].store.cache_lookup(
+    entry = workers[0].store.cache.lookup(
         workers[0].task, paid.functional_hash, version=workers[0].cache.version
     )
     assert entry is not None and (entry.status, entry.count) == ("READY", 1)
@@ -340,7 +340,7 @@ def test_reevaluate_pays_k_times_then_serves_the_mean(sqlite_url: str) -> None:
         assert t[n].cached_from_trial_id == t[0].id
         assert t[n].user_attrs.get("cache_count") == 3
         assert study.searcher.told[n] == Feedback("CACHED", (13.0,))
-    entry = study.store.cache_lookup(study.task, t[0].functional_hash, version=study.cache.version)
+    entry = study.store.cache.lookup(study.task, t[0].functional_hash, version=study.cache.version)
     assert entry is not None and entry.status == "READY"
     assert entry.count == 3
     assert entry.mean == pytest.approx((13.0,))
@@ -432,15 +432,15 @@ def test_audit_fraction_one_reevaluates_every_hit_and_records_it(sqlite_url: str
         assert study.searcher.told[n] == Feedback("CACHED", (12.0,))
     assert t[1].user_attrs.get("audit_fresh") == [13.0]
 
-    audits = study.store.cache_audits(study.task)
+    audits = study.store.cache.audits(study.task)
     assert [(a.trial_id, a.cached, a.fresh) for a in audits] == [
         (t[1].id, (12.0,), (13.0,)),
         (t[2].id, (12.0,), (14.0,)),
     ]
     assert [a.abs_diff for a in audits] == pytest.approx([1.0, 2.0])
     assert all(a.functional_hash == t[0].functional_hash for a in audits)
-    assert study.store.cache_audits("no-such-task") == []
-    entry = study.store.cache_lookup(study.task, t[0].functional_hash, version=study.cache.version)
+    assert study.store.cache.audits("no-such-task") == []
+    entry = study.store.cache.lookup(study.task, t[0].functional_hash, version=study.cache.version)
     assert entry is not None and entry.count == 1, "audit evaluations must not enter the mean"
     stats = study.stats()
     assert stats.cached == 2 and stats.evaluations_saved == 0, "audited hits were paid for"
@@ -453,7 +453,7 @@ def test_no_audits_by_default(sqlite_url: str) -> None:
     enqueue_all(study, [0, 0, 0])
     study.optimize(n_trials=3)
     assert tally.calls == 1
-    assert study.store.cache_audits(study.task) == []
+    assert study.store.cache.audits(study.task) == []
 
 
 # -- 6. a failed evaluation releases its claim -------------------------------------------------
@@ -477,7 +477,7 @@ def test_failed_evaluation_releases_its_claim(sqlite_url: str) -> None:
     assert tally.calls == 2
     assert t[2].cached_from_trial_id == t[1].id, "the failed trial must not be a cache source"
     assert study.searcher.told[0].state == "FAILED" and study.searcher.told[0].values is None
-    entry = study.store.cache_lookup(study.task, t[0].functional_hash, version=study.cache.version)
+    entry = study.store.cache.lookup(study.task, t[0].functional_hash, version=study.cache.version)
     assert entry is not None and (entry.status, entry.count, entry.first_trial_id) == (
         "READY",
         1,
@@ -570,7 +570,7 @@ def test_waiter_on_a_noisy_task_is_not_served_before_k_evaluations(sqlite_url: s
     problems = run_together(workers, 1, join_s=30)
     assert not problems, problems
     trials = workers[0].trials()
-    entry = workers[0].store.cache_lookup(
+    entry = workers[0].store.cache.lookup(
         workers[0].task, trials[0].functional_hash, version=workers[0].cache.version
     )
     assert entry is not None
@@ -594,7 +594,7 @@ def test_wait_timeout_bounds_the_wait_for_a_peer_that_never_finishes(sqlite_url:
     fhash = study.cache.key(pg.Dict(x=1))
     assert fhash is not None
     ghost = 10**9  # the trial id of the peer that will never finish
-    assert study.store.cache_claim(study.task, fhash, ghost, version=study.cache.version)
+    assert study.store.cache.claim(study.task, fhash, ghost, version=study.cache.version)
     enqueue_all(study, [1])
     t0 = time.monotonic()
     thread, errors = run_in_thread(study, 1)
@@ -602,7 +602,7 @@ def test_wait_timeout_bounds_the_wait_for_a_peer_that_never_finishes(sqlite_url:
         thread.join(timeout=3.0)
         stuck = thread.is_alive()
     finally:
-        study.store.cache_release(
+        study.store.cache.release(
             study.task, fhash, ghost, version=study.cache.version
         )  # unblocks a stuck loop
         thread.join(timeout=10.0)
@@ -644,7 +644,7 @@ def test_interrupted_optimize_leaves_no_thread_waiting_on_a_peer(sqlite_url: str
     fhash = study.cache.key(pg.Dict(x=1))
     assert fhash is not None
     ghost = 10**9
-    assert study.store.cache_claim(study.task, fhash, ghost, version=study.cache.version)
+    assert study.store.cache.claim(study.task, fhash, ghost, version=study.cache.version)
     enqueue_all(study, [1])
     try:
         with pytest.raises(RuntimeError, match="searcher broke"):
@@ -654,7 +654,7 @@ def test_interrupted_optimize_leaves_no_thread_waiting_on_a_peer(sqlite_url: str
         time.sleep(0.5)
         left = [t.name for t in threading.enumerate() if t.name.startswith("hashtune-wait")]
     finally:
-        study.store.cache_release(
+        study.store.cache.release(
             study.task, fhash, ghost, version=study.cache.version
         )  # lets a leaked waiter return
     assert not left, (

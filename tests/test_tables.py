@@ -41,7 +41,7 @@ def row_heights(text: str) -> list[int]:
 
 @pytest.mark.parametrize("width", [80, 200])
 def test_study_names_are_never_cut(mlp_study: StudyView, width: int) -> None:
-    text = render(studies_table(mlp_study.store.list_studies()), width)
+    text = render(studies_table(mlp_study.store.studies.list()), width)
     assert NAME in text and "…" not in text.split(NAME)[0].splitlines()[-1]
 
 

@@ -298,8 +298,8 @@ def test_entries_of_another_hash_version_are_never_served_and_stats_reports_them
     store = Store(sqlite_url)
     study, first = run(store, "a", ht.FunctionEvaluator(read_offset), [1])
     fhash = candidate_hash(pg.Dict(x=2))
-    store.cache_record(study.task, fhash, [999.0], first[0].id, 1.0, version="hashtune-ufh-v0")
-    assert store.cache_lookup(study.task, fhash, version=HASH_VERSION) is None
+    store.cache.record(study.task, fhash, [999.0], first[0].id, 1.0, version="hashtune-ufh-v0")
+    assert store.cache.lookup(study.task, fhash, version=HASH_VERSION) is None
     _, second = run(store, "b", ht.FunctionEvaluator(read_offset), [2, 1])
     assert states(second) == ["COMPLETE", "CACHED"] and values(second) == [20.0, 10.0]
 
@@ -310,7 +310,7 @@ def test_entries_of_another_hash_version_are_never_served_and_stats_reports_them
     assert "studies sharing these entries" in out.output and "│ b" in out.output
     assert "1 entries under hashtune-ufh-v0, never served" in out.output
     assert f"entries (hash version {HASH_VERSION})" in out.output
-    summary = store.task_cache_summary(study.task, version=HASH_VERSION)
+    summary = store.cache.task_summary(study.task, version=HASH_VERSION)
     assert (summary.entries, summary.other_versions) == (2, {"hashtune-ufh-v0": 1})
     assert summary.studies == ("a", "b")
 
@@ -330,10 +330,10 @@ def test_migration_tags_existing_cache_entries_with_the_previous_hash_version(
         )
     engine.dispose()
     store = Store(storage_url)  # upgrades to head
-    entry = store.cache_lookup("T", "h", version="hashtune-ufh-v2")
+    entry = store.cache.lookup("T", "h", version="hashtune-ufh-v2")
     assert entry is not None and (entry.mean, entry.hash_version) == ((0.5,), "hashtune-ufh-v2")
-    assert store.cache_lookup("T", "h", version="hashtune-ufh-v3") is None
-    assert store.cache_claim("T", "h", 8, version="hashtune-ufh-v3")  # a new key, not a conflict
+    assert store.cache.lookup("T", "h", version="hashtune-ufh-v3") is None
+    assert store.cache.claim("T", "h", 8, version="hashtune-ufh-v3")  # a new key, not a conflict
 
 
 # -- the digest itself -------------------------------------------------------------------------
@@ -407,7 +407,7 @@ def test_a_study_recorded_before_content_fingerprints_resumes_on_a_computed_task
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = Store(sqlite_url)
-    store.create_study("legacy", ["maximize"], {"task": "0123456789abcdef", "seed": 0})
+    store.studies.create("legacy", ["maximize"], {"task": "0123456789abcdef", "seed": 0})
     space = tiny_space()
     with caplog.at_level("WARNING", logger="hashtune.task_identity"):
         study = ht.Study.load(

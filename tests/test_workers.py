@@ -80,7 +80,7 @@ def finish(procs: list[subprocess.Popen], timeout: float = 120) -> list[str]:
 
 def assert_settled(store: Store, total: int) -> list:
     """No trial left unfinished and exactly `total` trials counting toward the budget."""
-    trials = store.trials(store.require_study("w").id)
+    trials = store.trials.list(store.studies.require("w").id)
     assert not [t.number for t in trials if t.state in ("RUNNING", "PENDING")]
     assert len([t for t in trials if not was_interrupted(t)]) == total
     return trials
@@ -104,7 +104,7 @@ def test_four_workers_started_together_all_succeed_with_distinct_proposals(
     trials = assert_settled(Store(url), 24)
     # Same seed in every worker (today's main) proposes one stream four times: ~6 distinct.
     assert distinct(trials) >= 22, "each worker must draw from its own stream"
-    slots = sorted(w.slot for w in Store(url).workers(trials[0].study_id))
+    slots = sorted(w.slot for w in Store(url).workers.list(trials[0].study_id))
     assert slots == [0, 1, 2, 3]
 
 
@@ -121,7 +121,7 @@ def test_sixteen_workers_started_together_on_postgres_all_succeed(postgres_url: 
     assert distinct(trials) >= 29
     # Lowest free slot first; a worker that finished early frees its slot for a late starter
     # (the first ones may spend the budget before the last interpreters are up).
-    slots = sorted(w.slot for w in Store(postgres_url).workers(trials[0].study_id))
+    slots = sorted(w.slot for w in Store(postgres_url).workers.list(trials[0].study_id))
     assert slots == list(range(len(slots))) and 2 <= len(slots) <= 16
 
 
@@ -169,8 +169,8 @@ def test_the_run_carries_on_when_postgres_terminates_its_connections(postgres_ur
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db}", autocommit=True) as admin:
         while proc.poll() is None and kills < 4:
             assert time.monotonic() < deadline
-            study = store.get_study("w")
-            done = 0 if study is None else len(store.trials(study.id, states=("COMPLETE",)))
+            study = store.studies.get("w")
+            done = 0 if study is None else len(store.trials.list(study.id, states=("COMPLETE",)))
             if done >= 3 * (kills + 1):
                 n = admin.execute(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -226,6 +226,6 @@ def test_a_permanent_store_error_stops_the_run_cleanly_with_nothing_left_pending
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1, out
     assert "the disk refuses this write" in out and "Traceback" not in out
-    trials = Store(url).trials(Store(url).require_study("w").id)
+    trials = Store(url).trials.list(Store(url).studies.require("w").id)
     assert not [t.number for t in trials if t.state in ("RUNNING", "PENDING")]
     assert [t.state for t in trials if t.number == 3] == ["INTERRUPTED"]

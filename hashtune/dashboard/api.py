@@ -46,12 +46,12 @@ def _store(request: Request) -> Store:
 
 def memo(request: Request, key: tuple, study_id: int | None, compute) -> Any:
     """`compute()` through the app's Memo, keyed on the study's (or the store's) version."""
-    version = _store(request).study_version(study_id)
+    version = _store(request).dashboard.study_version(study_id)
     return request.app.state.memo.get(key, (version["trials"], version["finished_at"]), compute)
 
 
 def _study(request: Request, study_id: int) -> StudyRecord:
-    record = _store(request).get_study_by_id(study_id)
+    record = _store(request).studies.by_id(study_id)
     if record is None:
         raise HTTPException(404, f"no study with id {study_id}")
     return record
@@ -65,8 +65,8 @@ def _name(spec: Any) -> str | None:
 
 
 def _summary(store: Store, row: Any, activity: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    record = store.get_study_by_id(row.id)
-    stats = store.study_stats(row.id)
+    record = store.studies.by_id(row.id)
+    stats = store.studies.stats(row.id)
     config = record.config if record else {}
     scored = stats.complete + stats.cached
     act = activity.get(row.id, {"running": False, "last_seen": None})
@@ -99,8 +99,8 @@ def studies(request: Request) -> JSONResponse:
     store = _store(request)
 
     def compute() -> list[dict[str, Any]]:
-        activity = store.study_activity()
-        return [_summary(store, row, activity) for row in store.list_studies()]
+        activity = store.dashboard.study_activity()
+        return [_summary(store, row, activity) for row in store.studies.list()]
 
     return answer(memo(request, ("studies",), None, compute))
 
@@ -112,8 +112,8 @@ def study(request: Request, study_id: int) -> JSONResponse:
     record = _study(request, study_id)
 
     def compute() -> dict[str, Any]:
-        row = next(r for r in store.list_studies() if r.id == study_id)
-        return {**_summary(store, row, store.study_activity()), "config": record.config}
+        row = next(r for r in store.studies.list() if r.id == study_id)
+        return {**_summary(store, row, store.dashboard.study_activity()), "config": record.config}
 
     return answer(memo(request, ("study", study_id), study_id, compute))
 
@@ -134,9 +134,9 @@ def history(
     def compute() -> dict[str, Any]:
         return {
             "maximize": maximize,
-            "best_by_number": store.best_so_far(study_id, maximize, "number"),
-            "best_by_time": store.best_so_far(study_id, maximize, "finished"),
-            "scatter": store.value_buckets(study_id, max_points),
+            "best_by_number": store.dashboard.best_so_far(study_id, maximize, "number"),
+            "best_by_time": store.dashboard.best_so_far(study_id, maximize, "finished"),
+            "scatter": store.dashboard.value_buckets(study_id, max_points),
         }
 
     return answer(memo(request, ("history", study_id, max_points), study_id, compute))
@@ -146,7 +146,7 @@ def history(
 def params(request: Request, study_id: int) -> JSONResponse:
     """Slice / parallel-coordinates columns and importance, from a sample of ≤2000 trials."""
     store, record = _store(request), _study(request, study_id)
-    compute = lambda: param_views(store.param_sample(study_id), _maximize(record))  # noqa: E731
+    compute = lambda: param_views(store.dashboard.param_sample(study_id), _maximize(record))  # noqa: E731
     return answer(memo(request, ("params", study_id), study_id, compute))
 
 
@@ -165,17 +165,17 @@ def _pareto(request: Request, record: StudyRecord) -> dict[str, Any]:
     store, study_id = _store(request), record.id
     k = min(len(record.directions), 3)
     if k == 2:
-        front_rows = store.pareto_2d(study_id, list(record.directions), MAX_FRONT)
-        n_scored, stride, sample = store.objective_sample(study_id, 2, MAX_OTHER_POINTS)
+        front_rows = store.dashboard.pareto_2d(study_id, list(record.directions), MAX_FRONT)
+        n_scored, stride, sample = store.dashboard.objective_sample(study_id, 2, MAX_OTHER_POINTS)
     else:
-        rows = store.objective_points(study_id, k)
+        rows = store.dashboard.objective_points(study_id, k)
         pts = np.array([[np.nan if v is None else v for v in r[3:]] for r in rows], dtype=float)
         front = front_indices(pts.reshape(-1, k), record.directions[:k])[:MAX_FRONT]
         front_rows = [rows[i] for i in front]
         n_scored, stride = len(rows), max(1, math.ceil(len(rows) / MAX_OTHER_POINTS))
         sample = rows[::stride]
     on_front = {r[0] for r in front_rows}
-    texts = store.candidates(list(on_front))
+    texts = store.dashboard.candidates(list(on_front))
 
     def point(row: tuple) -> dict[str, Any]:
         tid, number, state, *vals = row
@@ -200,7 +200,8 @@ def intermediate(
 ) -> JSONResponse:
     """Intermediate-value curves of the latest trials that reported any (pruned ones flagged)."""
     _study(request, study_id)
-    compute = lambda: {"curves": _store(request).intermediate_curves(study_id, max_trials)}  # noqa: E731
+    curves = _store(request).dashboard.intermediate_curves
+    compute = lambda: {"curves": curves(study_id, max_trials)}  # noqa: E731
     return answer(memo(request, ("intermediate", study_id, max_trials), study_id, compute))
 
 
@@ -210,7 +211,7 @@ def timeline(
 ) -> JSONResponse:
     """The latest trials per worker (start, end, state) and per-worker counts."""
     _study(request, study_id)
-    compute = lambda: _store(request).timeline(study_id, last)  # noqa: E731
+    compute = lambda: _store(request).dashboard.timeline(study_id, last)  # noqa: E731
     return answer(memo(request, ("timeline", study_id, last), study_id, compute))
 
 
@@ -233,7 +234,7 @@ def trials(
     states = tuple(s for part in state for s in part.split(",") if s)
     try:
         flt = TrialFilter(states, value_min, value_max, param or None, param_value)
-        out = _store(request).trials_page(
+        out = _store(request).dashboard.trials_page(
             study_id, flt, page=page, per_page=per_page, sort=sort, descending=order == "desc"
         )
     except ValueError as e:
@@ -253,10 +254,10 @@ def hashing(request: Request, study_id: int) -> JSONResponse:
 
 def _hashing(request: Request, study_id: int) -> dict[str, Any]:
     store = _store(request)
-    stats = store.study_stats(study_id)
+    stats = store.studies.stats(study_id)
     return {
         "stats": _asdict(stats),
-        "buckets": store.hashing_buckets(study_id),
+        "buckets": store.dashboard.hashing_buckets(study_id),
         "classes": [
             {
                 **c,
@@ -264,9 +265,9 @@ def _hashing(request: Request, study_id: int) -> dict[str, Any]:
                     {**m, "candidate": candidates.short(m["candidate"])} for m in c["members"]
                 ],
             }
-            for c in store.largest_classes(study_id)
+            for c in store.dashboard.largest_classes(study_id)
         ],
-        "audits": store.study_audits(study_id),
+        "audits": store.dashboard.study_audits(study_id),
     }
 
 
@@ -291,8 +292,8 @@ def updates(
         after = None if not since else datetime.fromisoformat(since)
     except ValueError as e:
         raise HTTPException(422, f"`since` must be an ISO timestamp, got {since!r}") from e
-    new = store.finished_since(study_id, after, limit) if limit else []
-    version = store.study_version(study_id)
+    new = store.dashboard.finished_since(study_id, after, limit) if limit else []
+    version = store.dashboard.study_version(study_id)
     cursor = new[-1]["finished_at"] if new else since
     return answer({"version": version, "trials": new, "cursor": cursor})
 
@@ -302,21 +303,21 @@ def trial(request: Request, trial_id: int) -> JSONResponse:
     """A trial with its candidate rendered, lineage (children, ancestry) and hash class."""
     store = _store(request)
     try:
-        t = store.trial(trial_id)
+        t = store.trials.get(trial_id)
     except TrialNotFoundError as e:
         raise HTTPException(404, str(e)) from e
     out = _asdict(t)
     out["rendered"] = candidates.render(t.candidate, t.params)
-    out["children"] = store.trial_children(trial_id)
-    out["ancestry"] = store.ancestry(trial_id)
+    out["children"] = store.dashboard.trial_children(trial_id)
+    out["ancestry"] = store.dashboard.ancestry(trial_id)
     out["cached_from"] = None
     if t.cached_from_trial_id is not None:
-        src = store.trial(t.cached_from_trial_id)
+        src = store.trials.get(t.cached_from_trial_id)
         out["cached_from"] = {"id": src.id, "number": src.number, "study_id": src.study_id}
     cls = None
     if t.functional_hash and t.task:
-        cls = store.hash_class(t.task, t.functional_hash)
-        names = store.study_names()
+        cls = store.dashboard.hash_class(t.task, t.functional_hash)
+        names = store.dashboard.study_names()
         for m in cls["members"]:
             m["study"] = names.get(m["study_id"])
             m["rendered"] = candidates.render(m.pop("candidate"), None)["pyglove"]

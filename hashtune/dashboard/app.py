@@ -77,7 +77,7 @@ def create_app(storage: str | Store) -> FastAPI:
         from hashtune.store import TrialNotFoundError
 
         try:
-            trial = store.trial(trial_id)
+            trial = store.trials.get(trial_id)
         except TrialNotFoundError as e:
             raise HTTPException(404, str(e)) from e
         return page(request, "trial.html", trial=trial, study=_study(store, trial.study_id))
@@ -88,7 +88,7 @@ def create_app(storage: str | Store) -> FastAPI:
 
 
 def _study(store: Store, study_id: int):
-    record = store.get_study_by_id(study_id)
+    record = store.studies.by_id(study_id)
     if record is None:
         raise HTTPException(404, f"no study with id {study_id}")
     return record
