@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.cli import parser, write_json  # noqa: E402
 from harness.runners import evaluate, temporary_study  # noqa: E402
 
+from hashtune.cli.tables import candidate_summary  # noqa: E402
 from hashtune.spaces.optimizers.seeds import seed_programs  # noqa: E402
-from hashtune.tables import candidate_summary  # noqa: E402
 from hashtune.vocabulary import TrialState  # noqa: E402
 
 #: `--quick`: one task and one learning rate (XLA compiles dominate the evaluations).

@@ -157,7 +157,7 @@ def run_tune(
 def make(system: str, workers: int) -> Executor:
     if system == "pool":
         return LocalProcessExecutor(max_workers=workers)
-    from hashtune.evaluators.ray_executor import RayExecutor
+    from hashtune.evaluators.executors.ray import RayExecutor
 
     return RayExecutor(max_workers=workers)
 

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
-    """What the loop tells a progress display (see `hashtune.progress.ProgressReporter`)."""
+    """What the loop tells a progress display (see `hashtune.cli.progress.ProgressReporter`)."""
 
     def trial_started(self, number: int) -> None: ...
 

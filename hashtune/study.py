@@ -227,7 +227,7 @@ class Study(StudyView):
         self.parts.stop.clear()
         reporter = None
         if show_progress:
-            from hashtune.progress import ProgressReporter
+            from hashtune.cli.progress import ProgressReporter
 
             reporter = ProgressReporter(self, n_trials)
         loop = OptimizeLoop(

@@ -25,8 +25,8 @@ from hashtune.components import (
 )
 from hashtune.config_change import apply_config_change
 from hashtune.evaluators.base import Evaluator
-from hashtune.evaluators.executor_registry import executor_names, make_executor, require_ray
 from hashtune.evaluators.executors import Executor
+from hashtune.evaluators.executors.registry import executor_names, make_executor, require_ray
 from hashtune.evaluators.registry import make_evaluator
 from hashtune.hashing.cache_policy import CacheConfig
 from hashtune.liveness import LivenessConfig, worker_seed

@@ -11,13 +11,13 @@ import pytest
 from pruning_case import assert_pruned_as_the_driver_decided, run_pruned_study
 
 from hashtune.evaluators.base import FunctionEvaluator
-from hashtune.evaluators.executor_registry import make_executor
 from hashtune.evaluators.executors import (
     InProcessExecutor,
     LocalProcessExecutor,
     Outcome,
     run_evaluation,
 )
+from hashtune.evaluators.executors.registry import make_executor
 from hashtune.evaluators.testing import (
     ExitEvaluator,
     NaNEvaluator,

@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 
 from hashtune import Study
+from hashtune.cli.tables import stats_table
 from hashtune.evaluators.base import TrialContext
 from hashtune.evaluators.nas_bench_201 import NasBench201TabularEvaluator
 from hashtune.evaluators.nas_bench_201_tabular import (
@@ -24,7 +25,6 @@ from hashtune.evaluators.nas_bench_201_tabular import (
 from hashtune.hashing import functional_hashes
 from hashtune.spaces.nas_bench_201 import Cell, functional_form, nas_bench_201_space
 from hashtune.spaces.nas_bench_201_iso import isomorphism_key
-from hashtune.tables import stats_table
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"  # noqa: E501
 #: Node 1 is zero (edge 0->1 is none), so edges 1->2 and 1->3 are dead: 25 encodings, one function.

@@ -9,7 +9,7 @@ import numpy as np
 import pyglove as pg
 
 import hashtune as ht
-from hashtune.plots import plot_study
+from hashtune.cli.plots import plot_study
 
 
 def test_plots_of_one_and_two_objective_studies(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_pruned_trials_are_drawn_apart_from_failed_ones_on_whole_trial_ticks(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hashtune.plots import draw_history
+    from hashtune.cli.plots import draw_history
 
     url = f"sqlite:///{tmp_path}/p.db"
     space = ht.Space(pg.Dict(x=pg.oneof(list(range(8)))), "x")

@@ -57,7 +57,7 @@ def test_the_live_bar_reads_whole_at_80_columns_and_shows_what_runs() -> None:
 
     from rich.console import Console
 
-    from hashtune.progress import ProgressReporter
+    from hashtune.cli.progress import ProgressReporter
 
     def frame() -> list[str]:
         """The bar as the terminal shows it now, at 80 columns."""
@@ -90,7 +90,7 @@ def test_under_a_pipe_a_long_first_trial_still_shows_a_sign_of_life(monkeypatch)
 
     from rich.console import Console
 
-    from hashtune import progress
+    from hashtune.cli import progress
 
     monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.5)
     out = io.StringIO()

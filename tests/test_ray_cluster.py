@@ -55,7 +55,7 @@ class WhereEvaluator(Evaluator):
 def cluster():
     """Head (1 CPU) + node `a` (2 CPUs, 1 GPU, 2 `accel`): a two-node cluster; the driver (this
     process) is attached by address by the first RayExecutor."""
-    from hashtune.evaluators.ray_cluster import LocalRayCluster
+    from hashtune.evaluators.executors.ray_cluster import LocalRayCluster
 
     if ray.is_initialized():
         ray.shutdown()
@@ -152,7 +152,7 @@ _DRIVER = """
 import os, sys, time
 from pathlib import Path
 from hashtune.evaluators.base import FunctionEvaluator
-from hashtune.evaluators.ray_executor import RayExecutor
+from hashtune.evaluators.executors.ray import RayExecutor
 
 PIDS = sys.argv[2]  # captured by value: the task's own sys.argv is the Ray worker's
 

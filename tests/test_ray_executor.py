@@ -75,7 +75,7 @@ def test_median_pruner_stops_bad_trials_on_ray_workers(ray_local, sqlite_url) ->
 
 
 def test_ray_keeps_the_live_curve_of_a_timed_out_task_and_cancels_on_shutdown(ray_local) -> None:
-    from hashtune.evaluators.ray_executor import RayExecutor
+    from hashtune.evaluators.executors.ray import RayExecutor
 
     ex = RayExecutor(max_workers=2)
     never = lambda step, value, own: False  # noqa: E731
@@ -93,7 +93,7 @@ def test_ray_keeps_the_live_curve_of_a_timed_out_task_and_cancels_on_shutdown(ra
 
 
 def test_ray_options_validate_and_pass_per_trial_resources(ray_local) -> None:
-    from hashtune.evaluators.ray_executor import RayExecutor
+    from hashtune.evaluators.executors.ray import RayExecutor
 
     ex = RayExecutor(num_cpus_per_trial=0.5, num_gpus_per_trial=0.25, resources_per_trial={"x": 1})
     assert ex.task_options == {

@@ -11,13 +11,13 @@ import pyglove as pg
 import pytest
 
 from hashtune import FunctionEvaluator, Space, Study, StudyView
+from hashtune.cli.tables import trial_rows
 from hashtune.search.base import Feedback, Proposal, StoredProposal
 from hashtune.search.book import BookedSearcher, dna_key, proposal_key
 from hashtune.search.registry import make_searcher
 from hashtune.search.selection import pareto_front
 from hashtune.store import Store
 from hashtune.store.queries import peel_front
-from hashtune.tables import trial_rows
 
 ACTS = ["relu", "tanh", "gelu"]
 

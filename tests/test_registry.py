@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 import hashtune
-from hashtune.evaluators.executor_registry import EXECUTORS
+from hashtune.evaluators.executors.registry import EXECUTORS
 from hashtune.evaluators.registry import EVALUATORS
 from hashtune.registry import Component, Registry
 from hashtune.search.pruners import PRUNERS

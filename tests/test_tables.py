@@ -8,8 +8,8 @@ import pytest
 from rich.console import Console
 
 import hashtune as ht
+from hashtune.cli.tables import studies_table, trial_detail, trials_table
 from hashtune.store import Store
-from hashtune.tables import studies_table, trial_detail, trials_table
 from hashtune.view import StudyView
 
 NAME = "mlp-digits-with-a-long-descriptive-name"

@@ -9,8 +9,8 @@ import pytest
 from test_tables import render, row_heights
 
 import hashtune as ht
+from hashtune.cli.tables import trial_detail, trials_table
 from hashtune.store import Store
-from hashtune.tables import trial_detail, trials_table
 from hashtune.view import StudyView
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 import hashtune as ht
-from hashtune import cli
+from hashtune.cli import commands as cli
 from hashtune.evaluators.fingerprint import UndigestableWarning, content_fingerprint
 from hashtune.experiment import ExperimentError, load_experiment, open_study
 from hashtune.hashing import HASH_VERSION

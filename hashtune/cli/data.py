@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from hashtune.cli_common import StorageOpt, console, err, fail, load_view
+from hashtune.cli.common import StorageOpt, console, err, fail, load_view
 
 
 class Format(StrEnum):

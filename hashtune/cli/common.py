@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from hashtune.cli_support import immutable_url
+from hashtune.cli.support import immutable_url
 from hashtune.study import DEFAULT_STORAGE
 
 console = Console()

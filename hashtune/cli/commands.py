@@ -10,9 +10,9 @@ from pathlib import Path
 
 import typer
 
-from hashtune import cli_data
-from hashtune.cli_common import StorageOpt, console, err, existing_store, fail, load_view
-from hashtune.cli_support import evaluation_threads_alive, resume_command
+from hashtune.cli import data as cli_data
+from hashtune.cli.common import StorageOpt, console, err, existing_store, fail, load_view
+from hashtune.cli.support import evaluation_threads_alive, resume_command
 from hashtune.vocabulary import TrialState
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -84,7 +84,7 @@ def run(
 
 def _run_study(study, exp, done: int, total: int | None, progress: bool, top: int) -> None:
     """Run the opened study to its budget and print the best candidates and the cache stats."""
-    from hashtune.tables import stats_table, trials_table
+    from hashtune.cli.tables import stats_table, trials_table
 
     if total is not None and total < done:
         console.print(
@@ -127,8 +127,8 @@ def _run_study(study, exp, done: int, total: int | None, progress: bool, top: in
 @app.command()
 def studies(storage: str = StorageOpt) -> None:
     """List the studies in the store."""
+    from hashtune.cli.tables import studies_table
     from hashtune.store import StoreError
-    from hashtune.tables import studies_table
 
     try:
         rows = existing_store(storage).studies.list()
@@ -152,7 +152,7 @@ def trials(
     last: int = typer.Option(50, help="Show the last N trials (0: all)."),
 ) -> None:
     """List a study's trials."""
-    from hashtune.tables import trials_table
+    from hashtune.cli.tables import trials_table
 
     s = load_view(study, storage)
     states = None if state is StateFilter.all else [state.value]
@@ -163,8 +163,8 @@ def trials(
 @app.command()
 def trial(study: str, number: int, storage: str = StorageOpt) -> None:
     """One trial in full: the whole candidate, values, lineage, hash, error text."""
+    from hashtune.cli.tables import trial_detail
     from hashtune.store import TrialNotFoundError
-    from hashtune.tables import trial_detail
 
     s = load_view(study, storage)
     try:
@@ -181,7 +181,7 @@ def best(
     k: int = typer.Option(10, "-k", help="How many (one per distinct function)."),
 ) -> None:
     """The best candidates of a study (Pareto front for several objectives)."""
-    from hashtune.tables import trials_table
+    from hashtune.cli.tables import trials_table
 
     s = load_view(study, storage)
     rows = s.pareto_front() if len(s.directions) > 1 else s.top(k)
@@ -199,7 +199,7 @@ def plot(
     output: Path = typer.Option(None, "--output", "-o", help="PNG/SVG/PDF (default STUDY.png)."),
 ) -> None:
     """Plot best-so-far over trials (and the Pareto front for two objectives) to a file."""
-    from hashtune.plots import plot_study
+    from hashtune.cli.plots import plot_study
 
     s = load_view(study, storage)
     if not s.scored_trials():
@@ -211,8 +211,8 @@ def plot(
 @app.command()
 def stats(study: str, storage: str = StorageOpt) -> None:
     """Proposals, cache hits and savings; the study's task, who shares it, stale hash versions."""
+    from hashtune.cli.tables import stats_table, task_table
     from hashtune.hashing import HASH_VERSION
-    from hashtune.tables import stats_table, task_table
 
     view = load_view(study, storage)
     console.print(stats_table(study, view.stats(), view.simulated_cost(), view.audit_summary()))

@@ -27,7 +27,7 @@ from hashtune.evaluators.executors import (
     run_in_worker,
     with_curve,
 )
-from hashtune.evaluators.pruning_channel import PruningDesk
+from hashtune.evaluators.executors.pruning_channel import PruningDesk
 from hashtune.vocabulary import TrialState
 
 

@@ -20,7 +20,7 @@ def require_ray() -> None:
 
 def _ray_executor(**kwargs: Any) -> Executor:
     require_ray()
-    from hashtune.evaluators.ray_executor import RayExecutor  # imports ray only when asked for
+    from hashtune.evaluators.executors.ray import RayExecutor  # imports ray only when asked for
 
     return RayExecutor(**kwargs)
 
