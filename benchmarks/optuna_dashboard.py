@@ -8,14 +8,15 @@ both servers as the user would (`optuna-dashboard JOURNAL --port P`, `hashtune d
 
 - server start: from launch until its first API answer (optuna-dashboard replays the journal);
 - each JSON API call: `cold` is the first request after start, then `--repeat` more give the
-  median and p95 (none when the first took over SLOW_S = 20 s: median = p95 = first); optuna-dashboard's study detail is the one call its pages draw everything from
-  (every trial in it), hashtune's pages ask for aggregated or paged pieces;
+  median and p95 (none when the first took over SLOW_S = 20 s: median = p95 = first).
+  optuna-dashboard's study detail is the one call its pages draw everything from (every trial
+  in it); hashtune's pages ask for aggregated or paged pieces;
 - each page in headless Chromium (/usr/bin/chromium via Playwright, no browser download): `first`
   is a new browser context (nothing cached), then `--repeat` reloads (none after a first visit
-  over PAGE_SLOW_S = 60 s). A page counts as loaded
-  when its content is drawn: hashtune marks `body[data-loaded]`; optuna-dashboard's studies list
-  when the study's link shows, its study page when the history and Pareto charts have points,
-  its trials table when rows show. A page that does not draw within `--timeout` s is "timeout".
+  over PAGE_SLOW_S = 60 s). A page counts as loaded when its content is drawn: hashtune marks
+  `body[data-loaded]`; optuna-dashboard's studies list when the study's link shows, its study
+  page when the history and Pareto charts have points, its trials table when rows show. A page
+  that does not draw within `--timeout` s is "timeout".
 
 The machine is shared: `uptime` is recorded at the start, after the export and at the end.
 Usage: ``.venv/bin/python benchmarks/optuna_dashboard.py [--trials 100000] [--repeat 3]
