@@ -15,7 +15,8 @@ both servers as the user would (`optuna-dashboard JOURNAL --port P`, `hashtune d
   is a new browser context (nothing cached), then `--repeat` reloads (none after a first visit
   over PAGE_SLOW_S = 60 s). A page counts as loaded when its content is drawn: hashtune marks
   `body[data-loaded]`; optuna-dashboard's studies list when the study's link shows, its study
-  page when the history and Pareto charts have points, its trials table when rows show. A page
+  page when the history and Pareto charts have points, its trial list when a "Trial N" shows
+  (0.21 has no trials table in its menu; hashtune's study page holds its table). A page
   that does not draw within `--timeout` s is "timeout".
 
 The machine is shared: `uptime` is recorded at the start, after the export and at the end.
@@ -53,7 +54,7 @@ OD_LIST = "!!document.querySelector('a[href$=\"/dashboard/studies/0\"]')"
 OD_STUDY = (
     "['plot-history', 'graph-pareto-front'].every((id) => document.querySelector(`#${id} .point`))"
 )
-OD_TABLE = "document.querySelectorAll('tbody tr, [role=row]').length > 1"
+OD_LIST_TRIALS = "/Trial \\d+/.test(document.body.innerText)"
 #: A first request (page visit) slower than this gets no repeats: its median is its own time.
 SLOW_S, PAGE_SLOW_S = 20.0, 60.0
 
@@ -201,41 +202,50 @@ def run(args: argparse.Namespace) -> dict:
     view = StudyView.open("bench", store)
     n = view.stats().proposals
     out.update(store=url, study_id=sid, trials=n, fill_s=fill_s)
+    od = None if args.hashtune_only else start_optuna_dashboard(view, work, args.timeout, out)
+    store.close()
+    p2 = free_port()
+    ht = Server([str(BIN / "hashtune"), "dashboard", "--storage", url, "--port", str(p2)],
+                "/api/studies", p2, args.timeout)  # fmt: skip
+    out.setdefault("servers", {})["hashtune"] = {"start_s": ht.start_s}
+    try:
+        out["api"] = [
+            {"what": what,
+             "optuna-dashboard": time_api(od.base, a, args.repeat, args.timeout)
+             if a and od else None,
+             "hashtune": time_api(ht.base, b, args.repeat, args.timeout) if b else None}
+            for what, a, b in api_pairs(sid, n)
+        ]  # fmt: skip
+        out["pages"] = [] if args.no_browser else time_pages(args, od and od.base, ht.base, sid)
+        for name, server in (("optuna-dashboard", od), ("hashtune", ht)):
+            if server:
+                out["servers"][name]["rss_mib"] = server.rss_mib()
+    finally:
+        for server in (od, ht):
+            if server:
+                server.stop()
+    out["load"]["end"] = uptime()
+    return out
+
+
+def start_optuna_dashboard(view: StudyView, work: Path, timeout: float, out: dict) -> Server:
+    """Export the study to a journal file (timed, into `out`) and serve it with optuna-dashboard."""
     journal = work / "bench.journal"
     t = time.perf_counter()
     export_to_optuna(view, str(journal))
     out["export_s"] = time.perf_counter() - t
     out["journal_mib"] = journal.stat().st_size / 2**20
-    store.close()
     out["load"]["after_export"] = uptime()
+    n = out["trials"]
     print(f"{n} trials; export to journal {out['export_s']:.1f} s; {out['load']['after_export']}")
-    p1, p2 = free_port(), free_port()
+    port = free_port()
     od = Server([str(BIN / "optuna-dashboard"), str(journal), "--host", "127.0.0.1",
-                 "--port", str(p1)], "/api/meta", p1, args.timeout)  # fmt: skip
-    ht = Server([str(BIN / "hashtune"), "dashboard", "--storage", url, "--port", str(p2)],
-                "/api/studies", p2, args.timeout)  # fmt: skip
-    out["servers"] = {
-        "optuna-dashboard": {"start_s": od.start_s},
-        "hashtune": {"start_s": ht.start_s},
-    }
-    try:
-        out["api"] = [
-            {"what": what,
-             "optuna-dashboard": time_api(od.base, a, args.repeat, args.timeout) if a else None,
-             "hashtune": time_api(ht.base, b, args.repeat, args.timeout) if b else None}
-            for what, a, b in api_pairs(sid, n)
-        ]  # fmt: skip
-        out["pages"] = [] if args.no_browser else time_pages(args, od.base, ht.base, sid)
-        out["servers"]["optuna-dashboard"]["rss_mib"] = od.rss_mib()
-        out["servers"]["hashtune"]["rss_mib"] = ht.rss_mib()
-    finally:
-        od.stop()
-        ht.stop()
-    out["load"]["end"] = uptime()
-    return out
+                 "--port", str(port)], "/api/meta", port, timeout)  # fmt: skip
+    out["servers"] = {"optuna-dashboard": {"start_s": od.start_s}}
+    return od
 
 
-def time_pages(args: argparse.Namespace, od: str, ht: str, sid: int) -> list[dict]:
+def time_pages(args: argparse.Namespace, od: str | None, ht: str, sid: int) -> list[dict]:
     """The studies page, the study page and the trials table of each dashboard in Chromium."""
     from playwright.sync_api import sync_playwright
 
@@ -243,7 +253,7 @@ def time_pages(args: argparse.Namespace, od: str, ht: str, sid: int) -> list[dic
         ("studies page", (f"{od}/dashboard/", OD_LIST), (f"{ht}/", LOADED)),
         ("study page: charts + table", (f"{od}/dashboard/studies/0", OD_STUDY),
          (f"{ht}/studies/{sid}", LOADED)),
-        ("trials table", (f"{od}/dashboard/studies/0/trialTable", OD_TABLE), None),
+        ("trials list (optuna-d.)", (f"{od}/dashboard/studies/0/trials", OD_LIST_TRIALS), None),
     ]  # fmt: skip
     rows = []
     with sync_playwright() as pw:
@@ -252,7 +262,7 @@ def time_pages(args: argparse.Namespace, od: str, ht: str, sid: int) -> list[dic
         )
         for what, a, b in pages:
             row = {"what": what}
-            for system, spec in (("optuna-dashboard", a), ("hashtune", b)):
+            for system, spec in (("optuna-dashboard", a if od else None), ("hashtune", b)):
                 row[system] = time_page(browser, *spec, args.repeat, args.timeout) if spec else None
             rows.append(row)
             print(f"  {what}: done", flush=True)
@@ -275,9 +285,11 @@ def render(res: dict) -> str:
     from rich.table import Table
 
     console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
-    head = (f"{res['trials']} trials, same study; export to Optuna journal "
-            f"{res['export_s']:.1f} s ({1000 * res['export_s'] / max(res['trials'], 1):.2f} "
-            f"ms/trial, {res['journal_mib']:.0f} MiB)")  # fmt: skip
+    head = f"{res['trials']} trials in {res['store'].split(':')[0]}"
+    if "export_s" in res:
+        head += (f", same study; export to Optuna journal {res['export_s']:.1f} s "
+                 f"({1000 * res['export_s'] / max(res['trials'], 1):.2f} ms/trial, "
+                 f"{res['journal_mib']:.0f} MiB)")  # fmt: skip
     for title, rows in (("JSON API, s", res["api"]), ("page in Chromium, s", res["pages"])):
         if not rows:
             continue
@@ -311,6 +323,7 @@ def main() -> None:
     ap.add_argument("--store", help="reuse the study 'bench' of this store URL")
     ap.add_argument("--json", type=Path, help="write the results here (the table beside, .txt)")
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--hashtune-only", action="store_true", help="no export, no optuna-dashboard")
     ap.add_argument("--quick", action="store_true", help="2,000 trials, 1 repeat")
     args = ap.parse_args()
     if args.quick:
