@@ -118,8 +118,11 @@ def frozen_trials(view: Any, space: Space | None = None) -> list[FrozenTrial]:
     number_of = {t.id: t.number for t in trials}
     memo: dict[str, Any] = {}
     encoded = [_encoded(space, t, memo) for t in trials]
-    if space is None and inferred is None:
-        inferred = inferred_distributions([p for p, _, _ in encoded])
+    if inferred is None and (space is None or any(t.dna is None for t in trials)):
+        # no space, or trials without DNA (bulk-loaded): distributions from the stored params
+        inferred = inferred_distributions(
+            [t.params for t in trials if space is None or t.dna is None]
+        )
     out = []
     for t, (params, custom, dists) in zip(trials, encoded, strict=True):
         if space is None or t.dna is None:

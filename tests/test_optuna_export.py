@@ -235,3 +235,58 @@ def test_import_and_export_commands(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "exists" in again.output
     no_to = CliRunner().invoke(app, ["export", "cmd", "-s", store_url, "-f", "optuna"])
     assert no_to.exit_code == 2 and "--to" in no_to.output
+
+
+def _bulk_study(url: str, n: int) -> StudyView:
+    """`n` bulk-loaded trials (no DNA) in a study whose recorded space is known."""
+    store = Store(url)
+    rec = store.create_study("bulk", ["maximize"], {"space": {"name": "nas_bench_201"}})
+    states = ["COMPLETE", "CACHED", "FAILED", "PRUNED"]
+    rows = [
+        {"state": states[i % 4], "candidate": f"c{i}", "params": {"op": ["a", "b"][i % 2]},
+         "values": None if i % 4 == 2 else [float(i)], "intermediate": [(0, 1.0)] if i % 3 else []}
+        for i in range(n)
+    ]  # fmt: skip
+    store.add_finished_trials(rec.id, rows)
+    return StudyView.open("bulk", store)
+
+
+def test_journal_export_in_chunks_keeps_every_trial(tmp_path: Path, monkeypatch) -> None:
+    """Bulk-loaded trials (no DNA, known space) export; the buffered journal writes in chunks
+    after another study already in the file; counts, numbers, states and params are equal."""
+    import hashtune.optuna_export as ox
+
+    monkeypatch.setattr(ox, "JOURNAL_CHUNK", 7)
+    view = _bulk_study(f"sqlite:///{tmp_path}/h.db", 30)
+    journal = str(tmp_path / "o.journal")
+    other = optuna.create_study(study_name="other", storage=ox.optuna_storage(journal))
+    other.add_trial(optuna.trial.create_trial(value=1.0))
+    returned = export_to_optuna(view, journal)
+    loaded = optuna.load_study(study_name="bulk", storage=ox.optuna_storage(journal))
+    mine = view.trials()
+    assert len(loaded.trials) == len(mine) == 30 == len(returned.trials)
+    assert [t.number for t in loaded.trials] == [t.number for t in mine]
+    assert [t.state.name for t in loaded.trials] == [STATES[t.state] for t in mine]
+    assert [t.params for t in loaded.trials] == [dict(t.params) for t in mine]
+    assert loaded.trials[1].intermediate_values == {0: 1.0}
+    assert len(optuna.load_study(study_name="other", storage=journal_storage(journal)).trials) == 1
+    returned.set_user_attr("after", 1)  # the returned study still writes to the file
+    assert (
+        optuna.load_study(study_name="bulk", storage=journal_storage(journal)).user_attrs["after"]
+        == 1
+    )
+
+
+def journal_storage(path: str) -> optuna.storages.JournalStorage:
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+
+
+def test_buffered_journal_refuses_a_file_written_meanwhile(tmp_path: Path) -> None:
+    from hashtune.optuna_export import BufferedJournal
+
+    path = str(tmp_path / "j.log")
+    buffer = BufferedJournal(path)
+    optuna.create_study(study_name="a", storage=optuna.storages.JournalStorage(buffer))
+    optuna.create_study(study_name="b", storage=journal_storage(path))  # another writer
+    with pytest.raises(RuntimeError, match="another process"):
+        buffer.flush()
