@@ -156,7 +156,7 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[str, int, float | Non
     url = args.store or f"sqlite:///{work}/bench.db"
     store = Store(url)
     try:
-        if "bench" in {s.name for s in store.list_studies()}:
+        if "bench" in {s.name for s in store.studies.list()}:
             return url, StudyView.open("bench", store).study_id, None
         t = time.perf_counter()
         sid, _ = fill(store, "bench", make_rows(args.trials))

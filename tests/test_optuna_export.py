@@ -240,14 +240,14 @@ def test_import_and_export_commands(tmp_path: Path) -> None:
 def _bulk_study(url: str, n: int) -> StudyView:
     """`n` bulk-loaded trials (no DNA) in a study whose recorded space is known."""
     store = Store(url)
-    rec = store.create_study("bulk", ["maximize"], {"space": {"name": "nas_bench_201"}})
+    rec = store.studies.create("bulk", ["maximize"], {"space": {"name": "nas_bench_201"}})
     states = ["COMPLETE", "CACHED", "FAILED", "PRUNED"]
     rows = [
         {"state": states[i % 4], "candidate": f"c{i}", "params": {"op": ["a", "b"][i % 2]},
          "values": None if i % 4 == 2 else [float(i)], "intermediate": [(0, 1.0)] if i % 3 else []}
         for i in range(n)
     ]  # fmt: skip
-    store.add_finished_trials(rec.id, rows)
+    store.trials.add_finished(rec.id, rows)
     return StudyView.open("bulk", store)
 
 
