@@ -86,21 +86,21 @@ class CachedScore(Protocol):
 class CacheTable(Protocol):
     """The cache-table operations the policy needs (the store implements them)."""
 
-    def cache_lookup(self, task: str, fhash: str, *, version: str) -> Any: ...
+    def lookup(self, task: str, fhash: str, *, version: str) -> Any: ...
 
-    def cache_claim(
+    def claim(
         self, task: str, fhash: str, trial_id: int, *, version: str, stale_after_s: float
     ) -> bool: ...
 
-    def cache_record(
+    def record(
         self, task: str, fhash: str, values: Any, trial_id: int, seconds: float, *, version: str
     ) -> Any: ...
 
-    def cache_release(self, task: str, fhash: str, trial_id: int, *, version: str) -> None: ...
+    def release(self, task: str, fhash: str, trial_id: int, *, version: str) -> None: ...
 
-    def cache_wait(self, task: str, fhash: str, **kw: Any) -> Any: ...
+    def wait(self, task: str, fhash: str, **kw: Any) -> Any: ...
 
-    def cache_audit(
+    def audit(
         self, task: str, fhash: str, trial_id: int, cached: list[float], fresh: list[float]
     ) -> None: ...
 
@@ -221,11 +221,11 @@ class CachePolicy:
             steal = self.stale_after_s
             if waited:
                 steal = min(self.config.wait_timeout_s, self.stale_after_s)
-            entry = self.table.cache_lookup(self.task, fhash, version=self.version)
+            entry = self.table.lookup(self.task, fhash, version=self.version)
             claimed = False
             if entry is None or entry.status != READY:
                 entry = None
-                claimed = self.table.cache_claim(
+                claimed = self.table.claim(
                     self.task, fhash, trial_id, version=self.version, stale_after_s=steal
                 )
         return self._rule(entry, bool(claimed), audit and not waited)
@@ -246,7 +246,7 @@ class CachePolicy:
     def wait(self, fhash: str, stop: threading.Event | None = None) -> Any:
         """Block until a peer's evaluation of `fhash` is ready (None if it failed, its holder
         stopped beating, we timed out, or `stop` was set)."""
-        return self.table.cache_wait(
+        return self.table.wait(
             self.task,
             fhash,
             version=self.version,
@@ -282,15 +282,15 @@ class CachePolicy:
         if update.values is None:
             self.release(update.functional_hash, trial_id)
         else:
-            self.table.cache_record(
+            self.table.record(
                 self.task, update.functional_hash, list(update.values), trial_id,
                 update.seconds, version=self.version,
             )  # fmt: skip
 
     def release(self, fhash: str, trial_id: int) -> None:
         """A claimed evaluation will not finish: let another proposal of the function try."""
-        self.table.cache_release(self.task, fhash, trial_id, version=self.version)
+        self.table.release(self.task, fhash, trial_id, version=self.version)
 
     def audit(self, fhash: str, trial_id: int, cached: list[float], fresh: list[float]) -> None:
         """Record a collision-audit pair (served score vs a fresh evaluation)."""
-        self.table.cache_audit(self.task, fhash, trial_id, cached, fresh)
+        self.table.audit(self.task, fhash, trial_id, cached, fresh)

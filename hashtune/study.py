@@ -74,7 +74,7 @@ class Study(StudyView):
         self._executor: Executor | None = None
         seat = TrialSeat(store, record.id, record.name, self.worker, self.task, self.liveness)
         self.cache = CachePolicy(
-            store, self.task, recipe.cache,
+            store.cache, self.task, recipe.cache,
             seed=self.searcher.seed, stale_after_s=self.liveness.stale_after_s,
         )  # fmt: skip
         dead = recover_dead_trials(

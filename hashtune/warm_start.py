@@ -2,8 +2,8 @@
 
 As Optuna's `enqueue_trial` serves every sampler, the queue belongs to the study, not to a
 searcher: `Study.enqueue` checks a candidate against the space and the study's trials and puts it
-here; the optimize loop and `Study.ask` take from it before asking the searcher, and the searcher
-learns each queued trial when it finishes (`Searcher.observe`, as a trial it did not propose).
+here; the optimize loop and `Study.ask` take from it before asking the searcher, which is told of each
+served proposal (`Searcher.note_served`, booked as if it had asked) and learns it by `tell`.
 The loop also puts back the reclaimed trials of dead workers that may be retried.
 """
 

@@ -27,24 +27,24 @@ class Table:
     def __init__(self, entry: Entry | None = None, claim: bool = True):
         self.entry, self.claim_ok, self.calls = entry, claim, []
 
-    def cache_lookup(self, task: str, fhash: str, *, version: str) -> Any:
+    def lookup(self, task: str, fhash: str, *, version: str) -> Any:
         self.calls.append("lookup")
         return self.entry
 
-    def cache_claim(self, task, fhash, trial_id, *, version, stale_after_s) -> bool:
+    def claim(self, task, fhash, trial_id, *, version, stale_after_s) -> bool:
         self.calls.append(("claim", stale_after_s))
         return self.claim_ok
 
-    def cache_record(self, task, fhash, values, trial_id, seconds, *, version) -> None:
+    def record(self, task, fhash, values, trial_id, seconds, *, version) -> None:
         self.calls.append(("record", tuple(values)))
 
-    def cache_release(self, task, fhash, trial_id, *, version) -> None:
+    def release(self, task, fhash, trial_id, *, version) -> None:
         self.calls.append("release")
 
-    def cache_wait(self, task, fhash, **kw) -> Any:
+    def wait(self, task, fhash, **kw) -> Any:
         return self.entry
 
-    def cache_audit(self, task, fhash, trial_id, cached, fresh) -> None:
+    def audit(self, task, fhash, trial_id, cached, fresh) -> None:
         self.calls.append("audit")
 
 
@@ -99,7 +99,7 @@ class Fixed(Searcher):
     def __init__(self, space: ht.Space):
         super().__init__(space)
         self.told: list[tuple[int, str]] = []
-        self.observed: list[int] = []
+        self.served: list[int] = []
 
     def ask(self, number: int) -> Proposal:
         dna = pg.template(self.space.hyper_value).encode(pg.Dict(x=0))
@@ -108,9 +108,8 @@ class Fixed(Searcher):
     def tell(self, proposal: Proposal, feedback: Feedback) -> None:
         self.told.append((proposal.number, feedback.state))
 
-    def observe(self, proposal: Proposal, feedback: Feedback) -> None:
-        self.observed.append(proposal.number)
-        super().observe(proposal, feedback)
+    def note_served(self, proposal: Proposal) -> None:
+        self.served.append(proposal.number)
 
 
 def test_the_study_serves_its_queue_before_any_searcher_and_the_searcher_learns_it(
@@ -131,7 +130,7 @@ def test_the_study_serves_its_queue_before_any_searcher_and_the_searcher_learns_
     study.optimize(n_trials=4)
     xs = [pg.from_json_str(t.candidate)["x"] for t in study.trials()]
     assert xs == [3, 2, 2, 0], "queued candidates first, in order, then the searcher's"
-    assert searcher.observed == [0, 1, 2], "queued trials are learned as trials it did not propose"
+    assert searcher.served == [0, 1, 2], "queued trials are noted to the searcher when served"
     assert [n for n, _ in searcher.told] == [0, 1, 2, 3]
     asked = study.ask()
     assert study.enqueue({"x": 1})
@@ -139,5 +138,5 @@ def test_the_study_serves_its_queue_before_any_searcher_and_the_searcher_learns_
     assert queued.candidate["x"] == 1 and asked.candidate["x"] == 0
     study.tell(asked, 0.0)
     study.tell(queued, 1.0)
-    assert searcher.observed[-1] == queued.number
+    assert searcher.served[-1] == queued.number
     study.close()
