@@ -338,7 +338,7 @@ def main() -> None:
     load = (load_start, os.getloadavg()[0])
     print("\n".join(table(args.trials, results, load)))
     out = {"trials": args.trials, "repeat": args.repeat, "load_average": load,
-           "cpus": os.cpu_count(), "optuna_dashboard": "no export yet", "backends": results}  # fmt: skip
+           "cpus": os.cpu_count(), "optuna_dashboard": "see benchmarks/dashboard_vs_optuna.py", "backends": results}  # fmt: skip
     write_json(out, args.json, indent=2)
 
 

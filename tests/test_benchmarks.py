@@ -132,6 +132,14 @@ def check_make_nb201_fixture(r: dict[str, Any]) -> None:
     assert len(lines) == 202 and lines[1] == "arch,val_accuracy,params,flops"
 
 
+def check_dashboard_vs_optuna(r: dict[str, Any]) -> None:
+    assert r["trials"] == 2000 and set(r["servers"]) == {"optuna-dashboard", "hashtune"}
+    hashtune_api = [row["hashtune"] for row in r["api"] if row["hashtune"]]
+    assert len(hashtune_api) >= 5 and all(positive(a["median_s"]) for a in hashtune_api)
+    pages = [row["hashtune"] for row in r["pages"] if row.get("hashtune")]
+    assert pages and all(positive(p["cold_s"]) and not p["errors"] for p in pages)
+
+
 def check_dashboard(r: dict[str, Any]) -> None:
     rows = r["backends"]["SQLite"]["rows"]
     assert r["trials"] == 300 and len(rows) == 13
@@ -153,6 +161,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "nb201_partition": check_nb201_partition,
     "make_nb201_fixture": check_make_nb201_fixture,
     "dashboard": check_dashboard,
+    "dashboard_vs_optuna": check_dashboard_vs_optuna,
 }
 
 

@@ -308,4 +308,4 @@ def test_an_interrupted_study_kills_its_hanging_pool_workers(tmp_path, sqlite_ur
     states = [
         t.state for t in Store(sqlite_url).trials.list(Store(sqlite_url).studies.get("hang").id)
     ]
-    assert states == ["FAILED", "FAILED"]
+    assert states == ["INTERRUPTED", "INTERRUPTED"]

@@ -20,7 +20,7 @@ both servers as the user would (`optuna-dashboard JOURNAL --port P`, `hashtune d
   that does not draw within `--timeout` s is "timeout".
 
 The machine is shared: `uptime` is recorded at the start, after the export and at the end.
-Usage: ``.venv/bin/python benchmarks/optuna_dashboard.py [--trials 100000] [--repeat 3]
+Usage: ``.venv/bin/python benchmarks/dashboard_vs_optuna.py [--trials 100000] [--repeat 3]
 [--json PATH] [--quick]``
 """
 
