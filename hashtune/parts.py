@@ -16,7 +16,7 @@ from hashtune.pruning import PrunerMonitor
 from hashtune.search.base import Feedback, Proposal, Searcher
 from hashtune.spaces.base import Space
 from hashtune.store import Store
-from hashtune.warm_start import WarmStartQueue
+from hashtune.warm_start import WarmStartQueue, next_proposal
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,8 @@ class StudyParts:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def propose(self, number: int) -> Proposal:
-        """Trial `number`'s proposal: the head of the warm-start queue (noted to the searcher,
-        which books it as if it had asked), else the searcher's."""
-        queued = self.queue.pop(number)
-        if queued is None:
-            return self.searcher.ask(number)
-        self.searcher.note_served(queued)
-        return queued
+        """Trial `number`'s proposal: the warm-start queue's head, else the searcher's."""
+        return next_proposal(self.queue, self.searcher, number)
 
     def learn(self, proposal: Proposal, feedback: Feedback) -> None:
         """Tell the searcher how a proposal it asked or was served ended."""

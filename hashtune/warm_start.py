@@ -15,7 +15,7 @@ from typing import Any
 
 import pyglove as pg
 
-from hashtune.search.base import Proposal
+from hashtune.search.base import Proposal, Searcher
 from hashtune.spaces.base import Space
 
 
@@ -49,3 +49,13 @@ class WarmStartQueue:
         dna = self._queue.popleft()
         candidate = self.space.materialize(dna)
         return Proposal(number, dna, candidate)
+
+
+def next_proposal(queue: WarmStartQueue, searcher: Searcher, number: int) -> Proposal:
+    """Trial `number`'s proposal: the queue's head (noted to the searcher, which books it as if
+    it had asked), else the searcher's."""
+    served = queue.pop(number)
+    if served is None:
+        return searcher.ask(number)
+    searcher.note_served(served)
+    return served

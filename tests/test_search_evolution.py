@@ -9,8 +9,8 @@ import statistics
 
 import pyglove as pg
 import pytest
+from warm_start_case import push
 
-from hashtune.components import candidate_dna
 from hashtune.search import (
     NSGA2,
     Feedback,
@@ -39,23 +39,9 @@ from hashtune.search.selection import (
     tournament_select,
 )
 from hashtune.spaces.base import Space
-from hashtune.warm_start import WarmStartQueue
+from hashtune.warm_start import WarmStartQueue, next_proposal
 
 TARGET = (7, 2, 9, 4, 0, 5)
-
-
-def _push(queue: WarmStartQueue, dna) -> None:
-    """Queue `dna` as `Study.enqueue` does (checked against the space)."""
-    queue.put(candidate_dna(queue.space, dna))
-
-
-def next_proposal(queue: WarmStartQueue, searcher, number: int):
-    """What the study's parts propose: the queue's head (noted to the searcher), else an ask."""
-    served = queue.pop(number)
-    if served is None:
-        return searcher.ask(number)
-    searcher.note_served(served)
-    return served
 
 
 class Candidate(dict):
@@ -371,7 +357,7 @@ def test_warm_start_is_served_first_and_booked(factory):
     searcher = factory(space, 0)
     queue = WarmStartQueue(space)
     for dna in [pg.DNA([1, 2, 0.5]), [3, 4, -0.5]]:
-        _push(queue, dna)
+        push(queue, dna)
     first, second = (next_proposal(queue, searcher, i) for i in range(2))
     assert first.dna == pg.DNA([1, 2, 0.5]) and second.dna == pg.DNA([3, 4, -0.5])
     assert (first.candidate.x, first.candidate.y) == (1, 2)
@@ -380,13 +366,13 @@ def test_warm_start_is_served_first_and_booked(factory):
     asked = next_proposal(queue, searcher, 2)  # the queue is empty: the searcher is asked
     assert dna_key(asked.dna) not in {dna_key(first.dna), dna_key(second.dna)}
     with pytest.raises(ValueError, match="not a candidate"):
-        _push(queue, pg.DNA([99, 0, 0.0]))
+        push(queue, pg.DNA([99, 0, 0.0]))
 
 
 def test_restored_warm_start_is_not_proposed_again():
     space = Space(pg.Dict(a=pg.oneof(range(3)), b=pg.oneof(range(2))))
     queue = WarmStartQueue(space)
-    _push(queue, pg.DNA([1, 1]))
+    push(queue, pg.DNA([1, 1]))
     done = RandomSearch(space, seed=0)
     p = next_proposal(queue, done, 0)
     searcher = RandomSearch(space, seed=0)

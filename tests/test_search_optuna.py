@@ -11,8 +11,8 @@ import pyglove as pg
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState as OptunaState
+from warm_start_case import push
 
-from hashtune.components import candidate_dna
 from hashtune.search import optuna_space
 from hashtune.search.base import Feedback, Proposal
 from hashtune.search.book import dna_key
@@ -32,21 +32,7 @@ from hashtune.search.optuna_space import (
 )
 from hashtune.search.registry import make_searcher, searcher_names
 from hashtune.spaces.base import Space
-from hashtune.warm_start import WarmStartQueue
-
-
-def _push(queue: WarmStartQueue, dna) -> None:
-    """Queue `dna` as `Study.enqueue` does (checked against the space)."""
-    queue.put(candidate_dna(queue.space, dna))
-
-
-def next_proposal(queue: WarmStartQueue, searcher, number: int):
-    """What the study's parts propose: the queue's head (noted to the searcher), else an ask."""
-    served = queue.pop(number)
-    if served is None:
-        return searcher.ask(number)
-    searcher.note_served(served)
-    return served
+from hashtune.warm_start import WarmStartQueue, next_proposal
 
 
 def nested_space() -> Space:
@@ -311,7 +297,7 @@ def test_a_served_warm_start_is_proposed_even_if_known_and_told_to_the_sampler()
     p0 = s.ask(0)
     s.tell(p0, Feedback("COMPLETE", (1.0,)))
     queue = WarmStartQueue(space)
-    _push(queue, p0.dna)
+    push(queue, p0.dna)
     served = next_proposal(queue, s, 1)
     assert served.dna == p0.dna
     (running,) = [t for t in s.study.trials if t.state == OptunaState.RUNNING]
@@ -319,7 +305,7 @@ def test_a_served_warm_start_is_proposed_even_if_known_and_told_to_the_sampler()
     s.tell(served, Feedback("COMPLETE", (2.0,)))
     assert [t.values for t in s.study.trials] == [[1.0], [2.0]]
     with pytest.raises(ValueError, match="not a candidate"):
-        _push(queue, pg.DNA([7, 0]))
+        push(queue, pg.DNA([7, 0]))
 
 
 def test_multivariate_tpe_models_conditional_params_jointly(monkeypatch):
