@@ -198,10 +198,10 @@ def time_pages(url: str, pages: list[str], repeat: int, scroll: str) -> dict[str
 
 
 def plotly_alone(browser, base: str) -> dict[str, float]:
-    """An empty page that only loads and runs /plotly.min.js: the floor of a first visit."""
+    """An empty page that only loads and runs the basic Plotly bundle: the floor of a first visit."""
     html = (
         "<html><body><script>const s = document.createElement('script');"
-        "s.src = '/plotly.min.js'; s.onload = () => document.body.dataset.loaded = '1';"
+        "s.src = '/plotly-basic.min.js'; s.onload = () => document.body.dataset.loaded = '1';"
         "document.head.append(s);</script></body></html>"
     )
     ctx = browser.new_context()

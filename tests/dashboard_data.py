@@ -75,6 +75,25 @@ def multi_study(url: str, trials: int = 24) -> Study:
     return study
 
 
+def three_objective_study(url: str, trials: int = 30) -> Study:
+    """Random search with three objectives (its Pareto front is drawn in 3-D)."""
+    space = Space(pg.Dict(a=pg.oneof([0, 1, 2, 3]), b=pg.oneof([0, 1, 2, 3])), name="abc")
+    study = Study.create(
+        "three-objectives",
+        space=space,
+        evaluator=FunctionEvaluator(
+            lambda c: (c["a"], c["b"], 6 - c["a"] - c["b"] + (c["a"] * c["b"]) % 3),
+            objectives=("a", "b", "c"),
+        ),
+        searcher="random",
+        directions=["minimize", "minimize", "minimize"],
+        storage=url,
+        seed=2,
+    )
+    study.optimize(n_trials=trials)
+    return study
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

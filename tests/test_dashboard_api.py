@@ -211,9 +211,14 @@ def test_pages_escape_user_strings(filled: dict) -> None:
 
 
 def test_plotly_is_served_from_the_installed_package(filled: dict) -> None:
-    r = filled["client"].get("/plotly.min.js")
-    assert r.status_code == 200 and "plotly.js" in r.text[:300]
+    full, basic = (filled["client"].get(p) for p in ("/plotly.min.js", "/plotly-basic.min.js"))
+    assert full.status_code == basic.status_code == 200
+    assert "plotly.js v" in full.text[:300] and "plotly.js (basic - minified) v" in basic.text[:300]
+    assert len(basic.content) < len(full.content) / 3
     assert "cdn" not in get(filled, "/").lower()
+    assert 'data-plotly-src="/plotly-basic.min.js"' in get(
+        filled, f"/studies/{filled['nb'].study_id}"
+    )
 
 
 def test_dashboard_queries_on_both_backends(storage_url: str) -> None:

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from dashboard_data import MULTI, NB201, Server, multi_study, nb201_study
+from dashboard_data import MULTI, NB201, Server, multi_study, nb201_study, three_objective_study
 
 pytestmark = pytest.mark.slow
 
@@ -72,8 +72,10 @@ def drawn(page, chart: str) -> list[dict]:
     return page.evaluate(
         f"""[...document.getElementById('{chart}').data].map((t) => ({{
             name: t.name || null,
+            type: t.type || null,
             x: t.x ? [...t.x] : [],
-            y: t.y ? [...t.y] : []}}))"""
+            y: t.y ? [...t.y] : [],
+            z: t.z ? [...t.z] : []}}))"""
     )
 
 
@@ -183,11 +185,28 @@ def test_two_objective_study_shows_pareto_front_and_curves(browser, site) -> Non
     traces = {t["name"]: t for t in drawn(page, "pareto")}
     assert sorted(traces["Pareto front"]["x"]) == sorted(t.values[0] for t in front)
     assert f"{len(front)} on the front" in page.locator("#pareto").inner_text()
+    assert page.evaluate("document.body.dataset.plotlySrc") == "/plotly-basic.min.js"
     curves = drawn(page, "intermediate")
     pruned = multi.trials(["PRUNED"])
     assert sum(1 for c in curves if c["name"].endswith("(pruned)")) == len(pruned) > 0
     assert problems == []
     page.close()
+
+
+def test_three_objective_front_is_drawn_in_3d_with_the_full_plotly(browser, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path}/tri.db"
+    tri, server = three_objective_study(url), Server(url)
+    try:
+        page, problems = open_page(browser, f"{server.base}/studies/{tri.study_id}")
+        assert page.evaluate("document.body.dataset.plotlySrc") == "/plotly.min.js"
+        front = {t["name"]: t for t in drawn(page, "pareto")}["Pareto front"]
+        assert front["type"] == "scatter3d"
+        shown = sorted(zip(front["x"], front["y"], front["z"], strict=True))
+        assert shown == sorted(tuple(t.values) for t in tri.pareto_front())
+        assert problems == []
+        page.close()
+    finally:
+        server.stop()
 
 
 def test_trial_page_shows_candidate_cell_lineage_and_hash_class(browser, site) -> None:

@@ -39,14 +39,15 @@ async function api(path) {
   return out;
 }
 
-// Plotly (4.6 MB) loads in parallel with the page's first API calls; charts wait for it.
+// Plotly loads in parallel with the page's first API calls; charts wait for it. The page names the
+// bundle: the 1.2 MB basic one (scatter, bar) unless it draws 3-D (the full 4.8 MB one).
 let plotlyPromise = null;
 function loadPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!plotlyPromise) {
     plotlyPromise = new Promise((resolve, reject) => {
       const s = document.createElement("script");
-      s.src = document.body.dataset.plotlySrc || "/plotly.min.js";
+      s.src = document.body.dataset.plotlySrc || "/plotly-basic.min.js";
       s.onload = () => { performance.mark("plotly"); resolve(window.Plotly); };
       s.onerror = () => reject(new Error("cannot load " + s.src));
       document.head.append(s);
