@@ -103,13 +103,13 @@ def free_port() -> int:
 class Server:
     """The dashboard app on uvicorn in a thread, on a free port (stopped by `stop`)."""
 
-    def __init__(self, url: str, port: int | None = None):
+    def __init__(self, url: str, port: int | None = None, prime: bool = True):
         import uvicorn
 
         from hashtune.dashboard import create_app
 
         self.port = port or free_port()
-        self.app = create_app(url)
+        self.app = create_app(url, prime=prime)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -124,6 +124,13 @@ class Server:
         """Until the app's background imports are done (a started server, nothing memoised)."""
         if not self.app.state.warmed.wait(timeout):
             raise RuntimeError("dashboard imports did not finish")
+
+    def wait_primed(self, timeout: float = 300.0) -> float:
+        """Until the start-up priming of the views is done; seconds waited."""
+        t = time.perf_counter()
+        if not self.app.state.primed.wait(timeout):
+            raise RuntimeError("dashboard priming did not finish")
+        return time.perf_counter() - t
 
     @property
     def base(self) -> str:

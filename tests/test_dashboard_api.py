@@ -261,3 +261,32 @@ def test_dashboard_queries_on_both_backends(storage_url: str) -> None:
         assert h["best_by_number"][0]["number"] == 0 and h["best_by_time"][-1]["value"] == 0.0
         assert h["best_by_time"][0]["finished_at"].startswith("2026-01-01T00:00:00.5")
     store.close()
+
+
+def test_start_up_priming_serves_the_first_visit_from_memory(filled: dict, monkeypatch) -> None:
+    """A primed server answers a study's heavy views without querying again, with the same data."""
+    from hashtune.store.dashboard import Dashboard
+
+    sid = filled["multi"].study_id
+    paths = [f"/api/studies/{sid}/{v}" for v in ("history", "params", "pareto", "hashing")]
+    paths += ["/api/studies", f"/api/studies/{sid}", f"/api/studies/{sid}/timeline?last=400"]
+    unprimed = TestClient(create_app(filled["url"], prime=False))
+    expected = {p: unprimed.get(p).json() for p in paths}
+    app = create_app(filled["url"])
+    assert app.state.primed.wait(60)
+    calls: list[str] = []
+    for name in ("best_so_far", "value_buckets", "param_sample", "pareto_2d", "hashing_buckets",
+                 "study_activity", "timeline"):  # fmt: skip
+        real = getattr(Dashboard, name)
+        monkeypatch.setattr(Dashboard, name, _counting(real, name, calls))
+    with TestClient(app) as primed:
+        assert {p: primed.get(p).json() for p in paths} == expected
+    assert calls == []  # every answer came from the memo
+
+
+def _counting(fn, name: str, calls: list[str]):
+    def wrapper(*args, **kwargs):
+        calls.append(name)
+        return fn(*args, **kwargs)
+
+    return wrapper

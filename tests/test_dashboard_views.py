@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -104,3 +105,52 @@ def test_dashboard_command_fails_clearly_on_a_bad_storage_url(tmp_path) -> None:
     result = CliRunner().invoke(app, ["dashboard", "--storage", url, "--port", "1"])
     assert result.exit_code == 2
     assert "missing/dir" in result.output and "Traceback" not in result.output
+
+
+def test_memo_computes_a_key_once_while_parallel_requests_wait_for_it() -> None:
+    m, calls, gate = memo_mod.Memo(), [], threading.Event()
+
+    def compute() -> str:
+        calls.append(threading.current_thread().name)
+        gate.wait(5)
+        return "value"
+
+    got: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(m.get("k", 1, compute))) for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)  # all six are in: one computes, five wait
+    gate.set()
+    for t in threads:
+        t.join(5)
+    assert got == ["value"] * 6 and len(calls) == 1
+    assert m.get("other", 1, lambda: "x") == "x"  # other keys never waited on this one
+
+
+def test_memo_recomputes_when_the_computing_thread_failed() -> None:
+    m, gate = memo_mod.Memo(), threading.Event()
+
+    def boom() -> str:
+        gate.wait(5)
+        raise RuntimeError("query failed")
+
+    errors: list[Exception] = []
+
+    def first() -> None:
+        try:
+            m.get("k", 1, boom)
+        except RuntimeError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=first)
+    t.start()
+    time.sleep(0.1)
+    waiter: list[str] = []
+    w = threading.Thread(target=lambda: waiter.append(m.get("k", 1, lambda: "recomputed")))
+    w.start()
+    time.sleep(0.1)
+    gate.set()
+    t.join(5), w.join(5)
+    assert len(errors) == 1 and waiter == ["recomputed"]

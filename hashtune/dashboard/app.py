@@ -5,6 +5,7 @@ Read-only by construction: the store is only queried, and every method but GET/H
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from hashtune.dashboard import candidates, views
 from hashtune.dashboard.api import router
 from hashtune.dashboard.memo import Memo
 from hashtune.store import Store
@@ -27,10 +29,12 @@ PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.mi
 PLOTLY_BASIC_JS = HERE / "static" / "vendor" / "plotly-basic.min.js"
 BASIC, FULL = "/plotly-basic.min.js", "/plotly.min.js"
 READ_METHODS = ("GET", "HEAD")
+log = logging.getLogger(__name__)
 
 
-def create_app(storage: str | Store) -> FastAPI:
-    """The dashboard over `storage` (a URL or an open Store)."""
+def create_app(storage: str | Store, *, prime: bool = True) -> FastAPI:
+    """The dashboard over `storage` (a URL or an open Store); `prime`: compute the recent
+    studies' views in the background at start-up (`app.state.primed` is set when done)."""
     store = storage if isinstance(storage, Store) else Store(storage)
     app = FastAPI(title="hashtune dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
@@ -91,7 +95,10 @@ def create_app(storage: str | Store) -> FastAPI:
         return page(request, "trial.html", trial=trial, study=_study(store, trial.study_id))
 
     app.state.warmed = threading.Event()  # set once the background imports are done
-    threading.Thread(target=_warm_imports, args=(app.state.warmed,), daemon=True).start()
+    app.state.primed = threading.Event()  # ... and the recent studies' views are memoised
+    threading.Thread(
+        target=_start_up, args=(app, prime), daemon=True, name="dashboard-warm"
+    ).start()
     return app
 
 
@@ -111,16 +118,21 @@ def _study(store: Store, study_id: int):
     return record
 
 
-def _warm_imports(done: threading.Event) -> None:
-    """Import the spaces (and sklearn) in the background: the first trial page renders fast."""
+def _start_up(app: FastAPI, prime: bool) -> None:
+    """Import the spaces (and sklearn), then prime the memo: a first visit is served from memory."""
     try:
         import sklearn.ensemble  # noqa: F401
 
-        from hashtune.dashboard import candidates
-
         candidates.warm()
     finally:
-        done.set()
+        app.state.warmed.set()
+    try:
+        if prime:
+            views.prime(app.state.store, app.state.memo)
+    except Exception:  # a view that fails here fails again, visibly, when a page asks for it
+        log.exception("priming the dashboard's views failed")
+    finally:
+        app.state.primed.set()
 
 
 def serve(storage: str, host: str = "127.0.0.1", port: int = 8080) -> None:

@@ -3,7 +3,9 @@
 While a study runs it changes every second; recomputing a 100k-trial aggregate on every poll
 would keep the server busy. An entry is reused when the study's version is unchanged, or when it
 is younger than a few times what it cost to compute (so recomputation takes a bounded share of
-the server's time however often pages poll).
+the server's time however often pages poll). A key is computed by one thread at a time: a
+request that finds it being computed (by start-up priming or a parallel request) waits for that
+result instead of computing it again.
 """
 
 from __future__ import annotations
@@ -25,23 +27,44 @@ class Memo:
     def __init__(self) -> None:
         self._entries: OrderedDict[Hashable, tuple[Any, Any, float, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Lock] = {}
 
     def get(self, key: Hashable, version: Any, compute: Callable[[], Any]) -> Any:
         """The cached value for `key` if still fresh for `version`, else `compute()` (stored)."""
-        now = time.monotonic()
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None:
-                value, seen, at, cost = hit
-                if seen == version or now - at < max(MIN_AGE_S, COST_FACTOR * cost):
-                    self._entries.move_to_end(key)
-                    return value
-        start = time.monotonic()
-        value = compute()
-        done = time.monotonic()
-        with self._lock:
-            self._entries[key] = (value, version, done, done - start)
+        while True:
+            with self._lock:
+                fresh = self._fresh(key, version)
+                if fresh is not None:
+                    return fresh[0]
+                running = self._computing.get(key)
+                if running is None:
+                    running = self._computing[key] = threading.Lock()
+                    running.acquire()
+                    break
+            with running:  # another thread computes it: wait, then take its (fresh) result
+                pass
+        try:
+            start = time.monotonic()
+            value = compute()
+            done = time.monotonic()
+            with self._lock:
+                self._entries[key] = (value, version, done, done - start)
+                self._entries.move_to_end(key)
+                while len(self._entries) > MAX_ENTRIES:
+                    self._entries.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                del self._computing[key]
+            running.release()
+
+    def _fresh(self, key: Hashable, version: Any) -> tuple[Any] | None:
+        """(value,) when the entry for `key` may be reused at `version` (lock held)."""
+        hit = self._entries.get(key)
+        if hit is None:
+            return None
+        value, seen, at, cost = hit
+        if seen == version or time.monotonic() - at < max(MIN_AGE_S, COST_FACTOR * cost):
             self._entries.move_to_end(key)
-            while len(self._entries) > MAX_ENTRIES:
-                self._entries.popitem(last=False)
-        return value
+            return (value,)
+        return None
