@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 import pyglove as pg
 
 from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
-from hashtune.spaces.base import Space
+from hashtune.spaces.base import Genome, Space
 from hashtune.vocabulary import Direction
 
 Finished = list[tuple[Proposal, Feedback]]
@@ -31,7 +31,7 @@ def proposal_key(proposal: Proposal, space: Space) -> str:
     (the stored JSON is `dna.to_json(compact=True)`, so both keys agree)."""
     if isinstance(proposal, StoredProposal) and not proposal.decoded:
         return json.dumps(proposal.dna_json, sort_keys=True, default=repr)
-    return space.dna_key(proposal.dna)
+    return space.dna_key(proposal.genome)
 
 
 class ProposalBook:
@@ -49,7 +49,7 @@ class ProposalBook:
         self.seen.add(proposal_key(proposal, self.space))
         return proposal
 
-    def known(self, dna: pg.DNA) -> bool:
+    def known(self, dna: Genome) -> bool:
         """Whether `dna` was booked or is in flight at a peer."""
         key = self.space.dna_key(dna)
         return key in self.seen or key in self.peer_keys
@@ -90,7 +90,7 @@ class BookedSearcher(Searcher):
     def propose(
         self,
         number: int,
-        dna: pg.DNA,
+        dna: Genome,
         parents: tuple[int, ...] = (),
         mutation: str | None = None,
     ) -> Proposal:
