@@ -12,17 +12,18 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 
-import pyglove as pg
-
 from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
 from hashtune.spaces.base import Genome, Space
+from hashtune.spaces.fast_dna import PlainDNA
 from hashtune.vocabulary import Direction
 
 Finished = list[tuple[Proposal, Feedback]]
 
 
-def dna_key(dna: pg.DNA) -> str:
+def dna_key(dna: Genome) -> str:
     """A canonical string for `dna` (equal DNA give equal keys), without a space's codec."""
+    if isinstance(dna, PlainDNA):
+        return dna.codec.key(dna.values)
     return json.dumps(dna.to_json(compact=True), sort_keys=True, default=repr)
 
 
