@@ -57,7 +57,7 @@ class AskedTrial:
     @property
     def params(self) -> dict[str, Any]:
         """The candidate's decisions as a flat {name: value} dict."""
-        return self.session.parts.space.flat_params(self.proposal.dna)
+        return self.session.parts.space.flat_params(self.proposal.genome)
 
     def report(self, value: float, step: int) -> None:
         """Record an intermediate value (Optuna's argument order), stored at once."""

@@ -74,8 +74,8 @@ def optimize_batched(
         for p, h in zip(proposals, hashes, strict=True):
             row = {
                 "candidate": st.space.candidate_to_json(p.candidate),
-                "dna": st.space.dna_to_json(p.dna),
-                "params": st.space.flat_params(p.dna),
+                "dna": st.space.dna_to_json(p.genome),
+                "params": st.space.flat_params(p.genome),
                 "parents": list(p.parents),
                 "mutation": p.mutation,
                 "functional_hash": h,

@@ -49,9 +49,9 @@ def candidate_json(space: Space, candidate: Any) -> str:
 def proposal_fields(space: Space, proposal: Any, fhash: str | None, task: str | None) -> dict:
     """What a trial stores of its proposal (the store's `set_proposal` / `begin_trial` fields)."""
     return {
-        "dna": space.dna_to_json(proposal.dna),
+        "dna": space.dna_to_json(proposal.genome),
         "candidate": candidate_json(space, proposal.candidate),
-        "params": space.flat_params(proposal.dna),
+        "params": space.flat_params(proposal.genome),
         "parents": proposal.parents,
         "mutation": proposal.mutation,
         "functional_hash": fhash,

@@ -18,13 +18,15 @@ from typing import Any
 
 import pyglove as pg
 
-from hashtune.spaces.base import Space
+from hashtune.spaces.base import Genome, Space
+from hashtune.spaces.fast_dna import PlainDNA
 from hashtune.vocabulary import SCORED_STATES, Direction, TrialState, signs
 from hashtune.vocabulary import directions as parse_directions
 
 __all__ = [
     "Direction",
     "Feedback",
+    "PlainProposal",
     "Proposal",
     "Searcher",
     "StoredProposal",
@@ -42,6 +44,39 @@ class Proposal:
     candidate: Any
     parents: tuple[int, ...] = ()
     mutation: str | None = None
+
+    @property
+    def genome(self) -> Genome:
+        """The DNA as the searcher carries it (what `Space` methods take without a `pg.DNA`)."""
+        return self.dna
+
+
+class PlainProposal(Proposal):
+    """A proposal of a `PlainDNA`: its `pg.DNA` is built only when something asks for `dna`
+    (storing, hashing, dedup and evolution work on the plain values)."""
+
+    def __init__(
+        self,
+        number: int,
+        genome: PlainDNA,
+        candidate: Any,
+        parents: tuple[int, ...] = (),
+        mutation: str | None = None,
+    ):
+        self.number = number
+        self._genome = genome
+        self.candidate = candidate
+        self.parents = tuple(parents)
+        self.mutation = mutation
+
+    @property  # type: ignore[override]
+    def dna(self) -> pg.DNA:
+        return self._genome.dna
+
+    @property
+    def genome(self) -> Genome:
+        """The plain DNA."""
+        return self._genome
 
 
 class StoredProposal(Proposal):
@@ -62,6 +97,7 @@ class StoredProposal(Proposal):
         self.parents = tuple(parents)
         self.mutation = mutation
         self._dna: pg.DNA | None = None
+        self._genome: Genome | None = None
         self._candidate: Any = _UNBUILT
 
     @property  # type: ignore[override]
@@ -70,10 +106,23 @@ class StoredProposal(Proposal):
             self._dna = self.space.dna_from_json(self.dna_json)
         return self._dna
 
+    @property
+    def genome(self) -> Genome:
+        """The DNA read as the space carries it (plain values where it can, undecoded)."""
+        if self._dna is None and self._genome is None and self.space.plain_codec is not None:
+            genome = self.space.genome_from_json(self.dna_json)
+            if isinstance(genome, PlainDNA):
+                self._genome = genome
+            else:
+                self._dna = genome
+        if self._genome is not None:
+            return self._genome
+        return self.dna
+
     @property  # type: ignore[override]
     def candidate(self) -> Any:
         if self._candidate is _UNBUILT:
-            self._candidate = self.space.materialize(self.dna)
+            self._candidate = self.space.materialize(self.genome)
         return self._candidate
 
     @property
@@ -171,12 +220,14 @@ class Searcher(abc.ABC):
     def make_proposal(
         self,
         number: int,
-        dna: pg.DNA,
+        dna: Genome,
         parents: tuple[int, ...] = (),
         mutation: str | None = None,
     ) -> Proposal:
         """The proposal of `dna` for trial `number`, its candidate built by the space."""
         candidate = self.space.materialize(dna)
+        if isinstance(dna, PlainDNA):
+            return PlainProposal(number, dna, candidate, parents=parents, mutation=mutation)
         return Proposal(number, dna, candidate, parents=parents, mutation=mutation)
 
 

@@ -12,17 +12,18 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 
-import pyglove as pg
-
 from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
-from hashtune.spaces.base import Space
+from hashtune.spaces.base import Genome, Space
+from hashtune.spaces.fast_dna import PlainDNA
 from hashtune.vocabulary import Direction
 
 Finished = list[tuple[Proposal, Feedback]]
 
 
-def dna_key(dna: pg.DNA) -> str:
+def dna_key(dna: Genome) -> str:
     """A canonical string for `dna` (equal DNA give equal keys), without a space's codec."""
+    if isinstance(dna, PlainDNA):
+        return dna.codec.key(dna.values)
     return json.dumps(dna.to_json(compact=True), sort_keys=True, default=repr)
 
 
@@ -31,7 +32,7 @@ def proposal_key(proposal: Proposal, space: Space) -> str:
     (the stored JSON is `dna.to_json(compact=True)`, so both keys agree)."""
     if isinstance(proposal, StoredProposal) and not proposal.decoded:
         return json.dumps(proposal.dna_json, sort_keys=True, default=repr)
-    return space.dna_key(proposal.dna)
+    return space.dna_key(proposal.genome)
 
 
 class ProposalBook:
@@ -49,7 +50,7 @@ class ProposalBook:
         self.seen.add(proposal_key(proposal, self.space))
         return proposal
 
-    def known(self, dna: pg.DNA) -> bool:
+    def known(self, dna: Genome) -> bool:
         """Whether `dna` was booked or is in flight at a peer."""
         key = self.space.dna_key(dna)
         return key in self.seen or key in self.peer_keys
@@ -90,7 +91,7 @@ class BookedSearcher(Searcher):
     def propose(
         self,
         number: int,
-        dna: pg.DNA,
+        dna: Genome,
         parents: tuple[int, ...] = (),
         mutation: str | None = None,
     ) -> Proposal:

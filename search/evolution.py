@@ -45,7 +45,7 @@ class Evolution(BookedSearcher):
         members = self.population.members
         step = self.init if self.book.count < self.warmup or not members else self.reproduce
         child: Child = step(members, self)
-        return self.propose(number, child.dna, child.parents, child.mutation)
+        return self.propose(number, child.genome, child.parents, child.mutation)
 
     def scored(self, proposal: Proposal, feedback: Feedback) -> Scored | None:
         """`proposal`'s result if it can join a population (successful, finite), else None."""

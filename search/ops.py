@@ -2,7 +2,7 @@
 
 A step is called as `step(x, ctx)`: `ctx` is the searcher (its `space`, `rng`, `directions` and
 `book`), `x` what the previous step returned. Selectors map members to members, a generator maps
-them to a `Child` (a DNA with its lineage), and `Deduped` wraps a generator so it draws again while
+them to a `Child` (a genome: `pg.DNA` or `PlainDNA`, with its lineage), and `Deduped` wraps a generator so it draws again while
 its DNA is booked. Regularized evolution's reproduction is then::
 
     RandomK(tournament_size) >> TopK(1) >> Deduped(Mutate())
@@ -19,7 +19,8 @@ import pyglove as pg
 
 from hashtune.search.book import ProposalBook
 from hashtune.search.selection import Member, crowded_better, rank_and_crowding
-from hashtune.spaces.base import Space
+from hashtune.spaces.base import Genome, Space
+from hashtune.spaces.fast_dna import as_dna
 
 
 class Context(Protocol):
@@ -35,9 +36,14 @@ class Context(Protocol):
 class Child:
     """A DNA to propose, with the trial numbers of its parents and the mutation that made it."""
 
-    dna: pg.DNA
+    genome: Genome
     parents: tuple[int, ...] = ()
     mutation: str | None = None
+
+    @property
+    def dna(self) -> pg.DNA:
+        """The child's `pg.DNA` (built now when the genome is plain)."""
+        return as_dna(self.genome)
 
 
 class Step:
@@ -151,7 +157,7 @@ class RandomDNA(Step):
     """A uniformly random DNA of the space (its input is ignored)."""
 
     def __call__(self, x: Any, ctx: Context) -> Child:
-        return Child(ctx.space.random_dna(ctx.rng))
+        return Child(ctx.space.random_genome(ctx.rng))
 
     def __repr__(self) -> str:
         return "RandomDNA()"
@@ -171,7 +177,7 @@ class Deduped(Step):
     def __call__(self, x: Any, ctx: Context) -> Child:
         out = self.inner(x, ctx)
         for _ in range(self.tries - 1):
-            if not ctx.book.known(out.dna) or ctx.book.exhausted():
+            if not ctx.book.known(out.genome) or ctx.book.exhausted():
                 break
             out = self.inner(x, ctx)
         return out

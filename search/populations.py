@@ -33,7 +33,7 @@ class Scored(NamedTuple):
 
     def member(self) -> Member:
         """The population member of this result (decodes the DNA)."""
-        return Member(self.proposal.number, self.proposal.dna, self.values, self.fitness)
+        return Member(self.proposal.number, self.proposal.genome, self.values, self.fitness)
 
 
 class Population(abc.ABC):

@@ -29,7 +29,7 @@ class RandomSearch(BookedSearcher):
 
     def ask(self, number: int) -> Proposal:
         """A fresh uniformly random DNA (unbooked while the space has any)."""
-        return self.propose(number, self.draw(None, self).dna)
+        return self.propose(number, self.draw(None, self).genome)
 
     def tell(self, proposal: Proposal, feedback: Feedback) -> None:
         """Random search does not learn."""

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pyglove as pg
 
+from hashtune.spaces.base import Genome
 from hashtune.vocabulary import Direction, signs
 from hashtune.vocabulary import directions as parse_directions
 
@@ -24,10 +24,11 @@ Point = Sequence[float]
 
 @dataclass(frozen=True)
 class Member:
-    """A told, successful proposal kept in a population: trial number, DNA and objective values."""
+    """A told, successful proposal kept in a population: trial number, DNA (`pg.DNA` or the
+    space's `PlainDNA`) and objective values."""
 
     number: int
-    dna: pg.DNA
+    dna: Genome
     values: tuple[float, ...]
     fitness: float = 0.0  # single-objective fitness to maximise (sign-adjusted first objective)
 

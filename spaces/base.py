@@ -1,7 +1,7 @@
 """The contract every search space honours: a PyGlove hyper value plus how to mutate and execute it.
 
 A `Space` wraps a PyGlove hyper value (built with `pg.oneof`, `pg.floatv`, `pg.manyof`, ...). Searchers
-only see DNA (`pg.DNA`) and `Space`; evaluators only see materialised candidates. Candidates that the
+only see DNA (`pg.DNA`, or `PlainDNA` where the space's codec covers it) and `Space`; evaluators only see materialised candidates. Candidates that the
 functional hash can probe expose `executable() -> Executable` (see below).
 """
 
@@ -16,7 +16,21 @@ from typing import Any
 
 import pyglove as pg
 
-from hashtune.spaces.fast_dna import DnaCodec
+from hashtune.spaces.fast_dna import DnaCodec, PlainDNA, as_dna
+
+#: A DNA as searchers carry it: a `pg.DNA`, or plain values on spaces the codec covers.
+Genome = pg.DNA | PlainDNA
+
+#: The methods that must keep their `Space` definitions for a space to carry `PlainDNA`.
+_PLAIN_METHODS = (
+    "random_dna",
+    "mutate",
+    "materialize",
+    "dna_key",
+    "dna_to_json",
+    "dna_from_json",
+    "flat_params",
+)
 
 # A callback through which an executable form obtains the parameters of a parametric op.
 # Called as `param_fn(op_name, shape, x)`, where `x` is the value flowing into the op. The functional
@@ -86,6 +100,7 @@ class Space:
             self.name = name
         self._spec = pg.dna_spec(hyper_value)
         self._codec: DnaCodec | None | bool = False  # False: not built yet
+        self._plain: DnaCodec | None | bool = False
 
     @property
     def codec(self) -> DnaCodec | None:
@@ -93,6 +108,39 @@ class Space:
         if self._codec is False:
             self._codec = DnaCodec.of(self.hyper_value, self._spec)
         return self._codec  # type: ignore[return-value]
+
+    @property
+    def plain_codec(self) -> DnaCodec | None:
+        """The codec when this space carries `PlainDNA`: covered, and none of the DNA methods
+        overridden (a subclass that mutates or decodes its own way gets `pg.DNA` throughout)."""
+        if self._plain is False:
+            cls = type(self)
+            own = all(getattr(cls, m) is getattr(Space, m) for m in _PLAIN_METHODS)
+            self._plain = self.codec if own else None
+        return self._plain  # type: ignore[return-value]
+
+    def random_genome(self, rng: random.Random) -> Genome:
+        """`random_dna`'s draw (same stream, same DNA), as `PlainDNA` where the space carries it."""
+        codec = self.plain_codec
+        if codec is not None:
+            return PlainDNA(codec, codec.random(rng))
+        return self.random_dna(rng)
+
+    def genome_from_json(self, data: Any) -> Genome:
+        """`dna_from_json`, as `PlainDNA` where the space carries it and `data` is compact."""
+        codec = self.plain_codec
+        if codec is not None:
+            try:
+                return PlainDNA(codec, codec.from_json(data))
+            except (ValueError, TypeError, KeyError, IndexError):
+                pass  # metadata, another format or another shape: PyGlove reads it
+        return self.dna_from_json(data)
+
+    def as_dna(self, dna: Genome) -> pg.DNA:
+        """The `pg.DNA` of a genome (spec attached)."""
+        out = as_dna(dna)
+        out.use_spec(self._spec)
+        return out
 
     @property
     def dna_spec(self) -> pg.DNASpec:
@@ -106,28 +154,32 @@ class Space:
             return codec.dna(codec.random(rng))
         return pg.random_dna(self._spec, rng)
 
-    def materialize(self, dna: pg.DNA) -> Any:
+    def materialize(self, dna: Genome) -> Any:
         """The concrete candidate that `dna` selects."""
-        dna.use_spec(self._spec)
+        if isinstance(dna, PlainDNA) and dna.codec.can_decode:
+            return dna.codec.materialize(dna.values)
+        dna = self.as_dna(dna)
         codec = self.codec
         if codec is not None and codec.can_decode:
             return codec.materialize(codec.values(dna))
         return pg.materialize(self.hyper_value, dna)
 
-    def mutate(self, dna: pg.DNA, rng: random.Random) -> tuple[pg.DNA, str]:
-        """A child of `dna` and the name of the mutation that made it (default: one point)."""
+    def mutate(self, dna: Genome, rng: random.Random) -> tuple[Genome, str]:
+        """A child of `dna` and the name of the mutation that made it (default: one point);
+        the child of a `PlainDNA` is one too."""
         from pyglove.ext.evolution import mutators
 
-        dna.use_spec(self._spec)
+        plain = isinstance(dna, PlainDNA)
+        dna = dna if plain else self.as_dna(dna)
         codec = self.codec
         if codec is not None:  # the same draws as below, on plain values
-            values = codec.values(dna)
+            values = dna.values if plain else codec.values(dna)
             new = values
             for _ in range(32):
                 new = codec.mutate_once(values, random.Random(rng.randrange(2**31)))
                 if new != values:
                     break
-            return codec.dna(new), "uniform_point"
+            return (PlainDNA(codec, new) if plain else codec.dna(new)), "uniform_point"
         child = dna
         for _ in range(32):  # PyGlove's Uniform may redraw the same value; insist on a change.
             child = mutators.Uniform(seed=rng.randrange(2**31))([dna.clone(deep=True)])[0]
@@ -142,9 +194,11 @@ class Space:
             f"space {self.name!r} cannot read candidates from text ({text!r}); enqueue DNA values"
         )
 
-    def dna_key(self, dna: pg.DNA) -> str:
+    def dna_key(self, dna: Genome) -> str:
         """A canonical string for `dna` (equal DNA give equal keys): the JSON of its compact
         form with sorted keys, computed from plain values when the space has a codec."""
+        if isinstance(dna, PlainDNA):
+            return dna.codec.key(dna.values)
         codec = self.codec
         if codec is not None and not dna.metadata:
             try:
@@ -153,8 +207,10 @@ class Space:
                 pass  # a DNA of another shape: PyGlove says what it is
         return json.dumps(dna.to_json(compact=True), sort_keys=True, default=repr)
 
-    def dna_to_json(self, dna: pg.DNA) -> Any:
-        """A JSON-able form of `dna` (round-trips through `dna_from_json`)."""
+    def dna_to_json(self, dna: Genome) -> Any:
+        """A JSON-able form of `dna` (round-trips through `dna_from_json`): its compact form."""
+        if isinstance(dna, PlainDNA):
+            return dna.codec.to_json(dna.values)
         return dna.to_json(compact=True)
 
     def dna_from_json(self, data: Any) -> pg.DNA:
@@ -167,9 +223,11 @@ class Space:
         """The candidate serialised with `pg.to_json_str` (stored with each trial)."""
         return pg.to_json_str(candidate)
 
-    def flat_params(self, dna: pg.DNA) -> dict[str, Any]:
+    def flat_params(self, dna: Genome) -> dict[str, Any]:
         """Decision-point id → chosen value (or 'i/n' for a choice among non-scalar options)."""
-        dna.use_spec(self._spec)
+        if isinstance(dna, PlainDNA):
+            return dna.codec.flat_params(dna.values)
+        dna = self.as_dna(dna)
         codec = self.codec
         if codec is not None:
             return codec.flat_params(codec.values(dna))

@@ -120,6 +120,45 @@ def _compile_fields(items: list[tuple[Any, Any]], make: Callable[[dict], Any]) -
     return build
 
 
+class PlainDNA:
+    """A DNA of a codec's space held as plain values; `dna` builds its `pg.DNA` on first use.
+
+    Searchers and proposals carry these on spaces the codec covers, so a trial that never needs
+    a `pg.DNA` (random search, evolution, storing, hashing) never builds one."""
+
+    __slots__ = ("codec", "values", "_dna")
+
+    def __init__(self, codec: DnaCodec, values: Plain):
+        self.codec = codec
+        self.values = values
+        self._dna: pg.DNA | None = None
+
+    @property
+    def dna(self) -> pg.DNA:
+        """The `pg.DNA` of these values (spec attached), built once."""
+        if self._dna is None:
+            self._dna = self.codec.dna(self.values)
+        return self._dna
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PlainDNA):
+            return self.values == other.values and self.codec.spec is other.codec.spec
+        if isinstance(other, pg.DNA):
+            return self.dna == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.values)
+
+    def __repr__(self) -> str:
+        return f"PlainDNA({self.values!r})"
+
+
+def as_dna(dna: pg.DNA | PlainDNA) -> pg.DNA:
+    """The `pg.DNA` of a DNA held either way."""
+    return dna.dna if isinstance(dna, PlainDNA) else dna
+
+
 class DnaCodec:
     """Plain-value DNA operations for one space; `DnaCodec.of` gives None when not covered."""
 
@@ -180,8 +219,20 @@ class DnaCodec:
 
     def key(self, values: Plain) -> str:
         """The canonical string of the DNA (json of its compact form, sorted keys)."""
-        body = _compact(self.nodes, values)
-        return json.dumps({"_type": _DNA_TYPE, "format": "compact", "value": body}, sort_keys=True)
+        return json.dumps(self.to_json(values), sort_keys=True)
+
+    def to_json(self, values: Plain) -> dict[str, Any]:
+        """`dna.to_json(compact=True)` of the DNA of these values (the same object, key order
+        included, so the store writes the same bytes)."""
+        return {"_type": _DNA_TYPE, "format": "compact", "value": _compact(self.nodes, values)}
+
+    def from_json(self, data: Any) -> Plain:
+        """Inverse of `to_json` (ValueError when `data` is not a compact DNA of this space)."""
+        if not (isinstance(data, Mapping) and data.get("_type") == _DNA_TYPE):
+            raise ValueError(f"not a DNA's JSON: {data!r}")
+        if data.get("format") != "compact" or set(data) != {"_type", "format", "value"}:
+            raise ValueError(f"not a compact DNA without metadata: {data!r}")
+        return _from_compact(self.nodes, data["value"])
 
     # -- random draws ------------------------------------------------------------------------
 
@@ -266,6 +317,28 @@ def _compact(nodes: tuple[Any, ...], values: Plain) -> Any:
         else:
             items.append(v)
     return items[0] if len(items) == 1 else items
+
+
+def _from_compact(nodes: tuple[Any, ...], body: Any) -> Plain:
+    items = [body] if len(nodes) == 1 else body
+    if not isinstance(items, list) or len(items) != len(nodes):
+        raise ValueError(f"{body!r} does not fit {len(nodes)} decision point(s)")
+    out: list[Any] = []
+    for node, item in zip(nodes, items, strict=True):
+        if isinstance(node, _Float):
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                raise ValueError(f"{item!r} is no float value")
+            out.append(item)
+            continue
+        tupled = isinstance(item, list) and len(item) == 3 and item[0] == "__tuple__"
+        i = item[1] if tupled else item
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < node.n:
+            raise ValueError(f"{item!r} is no candidate of a {node.n}-way choice")
+        sub = node.subs[i]
+        if bool(sub) != tupled:
+            raise ValueError(f"{item!r} does not fit candidate {i}'s decision points")
+        out.append((i, _from_compact(sub, item[2])) if sub else i)
+    return tuple(out)
 
 
 def _draw(node: Any, rng: random.Random) -> Any:

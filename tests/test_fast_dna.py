@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import sqlite3
+from pathlib import Path
+from typing import Any
 
 import optuna
 import pyglove as pg
 import pytest
 from pyglove.ext.evolution import mutators
 
+from hashtune import FunctionEvaluator, Study
+from hashtune.search.base import Feedback, PlainProposal, Proposal, StoredProposal
 from hashtune.search.optuna_space import dna_from_optuna_params, encode_dna, suggest_dna
+from hashtune.search.random_search import RandomSearch
+from hashtune.search.regularized_evolution import RegularizedEvolution
 from hashtune.space_registry import make_space
 from hashtune.spaces.base import Space
+from hashtune.spaces.fast_dna import PlainDNA
 
 
 @pg.members([("width", pg.typing.Int()), ("act", pg.typing.Str()), ("rate", pg.typing.Float())])
@@ -140,3 +149,115 @@ def test_suggested_dna_is_the_old_conversion_of_the_suggested_params() -> None:
         dna = suggest_dna(space, trial)
         assert dna == dna_from_optuna_params(_pyglove(space), trial.params)
         study.tell(trial, 0.0)
+
+
+# ---- plain DNA: searchers carry values, and build no pg.DNA ------------------------------------
+
+
+def _fitness(candidate: Any) -> float:
+    """A deterministic score of a candidate (its JSON, hashed to [0, 1))."""
+    digest = hashlib.sha256(pg.to_json_str(candidate).encode()).hexdigest()
+    return int(digest[:8], 16) / 2**32
+
+
+def _drive(searcher: Any, n: int) -> list[Proposal]:
+    """`n` asks, each told a score, two outstanding at a time (as the loop runs them)."""
+    out, pending = [], []
+    for number in range(n):
+        pending.append(searcher.ask(number))
+        out.append(pending[-1])
+        if len(pending) == 2 or number == n - 1:
+            for p in pending:
+                searcher.tell(p, Feedback("COMPLETE", (_fitness(p.candidate),)))
+            pending = []
+    return out
+
+
+SEARCHERS = {
+    "random": lambda space: RandomSearch(space, seed=3),
+    "re": lambda space: RegularizedEvolution(space, seed=3, population_size=20, tournament_size=5),
+}
+
+
+@pytest.mark.parametrize("name", ["flat", "conditional"])
+@pytest.mark.parametrize("searcher", list(SEARCHERS))
+def test_plain_proposals_equal_pyglove_path_proposals(name: str, searcher: str) -> None:
+    fast_space, slow_space = SPACES[name](), _pyglove(SPACES[name]())
+    fast = _drive(SEARCHERS[searcher](fast_space), 200)
+    slow = _drive(SEARCHERS[searcher](slow_space), 200)
+    assert all(isinstance(p, PlainProposal) for p in fast)
+    assert not any(isinstance(p, PlainProposal) for p in slow)
+    assert all(p.genome._dna is None for p in fast)  # no pg.DNA was built on the way
+    if searcher == "re":
+        assert sum(p.mutation is not None for p in fast) > 150
+    for f, s in zip(fast, slow, strict=True):
+        assert (f.number, f.parents, f.mutation) == (s.number, s.parents, s.mutation)
+        stored_f = json.dumps(fast_space.dna_to_json(f.genome))
+        assert stored_f == json.dumps(slow_space.dna_to_json(s.genome))
+        assert fast_space.flat_params(f.genome) == slow_space.flat_params(s.genome)
+        assert pg.to_json_str(f.candidate) == pg.to_json_str(s.candidate)
+        assert fast_space.dna_key(f.genome) == slow_space.dna_key(s.dna)
+        assert f.dna == s.dna  # built on demand, the DNA PyGlove's path gives
+
+
+@pytest.mark.parametrize("name", list(SPACES))
+def test_plain_dna_json_reads_back_to_the_same_values(name: str) -> None:
+    space = SPACES[name]()
+    codec = space.plain_codec
+    assert codec is not None
+    rng = random.Random(5)
+    for _ in range(50):
+        genome = space.random_genome(rng)
+        assert isinstance(genome, PlainDNA)
+        data = json.loads(json.dumps(space.dna_to_json(genome)))  # what the store gives back
+        assert data == genome.dna.to_json(compact=True)
+        back = space.genome_from_json(data)
+        assert isinstance(back, PlainDNA) and back.values == genome.values
+        assert space.dna_from_json(data) == genome.dna
+        assert space.dna_key(StoredProposal(0, data, space).genome) == space.dna_key(genome)
+
+
+def test_dna_json_the_codec_cannot_read_is_read_by_pyglove() -> None:
+    space = flat()
+    dna = space.random_dna(random.Random(0))
+    dna.set_metadata("note", 1)
+    with_meta = dna.to_json(compact=True)
+    assert isinstance(space.genome_from_json(with_meta), pg.DNA)
+    codec = space.plain_codec
+    assert codec is not None
+    body = space.dna_to_json(space.random_genome(random.Random(1)))
+    for bad in ([1, 2], {**body, "value": body["value"][:3]}, {**body, "value": [0.1, 0.2, 9, 0]}):
+        with pytest.raises(ValueError):
+            codec.from_json(bad)
+
+
+class _OwnMutation(Space):
+    def mutate(self, dna: pg.DNA, rng: random.Random) -> tuple[pg.DNA, str]:
+        assert isinstance(dna, pg.DNA)
+        return super().mutate(dna, rng)
+
+
+def test_spaces_overriding_dna_methods_keep_pg_dna() -> None:
+    space = _OwnMutation(flat().hyper_value, "own")
+    assert space.codec is not None and space.plain_codec is None
+    proposals = _drive(SEARCHERS["re"](space), 60)
+    assert all(isinstance(p.dna, pg.DNA) and type(p) is Proposal for p in proposals)
+
+
+def test_plain_proposals_store_what_pyglove_path_stores(tmp_path: Path) -> None:
+    """The bytes of the stored DNA, params and candidate match, so stored studies resume."""
+    rows = []
+    for name, space in (("fast", flat()), ("slow", _pyglove(flat()))):
+        url = f"sqlite:///{tmp_path / name}.db"
+        study = Study.create(
+            name, space=space, evaluator=FunctionEvaluator(_fitness), storage=url,
+            searcher="regularized_evolution", searcher_args={"population_size": 8}, seed=1,
+        )  # fmt: skip
+        study.optimize(n_trials=40)
+        with sqlite3.connect(tmp_path / f"{name}.db") as db:
+            sql = "SELECT number, dna, params, candidate FROM ht_trials ORDER BY number"
+            rows.append(db.execute(sql).fetchall())
+        resumed = Study.load(name, storage=url, space=space, evaluator=FunctionEvaluator(_fitness))
+        resumed.optimize(n_trials=5)
+        assert len(resumed.trials()) == 45
+    assert len(rows[0]) == 40 and rows[0] == rows[1]
