@@ -27,6 +27,7 @@ from hashtune.evaluators.proxy_tasks import (
     META_TEST,
     QUICK_META,
     QUICK_SUITES,
+    SCALED_SEARCH_SUITES,
     SEARCH_SUITES,
     VALIDATION,
     TaskSpec,
@@ -66,6 +67,11 @@ class Fidelity:
 FIDELITIES: dict[int, Fidelity] = {
     0: Fidelity("f0", SEARCH_SUITES[0], steps=100, seeds=1, lrs=DECADES),
     1: Fidelity("f1", SEARCH_SUITES[1], steps=300, seeds=2, lrs=HALF_DECADES),
+}
+#: The same rungs on `SCALED_SEARCH_SUITES` (each task's loss at another scale, 1e-2 .. 1e2).
+SCALED_FIDELITIES: dict[int, Fidelity] = {
+    r: Fidelity(f"{f.name}s", SCALED_SEARCH_SUITES[r], f.steps, f.seeds, f.lrs, f.seed)
+    for r, f in FIDELITIES.items()
 }
 META_FIDELITY = Fidelity("meta_test", META_TEST, steps=400, seeds=2, lrs=HALF_DECADES, seed=1)
 #: Where a search's finalists are ranked before the meta-test (see `proxy_tasks.VALIDATION`).

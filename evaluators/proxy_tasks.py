@@ -12,6 +12,7 @@ architectures) and never used in search.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,9 @@ class TaskSpec:
     samples: int = 128  # linreg: rows
     batch: int = 64  # minibatch (capped at the training set size)
     data_seed: int = 0
+    #: The loss (so the gradient) is multiplied by this: Adam is blind to it, while an update
+    #: that ignores the learning rate (a bare `g` term) fits one gradient scale only.
+    loss_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -176,7 +180,11 @@ _BUILDERS = {"linreg": _linreg, "digits": _digits, "conv": _conv, "parity": _par
 
 def build_task(spec: TaskSpec) -> BuiltTask:
     """The trainable form of `spec` (data generated or loaded, seeded by `spec.data_seed`)."""
-    return _BUILDERS[spec.kind](spec)
+    task = _BUILDERS[spec.kind](spec)
+    if spec.loss_scale == 1.0:
+        return task
+    base, scale = task.loss, float(spec.loss_scale)
+    return dataclasses.replace(task, loss=lambda p, x, y: scale * base(p, x, y))
 
 
 #: Fidelity -> the tasks a search trains on (0: cheapest; 1: larger models, harder problems).
@@ -193,6 +201,18 @@ SEARCH_SUITES: dict[int, tuple[TaskSpec, ...]] = {
         TaskSpec("mlp64", "digits", hidden=(64,), batch=64),
         TaskSpec("parity7", "parity", hidden=(64,), activation="relu", dim=7, batch=64),
     ),
+}
+
+#: The search suites with each task's loss at another scale (1e-2 .. 1e2): what a search on them
+#: rewards is an update that scales with the learning rate and adapts to the gradient's size
+#: (Adam scores the same as on `SEARCH_SUITES`; a bare `g` term diverges or vanishes somewhere).
+SCALES: dict[int, tuple[float, ...]] = {0: (1.0, 100.0, 0.01, 10.0), 1: (0.1, 10.0, 100.0, 0.01)}
+SCALED_SEARCH_SUITES: dict[int, tuple[TaskSpec, ...]] = {
+    r: tuple(
+        dataclasses.replace(t, name=f"{t.name}_x{s:g}", loss_scale=s)
+        for t, s in zip(SEARCH_SUITES[r], SCALES[r], strict=True)
+    )
+    for r in SEARCH_SUITES
 }
 
 #: Held-out tasks: other sizes, data (split seed 1, new regression data) and architectures.
