@@ -203,17 +203,10 @@ SEARCH_SUITES: dict[int, tuple[TaskSpec, ...]] = {
     ),
 }
 
-#: The search suites with each task's loss at another scale (1e-2 .. 1e2): what a search on them
-#: rewards is an update that scales with the learning rate and adapts to the gradient's size
-#: (Adam scores the same as on `SEARCH_SUITES`; a bare `g` term diverges or vanishes somewhere).
+#: Per search rung, each task's loss scale (`optimizer_suite.SCALED_FIDELITIES`): what a search
+#: on them rewards is an update that scales with the learning rate and adapts to the gradient's
+#: size (Adam scores as on the plain rungs; a bare `g` term diverges or vanishes somewhere).
 SCALES: dict[int, tuple[float, ...]] = {0: (1.0, 100.0, 0.01, 10.0), 1: (0.1, 10.0, 100.0, 0.01)}
-SCALED_SEARCH_SUITES: dict[int, tuple[TaskSpec, ...]] = {
-    r: tuple(
-        dataclasses.replace(t, name=f"{t.name}_x{s:g}", loss_scale=s)
-        for t, s in zip(SEARCH_SUITES[r], SCALES[r], strict=True)
-    )
-    for r in SEARCH_SUITES
-}
 
 #: Held-out tasks: other sizes, data (split seed 1, new regression data) and architectures.
 META_TEST: tuple[TaskSpec, ...] = (
