@@ -7,7 +7,8 @@ population buckets (compile time reported apart; the steady rate is fresh progra
 compiled call); batched vs one-at-a-time score agreement; functional hashes per second, batched
 (one call per chunk) vs eager. `--rounds R` then alternates today's path and the batched path R
 times on fresh programs and reports each round's ratio (median and minimum), so a busy machine's
-load changes hit both sides alike (load averages recorded). Writes JSON (`--json`).
+load changes hit both sides alike (load averages recorded), in wall time and in this process's
+CPU time (all threads; the other processes' load does not change it). Writes JSON (`--json`).
 Run: `python benchmarks/gpu.py [--pops 256 1024] [--single 4] [--today 4] [--rounds 3]`;
 `--quick`: tiny CPU suite and sizes (seconds).
 """
@@ -62,14 +63,14 @@ def interleaved(today, batched, a: argparse.Namespace) -> list[dict]:  # noqa: A
     out = []
     for r in range(a.rounds):
         progs = random_programs(a.today, seed=1000 + r)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for q in progs:
             today.evaluate(q.program())
-        t_today = time.perf_counter() - t0
+        t_today, c_today = time.perf_counter() - t0, time.process_time() - c0
         fresh = random_programs(pop, seed=2000 + r)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         batched.score(fresh)
-        t_b = time.perf_counter() - t0
+        t_b, c_b = time.perf_counter() - t0, time.process_time() - c0
         rate_t, rate_b = a.today / t_today, pop / t_b
         out.append(
             {
@@ -78,6 +79,11 @@ def interleaved(today, batched, a: argparse.Namespace) -> list[dict]:  # noqa: A
                 "batched_per_s": rate_b,
                 "pop": pop,
                 "ratio": rate_b / rate_t,
+                # CPU seconds per program (this process's, all threads): what a loaded machine's
+                # other work does not change
+                "today_cpu_s_per_program": c_today / a.today,
+                "batched_cpu_s_per_program": c_b / pop,
+                "cpu_ratio": (c_today / a.today) / (c_b / pop),
                 "load": os.getloadavg(),
             }
         )
@@ -170,13 +176,17 @@ def main() -> None:
     for r in rec.get("rounds", []):
         print(
             f"round {r['round']}: today {r['today_per_s']:.3f}/s, batched {r['batched_per_s']:.2f}/s"
-            f" (pop {r['pop']}): {r['ratio']:.1f}x  load {r['load'][0]:.1f}"
+            f" (pop {r['pop']}): {r['ratio']:.1f}x wall, {r['cpu_ratio']:.1f}x CPU time"
+            f"  load {r['load'][0]:.1f}"
         )
     if rec.get("rounds"):
         ratios = sorted(r["ratio"] for r in rec["rounds"])
         rec["round_ratio_median"] = ratios[len(ratios) // 2]
         rec["round_ratio_min"] = ratios[0]
         print(f"interleaved ratio: median {ratios[len(ratios) // 2]:.1f}x, min {ratios[0]:.1f}x")
+        cpu = sorted(r["cpu_ratio"] for r in rec["rounds"])
+        rec["round_cpu_ratio_median"], rec["round_cpu_ratio_min"] = cpu[len(cpu) // 2], cpu[0]
+        print(f"CPU-time ratio: median {cpu[len(cpu) // 2]:.1f}x, min {cpu[0]:.1f}x")
     rec["load_end"] = os.getloadavg()
     print(f"load average start {rec['load_start']}, end {rec['load_end']}")
     print(f"batched vs one-at-a-time |score diff| max: {max(diffs):.2e}")

@@ -12,6 +12,8 @@ modify mutations plus copy and swap) from an initial population of short random 
 (`--init-active`: 1..K random instructions, AutoML-Zero style; 0 = every slot random). The bucket
 shapes both searches will meet are compiled before the clock starts (setup, reported apart).
 Run: `python benchmarks/optimizer_discovery.py --budget-s 240 [--batch 1024] [--json PATH]`;
+`--suite scaled` (default) searches on the rungs whose tasks' losses are scaled 1e-2 .. 1e2
+(`SCALED_FIDELITIES`), so a term that ignores the learning rate cannot fit them all;
 `--quick`: tiny CPU suites, seconds.
 """
 
@@ -39,6 +41,7 @@ from hashtune.evaluators.optimizer_suite import (  # noqa: E402
     QUICK_FIDELITIES,
     QUICK_META_FIDELITY,
     QUICK_VALIDATION_FIDELITY,
+    SCALED_FIDELITIES,
     VALIDATION_FIDELITY,
     SuiteScorer,
 )
@@ -193,6 +196,13 @@ def main() -> None:
     p.add_argument("--top", type=int, default=3, help="also meta-test this many of the last pop.")
     p.add_argument("--finalists", type=int, default=64, help="ranked on validation tasks")
     p.add_argument("--axis", default="auto", help="population axis: auto, vmap, map")
+    p.add_argument(
+        "--suite",
+        choices=("scaled", "plain"),
+        default="scaled",
+        help="search rungs: scaled = each task's loss at another scale (rewards lr-scaled,"
+        " adaptive updates); plain = the unscaled search suites",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--searches", default="fec,nofec", help="which searches, comma-separated")
     p.add_argument("--no-warmup", action="store_true")
@@ -211,7 +221,11 @@ def main() -> None:
     fids, meta_fid, val_fid = (
         (QUICK_FIDELITIES, QUICK_META_FIDELITY, QUICK_VALIDATION_FIDELITY)
         if a.quick
-        else (FIDELITIES, META_FIDELITY, VALIDATION_FIDELITY)
+        else (
+            SCALED_FIDELITIES if a.suite == "scaled" else FIDELITIES,
+            META_FIDELITY,
+            VALIDATION_FIDELITY,
+        )
     )
     dev = jax.devices()[0]
     t0 = time.perf_counter()

@@ -194,14 +194,21 @@ def bucket(n: int) -> int:
 
 
 class BatchedTrainer:
-    """Trains whole populations in one jitted call: losses[program, seed, lr, task]."""
+    """Trains whole populations in one jitted call: losses[program, seed, lr, task].
+
+    `population_axis`: 'vmap' (one program per lane: `lax.switch` becomes a select over every op,
+    the accelerators' form), 'map' (one program after another, each op a real branch: the CPU's
+    form) or 'auto' ('map' on the CPU, else 'vmap'). `unroll` (default: on for 'map') makes each
+    program straight-line code instead of a scan over its instructions: on the CPU the scan's
+    per-iteration cost was about 70% of a small suite's training (0.19 vs 0.06 s per program).
+    """
 
     def __init__(
         self,
         suite: Suite,
         lrs: Sequence[float],
         population_axis: str = "auto",
-        unroll: bool = False,
+        unroll: bool | None = None,
         instr_pad: int = INSTR_PAD,
     ):
         import jax
@@ -213,12 +220,14 @@ class BatchedTrainer:
             )
         if population_axis == "auto":  # CPU: a real branch per program beats computing every op
             population_axis = "map" if jax.default_backend() == "cpu" else "vmap"
+        self.population_axis = population_axis
+        self.unroll = population_axis == "map" if unroll is None else unroll
         self.suite, self.lrs = suite, jnp.asarray(lrs, jnp.float32)
         self.instr_pad = instr_pad  # programs padded to a multiple of this (one shape each)
         run = _run_factory(suite)
 
         def one(prog: ProgramArrays, p0: Any, idx: Any, lr: Any) -> Any:
-            return run(lambda *xs: interpret(prog, *xs, unroll=unroll), p0, idx, lr)
+            return run(lambda *xs: interpret(prog, *xs, unroll=self.unroll), p0, idx, lr)
 
         over_lr = jax.vmap(one, in_axes=(None, None, None, 0))
         over_seed = jax.vmap(over_lr, in_axes=(None, 0, 0, None))

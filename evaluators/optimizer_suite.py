@@ -11,7 +11,7 @@ tasks: Adam scores 0, better than Adam > 0. `Fidelity` says how long and large t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from hashtune.evaluators.proxy_tasks import (
     META_TEST,
     QUICK_META,
     QUICK_SUITES,
+    SCALES,
     SEARCH_SUITES,
     VALIDATION,
     TaskSpec,
@@ -66,6 +67,23 @@ class Fidelity:
 FIDELITIES: dict[int, Fidelity] = {
     0: Fidelity("f0", SEARCH_SUITES[0], steps=100, seeds=1, lrs=DECADES),
     1: Fidelity("f1", SEARCH_SUITES[1], steps=300, seeds=2, lrs=HALF_DECADES),
+}
+
+
+def scaled_fidelity(fidelity: Fidelity, scales: Sequence[float], suffix: str = "s") -> Fidelity:
+    """`fidelity` with task i's loss multiplied by `scales[i]` (names tagged `_x<scale>`)."""
+    if len(scales) != len(fidelity.tasks) or not all(s > 0 for s in scales):
+        raise ValueError(f"`scales` must be {len(fidelity.tasks)} positive numbers, got {scales!r}")
+    tasks = tuple(
+        replace(t, name=f"{t.name}_x{s:g}", loss_scale=float(s))
+        for t, s in zip(fidelity.tasks, scales, strict=True)
+    )
+    return replace(fidelity, name=f"{fidelity.name}{suffix}", tasks=tasks)
+
+
+#: The search rungs with each task's loss at another scale (`proxy_tasks.SCALES`, 1e-2 .. 1e2).
+SCALED_FIDELITIES: dict[int, Fidelity] = {
+    r: scaled_fidelity(f, SCALES[r]) for r, f in FIDELITIES.items()
 }
 META_FIDELITY = Fidelity("meta_test", META_TEST, steps=400, seeds=2, lrs=HALF_DECADES, seed=1)
 #: Where a search's finalists are ranked before the meta-test (see `proxy_tasks.VALIDATION`).

@@ -12,6 +12,7 @@ architectures) and never used in search.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,9 @@ class TaskSpec:
     samples: int = 128  # linreg: rows
     batch: int = 64  # minibatch (capped at the training set size)
     data_seed: int = 0
+    #: The loss (so the gradient) is multiplied by this: Adam is blind to it, while an update
+    #: that ignores the learning rate (a bare `g` term) fits one gradient scale only.
+    loss_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -176,7 +180,11 @@ _BUILDERS = {"linreg": _linreg, "digits": _digits, "conv": _conv, "parity": _par
 
 def build_task(spec: TaskSpec) -> BuiltTask:
     """The trainable form of `spec` (data generated or loaded, seeded by `spec.data_seed`)."""
-    return _BUILDERS[spec.kind](spec)
+    task = _BUILDERS[spec.kind](spec)
+    if spec.loss_scale == 1.0:
+        return task
+    base, scale = task.loss, float(spec.loss_scale)
+    return dataclasses.replace(task, loss=lambda p, x, y: scale * base(p, x, y))
 
 
 #: Fidelity -> the tasks a search trains on (0: cheapest; 1: larger models, harder problems).
@@ -194,6 +202,11 @@ SEARCH_SUITES: dict[int, tuple[TaskSpec, ...]] = {
         TaskSpec("parity7", "parity", hidden=(64,), activation="relu", dim=7, batch=64),
     ),
 }
+
+#: Per search rung, each task's loss scale (`optimizer_suite.SCALED_FIDELITIES`): what a search
+#: on them rewards is an update that scales with the learning rate and adapts to the gradient's
+#: size (Adam scores as on the plain rungs; a bare `g` term diverges or vanishes somewhere).
+SCALES: dict[int, tuple[float, ...]] = {0: (1.0, 100.0, 0.01, 10.0), 1: (0.1, 10.0, 100.0, 0.01)}
 
 #: Held-out tasks: other sizes, data (split seed 1, new regression data) and architectures.
 META_TEST: tuple[TaskSpec, ...] = (

@@ -82,3 +82,12 @@ def test_slot_program_arrays_match_its_program_and_hash_alike(programs):
 def test_bad_population_axis_is_refused(suite):
     with pytest.raises(ValueError, match="population_axis"):
         BatchedTrainer(suite, LRS, population_axis="pmap")
+
+
+def test_unrolled_interpreter_trains_like_the_scanned_one(suite, programs):
+    refs, slots = programs
+    unrolled = BatchedTrainer(suite, LRS, population_axis="map")
+    scanned = BatchedTrainer(suite, LRS, population_axis="map", unroll=False)
+    assert unrolled.unroll and not scanned.unroll
+    assert not BatchedTrainer(suite, LRS, population_axis="vmap").unroll
+    _same(unrolled.losses(refs + slots), scanned.losses(refs + slots))

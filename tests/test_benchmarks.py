@@ -146,6 +146,13 @@ def check_dashboard(r: dict[str, Any]) -> None:
     assert all(positive(v["median_s"]) and positive(v["bytes"]) for v in rows.values())
 
 
+def check_discovery_suites(r: dict[str, Any]) -> None:
+    assert set(r) == {"plain0", "scaled0"}
+    for col in r.values():  # scores are relative to Adam: Adam is 0 on plain and scaled tasks
+        assert col["adam"]["score"] == 0.0 and "fec_best" in " ".join(col)
+        assert all(-3.0 <= x["score"] <= 1.0 for x in col.values())
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "searchers": check_searchers,
     "fec": check_fec,
@@ -162,6 +169,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "make_nb201_fixture": check_make_nb201_fixture,
     "dashboard": check_dashboard,
     "dashboard_vs_optuna": check_dashboard_vs_optuna,
+    "discovery_suites": check_discovery_suites,
 }
 
 

@@ -10,6 +10,7 @@ from hashtune.evaluators.optimizer_suite import (
     META_FIDELITY,
     QUICK_FIDELITIES,
     QUICK_META_FIDELITY,
+    SCALED_FIDELITIES,
     VALIDATION_FIDELITY,
 )
 from hashtune.spaces.optimizers.slots import SlotProgram
@@ -21,7 +22,7 @@ def _specs(fids) -> set:
 
 
 def test_validation_tasks_are_neither_searched_nor_meta_tasks() -> None:
-    search = _specs(FIDELITIES.values())
+    search = _specs(FIDELITIES.values()) | _specs(SCALED_FIDELITIES.values())
     val, meta = set(VALIDATION_FIDELITY.tasks), set(META_FIDELITY.tasks)
     assert val and not val & search and not val & meta and not meta & search
     assert not _specs(QUICK_FIDELITIES.values()) & set(QUICK_META_FIDELITY.tasks)

@@ -93,3 +93,33 @@ def test_funnel_promotes_the_top_and_caches_per_rung():
     assert dict(zip(refs, (r for _, r in fits[:-1]), strict=True))["adam"] == 1
     funnel.run([("adam", refs["adam"])])  # known at both rungs: nothing trains
     assert funnel.stats.paid == {0: len(refs), 1: 2}
+
+
+def test_loss_scale_multiplies_the_loss_and_penalises_an_lr_free_step():
+    import dataclasses
+
+    import jax
+
+    from hashtune.evaluators.optimizer_suite import SCALED_FIDELITIES
+
+    for f in SCALED_FIDELITIES.values():  # each rung spans four decades of gradient scale
+        scales = [t.loss_scale for t in f.tasks]
+        assert len(set(scales)) == len(scales) and max(scales) / min(scales) >= 1e4
+    plain = build_task(SMALL.tasks[1])
+    scaled = build_task(dataclasses.replace(SMALL.tasks[1], loss_scale=100.0))
+    p = plain.init(jax.random.PRNGKey(0))
+    xb, yb = plain.x_train[:8], plain.y_train[:8]
+    np.testing.assert_allclose(scaled.loss(p, xb, yb), 100.0 * plain.loss(p, xb, yb), rtol=1e-6)
+    refs = reference_programs()
+    progs = [refs["adam"], refs["ignores_lr"]]
+    scales = (100.0, 0.01)
+    tasks = tuple(
+        dataclasses.replace(t, loss_scale=s) for t, s in zip(SMALL.tasks, scales, strict=True)
+    )
+    big = dataclasses.replace(SMALL, name="scaled", tasks=tasks)
+    before, after = SuiteScorer(SMALL).score(progs), SuiteScorer(big).score(progs)
+    # Adam's own losses move by the scale only (its reference is itself: 0 both times) ...
+    assert before[0]["score"] == pytest.approx(0.0) and after[0]["score"] == pytest.approx(0.0)
+    # ... while the step that ignores lr diverges where gradients are 100x larger
+    assert after[1]["task_scores"]["lin"] == FLOOR
+    assert after[1]["score"] < before[1]["score"]
