@@ -277,6 +277,10 @@ def record_entry(
     """Inside a write transaction: Welford-add one evaluation `x` to the entry, mark it READY."""
     now = utcnow()
     params = _key_params(task, fhash, version, trial_id, now)
+    first = {**params, "p_seconds": float(seconds), "p_mean": x, "p_m2": [0.0] * len(x)}
+    row = conn.execute(sql.RECORD_FIRST, first).mappings().first()
+    if row is not None:  # the first evaluation: written whole in one statement
+        return cache_entry(row)
     row = conn.execute(sql.ENTRY_FOR_UPDATE, params).mappings().first()
     if row is None:
         _insert_pending(conn, params)

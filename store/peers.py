@@ -48,9 +48,9 @@ def read_news(conn: Any, study_id: int, after: int, worker: str | None) -> PeerN
     """`Workers.peer_news` inside a transaction (a finishing one reads it after taking its number)."""
     if worker is not None:  # the prebuilt statements (a None worker means everyone's)
         bind = {"p_study": study_id, "p_worker": worker, "p_after": after}
-        running = conn.execute(sql.PEERS_RUNNING, bind).all()
-        finished = conn.execute(sql.PEERS_FINISHED, bind).all()
-        return _news(running, finished, after, worker)
+        rows = conn.execute(sql.PEERS_NEWS, bind).all()
+        running = [r for r in rows if r.kind == 0]
+        return _news(running, [r for r in rows if r.kind == 1], after, worker)
     not_mine = or_(Trial.worker.is_(None), Trial.worker != worker)
     running = conn.execute(
         select(*_COLUMNS).where(
