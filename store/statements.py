@@ -97,14 +97,18 @@ BEGIN = (
 #: The trial row, locked until commit (PostgreSQL; SQLite's write lock is the whole file).
 TRIAL_FOR_UPDATE = select(T).where(T.c.id == _p("p_id")).with_for_update()
 
-_NO_ATTRS = or_(T.c.user_attrs.is_(None), cast(T.c.user_attrs, Text).in_(("{}", "null")))
+_ATTRS_TEXT = cast(T.c.user_attrs, Text)
+_NO_ATTRS = or_(T.c.user_attrs.is_(None), _ATTRS_TEXT == "{}", _ATTRS_TEXT == "null")
+#: Spelled out, not IN (...): an IN of literals compiles to an "expanding" parameter, which only
+#: SQLAlchemy's execution fills in (store/hot.py sends these statements to the driver itself).
+_REOPENABLE = or_(*(T.c.state == s for s in REOPENABLE))
 
 #: Finish a trial that may still be finished (every outcome column at once), RETURNING the row:
 #: no read first. The caller's attributes replace empty stored ones (else the caller merges:
 #: the row returned then holds the stored ones); p_duration assumes the caller's start time.
 FINISH = (
     update(T)
-    .where(T.c.id == _p("p_id"), T.c.state.in_(REOPENABLE))
+    .where(T.c.id == _p("p_id"), _REOPENABLE)
     .values(
         state=_p("p_state"),
         values=_p("p_values", T.c["values"]),

@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from hashtune.store import hot
 from hashtune.store import statements as sql
 from hashtune.store.base import trial_record, utcnow
 from hashtune.store.models import IntermediateValue, Lineage, Trial
@@ -52,12 +53,13 @@ def reserve_row(conn: Connection, study_id: int, worker: str | None) -> TrialRec
     """INSERT the study's next number as a PENDING reservation (one statement, RETURNING)."""
     params = {"p_study": study_id, "p_worker": worker, "p_now": utcnow(), "p_empty": {},
               "p_empty2": {}}  # fmt: skip
-    return trial_record(conn.execute(sql.RESERVE, params).mappings().one())
+    return trial_record(hot.rows(conn, sql.RESERVE, params)[0])
 
 
 def budget_count(conn: Connection, study_id: int, up_to_number: int) -> int:
     """Trials up to `up_to_number` counted against the study's total (see Trials.count_budget)."""
-    return int(conn.scalar(sql.BUDGET_COUNT, {"p_study": study_id, "p_number": up_to_number}) or 0)
+    params = {"p_study": study_id, "p_number": up_to_number}
+    return int(hot.scalar(conn, sql.BUDGET_COUNT, params) or 0)
 
 
 def number_taken(e: IntegrityError) -> bool:

@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from hashtune.store import hot
 from hashtune.store import statements as sql
 from hashtune.store import trial_path as path
 from hashtune.store.base import finite_or_none, trial_record, utcnow
@@ -122,7 +123,7 @@ class Trials:
                 "p_params": proposed, "p_hash": functional_hash, "p_task": task,
                 "p_now": now,
             }  # fmt: skip
-            row = conn.execute(sql.BEGIN, bind).mappings().first()
+            row = hot.first(conn, sql.BEGIN, bind)
             if row is None:
                 state = conn.scalar(select(_T.c.state).where(_T.c.id == trial_id))
                 raise StoreError(
@@ -198,10 +199,10 @@ class Trials:
                 "p_duration": path.duration_s(now, start), "p_from": cached_from_trial_id,
                 "p_attrs": attrs,
             }  # fmt: skip
-            row = conn.execute(sql.FINISH, bind).mappings().first()
+            row = hot.first(conn, sql.FINISH, bind)
             if row is None:
                 self._refuse_finish(conn, trial_id, state)
-            row = path.settle_finish(conn, dict(row), now, start, attrs)
+            row = path.settle_finish(conn, row, now, start, attrs)
             self._write_intermediate(conn, trial_id, steps)
             if lineage is None:
                 parents, mutation, inter = path.lineage_and_steps(conn, trial_id)
