@@ -11,7 +11,8 @@ Both evolutions: population 50, tournament 10. Repetitions run ABAB (the order o
 reversed every other repetition); the table shows the median over repetitions of wall time of the
 optimize call / trials. `--profile` adds, for hashtune random / RE / TPE (cache on, SQLite, at the
 smallest trial count), the exclusive milliseconds per trial spent in the searcher, PyGlove (space
-methods), the hash and the store, and the SQL statements and commits per trial (SQLAlchemy events).
+methods), the hash and the store, and the SQL statements and commits per trial (what SQLite
+itself runs, its trace callback; SQLAlchemy's events on other backends).
 
 Prints tables; writes benchmarks/results/overhead.json (`--out`).
 Usage: ``.venv/bin/python benchmarks/overhead.py [--trials 1000,10000] [--reps 3] [--short | --quick]
