@@ -21,8 +21,11 @@ from sqlalchemy.exc import DBAPIError
 
 Processor = Callable[[Any], Any] | None
 
-#: dialect → statement → its compiled form (statements are module constants: never freed).
-_COMPILED: weakref.WeakKeyDictionary[Dialect, dict[int, _Compiled]] = weakref.WeakKeyDictionary()
+#: dialect → id(statement) → (statement, its compiled form); the hot statements are module
+#: constants (store/statements.py), so this holds a few entries per engine.
+_COMPILED: weakref.WeakKeyDictionary[Dialect, dict[int, tuple[Any, _Compiled]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class _Compiled:
@@ -79,9 +82,9 @@ def _compiled(stmt: Any, dialect: Dialect) -> _Compiled:
     if per is None:
         per = _COMPILED[dialect] = {}
     found = per.get(id(stmt))
-    if found is None:
-        found = per[id(stmt)] = _Compiled(stmt, dialect)
-    return found
+    if found is None or found[0] is not stmt:  # (a freed statement's id may be reused)
+        found = per[id(stmt)] = (stmt, _Compiled(stmt, dialect))
+    return found[1]
 
 
 def rows(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
