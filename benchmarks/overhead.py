@@ -11,7 +11,8 @@ Both evolutions: population 50, tournament 10. Repetitions run ABAB (the order o
 reversed every other repetition); the table shows the median over repetitions of wall time of the
 optimize call / trials. `--profile` adds, for hashtune random / RE / TPE (cache on, SQLite, at the
 smallest trial count), the exclusive milliseconds per trial spent in the searcher, PyGlove (space
-methods), the hash and the store, and the SQL statements and commits per trial (SQLAlchemy events).
+methods), the hash and the store, and the SQL statements and commits per trial (what SQLite
+itself runs, its trace callback; SQLAlchemy's events on other backends).
 
 Prints tables; writes benchmarks/results/overhead.json (`--out`).
 Usage: ``.venv/bin/python benchmarks/overhead.py [--trials 1000,10000] [--reps 3] [--short | --quick]
@@ -40,6 +41,8 @@ from harness.problems import toy_hyper, toy_objective, toy_problem  # noqa: E402
 from harness.runners import optuna_sampler, scored_values, temporary_study  # noqa: E402
 
 WORK = Path(tempfile.gettempdir()) / "loopw" / "overhead"
+#: The store's concept objects whose public methods count as "store" time in `--profile`.
+STORE_CONCEPTS = ("studies", "trials", "queries", "cache", "workers", "artifacts", "dashboard")
 POP, TOURNAMENT = 50, 10
 PG_URL: str | None = None  # set by main when PostgreSQL is reachable
 
@@ -72,10 +75,11 @@ def run_hashtune(searcher: str, cache: str, backend: str, n: int, profile: bool 
         t0 = time.perf_counter()
         study.optimize(n_trials=n, show_progress=False)
         wall = time.perf_counter() - t0
+        report = None if prof is None else prof.report(n, wall)  # before reading the trials
         done = sum(v is not None for v in scored_values(study.trials()))
         out = {"ms": 1000 * wall / n, "trials": n, "done": done}
-        if prof is not None:
-            out["profile"] = prof.report(n, wall)
+        if report is not None:
+            out["profile"] = report
     return out
 
 
@@ -132,26 +136,46 @@ class Profile:
     def __init__(self, study: Any):
         self.seconds = dict.fromkeys(self.BUCKETS, 0.0)
         self.stack: list[list[float]] = []
-        self.statements = self.commits = 0
+        self.statements = self.commits = self.sa_statements = self.sa_commits = 0
         st = study
         for name in ("ask", "tell", "observe", "set_pending"):
             self._wrap(st.searcher, name, "searcher")
         for name in ("materialize", "mutate", "random_dna", "dna_to_json", "dna_from_json",
-                     "candidate_to_json", "flat_params"):  # fmt: skip
+                     "candidate_to_json", "flat_params", "dna_key"):  # fmt: skip
             self._wrap(st.space, name, "pyglove")
-        self._wrap(st.cache, "key", "hash")
-        store = st.store
-        for name in dir(type(store)):
-            if not name.startswith("_") and callable(getattr(store, name)):
-                self._wrap(store, name, "store")
+        self._wrap(st.cache, "key", "hash")  # the CachePolicy (hashing/cache_policy.py)
+        self.wrapped = [f"{type(st.cache).__name__}.key"]
+        for concept in STORE_CONCEPTS:  # the store is a composition of concept objects
+            obj = getattr(st.store, concept)
+            for name in dir(type(obj)):
+                if not name.startswith("_") and callable(getattr(obj, name)):
+                    self._wrap(obj, name, "store")
+                    self.wrapped.append(f"store.{concept}.{name}")
+        missing = [a for a in ("searcher", "space", "cache", "store") if not hasattr(st, a)]
+        if missing:
+            raise AttributeError(f"Study no longer has {missing}: fix Profile")
         event.listen(Engine, "before_cursor_execute", self._statement)
+        event.listen(Engine, "engine_connect", self._trace)
         event.listen(Engine, "commit", self._commit)
 
     def _statement(self, *_: Any) -> None:
-        self.statements += 1
+        """Statements SQLAlchemy executes (on SQLite the driver's trace counts them instead)."""
+        self.sa_statements += 1
 
     def _commit(self, *_: Any) -> None:
-        self.commits += 1
+        self.sa_commits += 1
+
+    def _trace(self, conn: Any) -> None:
+        """Count what SQLite itself runs, also statements sent to the driver directly."""
+        raw = conn.connection.dbapi_connection
+        if hasattr(raw, "set_trace_callback"):
+            raw.set_trace_callback(self._sqlite_statement)
+
+    def _sqlite_statement(self, text: str) -> None:
+        if text.startswith("COMMIT"):
+            self.commits += 1
+        elif not text.startswith(("ROLLBACK", "PRAGMA")):
+            self.statements += 1
 
     def _wrap(self, obj: Any, name: str, bucket: str) -> None:
         fn = getattr(obj, name, None)
@@ -174,11 +198,14 @@ class Profile:
 
     def report(self, n: int, wall: float) -> dict:
         event.remove(Engine, "before_cursor_execute", self._statement)
+        event.remove(Engine, "engine_connect", self._trace)
         event.remove(Engine, "commit", self._commit)
-        out = {k: 1000 * v / n for k, v in self.seconds.items()}
+        out: dict[str, Any] = {k: 1000 * v / n for k, v in self.seconds.items()}
         out["other"] = 1000 * wall / n - sum(out.values())
-        out["statements"] = self.statements / n
-        out["commits"] = self.commits / n
+        traced = self.statements > 0  # SQLite's trace saw them; else SQLAlchemy's events
+        out["statements"] = (self.statements if traced else self.sa_statements) / n
+        out["commits"] = (self.commits if traced else self.sa_commits) / n
+        out["wrapped"] = len(self.wrapped)
         return out
 
 

@@ -307,6 +307,7 @@ class OptimizeLoop:
         done = self.store.trials.finish_and_next(
             item.trial.id,
             lineage=(item.trial.parents, item.trial.mutation),
+            started_at=item.trial.started_at,
             news_after=self.parts.peers.cursor,
             news_worker=seat.worker,
             reserve_for=seat.worker if reserve else None,

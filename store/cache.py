@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
+from hashtune.store import hot
 from hashtune.store import statements as sql
 from hashtune.store.base import utcnow
 from hashtune.store.database import Bound
@@ -232,7 +233,7 @@ def _insert_pending(conn: Connection, params: dict[str, Any]) -> bool:
             return False
         stmt = sql.PLAIN_INSERT_PENDING
     # RETURNING tells reliably whether a row was inserted (rowcount is -1 on some drivers)
-    return conn.execute(stmt, params).first() is not None
+    return hot.first(conn, stmt, params) is not None
 
 
 def claim_entry(
@@ -277,6 +278,10 @@ def record_entry(
     """Inside a write transaction: Welford-add one evaluation `x` to the entry, mark it READY."""
     now = utcnow()
     params = _key_params(task, fhash, version, trial_id, now)
+    first = {**params, "p_seconds": float(seconds), "p_mean": x, "p_m2": [0.0] * len(x)}
+    row = hot.first(conn, sql.RECORD_FIRST, first)
+    if row is not None:  # the first evaluation: written whole in one statement
+        return cache_entry(row)
     row = conn.execute(sql.ENTRY_FOR_UPDATE, params).mappings().first()
     if row is None:
         _insert_pending(conn, params)

@@ -109,7 +109,9 @@ def make_engine(url: str) -> Engine:
     elif backend == "postgresql":
         if "connect_timeout" not in parsed.query:
             kwargs["connect_args"] = {"connect_timeout": 10}
-        kwargs["pool_pre_ping"] = True
+        # No ping per checkout (a round trip per transaction, two per trial): a connection the
+        # server dropped fails its first statement as a disconnect, which invalidates it, and
+        # the store call runs again on a fresh one (store/retry.py resumes what had committed).
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ArgumentError, ImportError) as e:

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from hashtune.store import hot
 from hashtune.store import statements as sql
 from hashtune.store.models import Study, Trial
 from hashtune.store.records import PeerNews, PeerTrial, floats
@@ -34,7 +35,7 @@ def claim_finish_seqs(
     trials the numbers `last - n + 1 .. last`. None when there is no such study.
     """
     if trial_id is not None:
-        return s.execute(sql.CLAIM_FINISH_SEQ, {"p_id": trial_id}).scalar_one_or_none()
+        return hot.scalar(s, sql.CLAIM_FINISH_SEQ, {"p_id": trial_id})
     table = Study.__table__
     return s.execute(
         update(table)
@@ -48,35 +49,46 @@ def read_news(conn: Any, study_id: int, after: int, worker: str | None) -> PeerN
     """`Workers.peer_news` inside a transaction (a finishing one reads it after taking its number)."""
     if worker is not None:  # the prebuilt statements (a None worker means everyone's)
         bind = {"p_study": study_id, "p_worker": worker, "p_after": after}
-        running = conn.execute(sql.PEERS_RUNNING, bind).all()
-        finished = conn.execute(sql.PEERS_FINISHED, bind).all()
-        return _news(running, finished, after, worker)
+        rows = hot.rows(conn, sql.PEERS_NEWS, bind)
+        running = [r for r in rows if r["kind"] == 0]
+        return _news(running, [r for r in rows if r["kind"] == 1], after, worker)
     not_mine = or_(Trial.worker.is_(None), Trial.worker != worker)
-    running = conn.execute(
-        select(*_COLUMNS).where(
-            Trial.study_id == study_id,
-            Trial.state == TrialState.RUNNING,
-            Trial.dna.is_not(None),
-            not_mine,
+    running = (
+        conn.execute(
+            select(*_COLUMNS).where(
+                Trial.study_id == study_id,
+                Trial.state == TrialState.RUNNING,
+                Trial.dna.is_not(None),
+                not_mine,
+            )
         )
-    ).all()
-    finished = conn.execute(
-        select(*_COLUMNS)
-        .where(Trial.study_id == study_id, Trial.finish_seq > after)
-        .order_by(Trial.finish_seq)
-    ).all()
+        .mappings()
+        .all()
+    )
+    finished = (
+        conn.execute(
+            select(*_COLUMNS)
+            .where(Trial.study_id == study_id, Trial.finish_seq > after)
+            .order_by(Trial.finish_seq)
+        )
+        .mappings()
+        .all()
+    )
     return _news(running, finished, after, worker)
 
 
 def _news(running: Any, finished: Any, after: int, worker: str | None) -> PeerNews:
-    cursor = max((r.finish_seq for r in finished), default=after)
-    peers = [r for r in finished if r.worker is None or r.worker != worker]
+    cursor = max((r["finish_seq"] for r in finished), default=after)
+    peers = [r for r in finished if r["worker"] is None or r["worker"] != worker]
     return PeerNews(
         finished=tuple(_peer_trial(r) for r in peers),
-        running=tuple(_peer_trial(r) for r in sorted(running, key=lambda r: r.number)),
+        running=tuple(_peer_trial(r) for r in sorted(running, key=lambda r: r["number"])),
         cursor=cursor,
     )
 
 
 def _peer_trial(row: Any) -> PeerTrial:
-    return PeerTrial(row.number, row.state, row.dna, floats(row.values), row.worker, row.finish_seq)
+    return PeerTrial(
+        row["number"], row["state"], row["dna"], floats(row["values"]), row["worker"],
+        row["finish_seq"],
+    )  # fmt: skip

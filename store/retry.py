@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -72,6 +74,28 @@ def _logger(name: str) -> Callable[[Any], None]:
     return log_retry
 
 
+class _Failed:
+    """What `log_retry` reads of a failed first attempt (tenacity's retry state, in short)."""
+
+    def __init__(self, exc: BaseException, attempt_number: int) -> None:
+        self.outcome = _Outcome(exc)
+        self.attempt_number = attempt_number
+
+
+class _Outcome:
+    def __init__(self, exc: BaseException) -> None:
+        self._exc = exc
+
+    def exception(self) -> BaseException:
+        return self._exc
+
+
+def _first_wait(state: Any) -> None:
+    """Back off before the first retry too (the first attempt ran outside the loop)."""
+    if state.attempt_number == 1:
+        time.sleep(random.uniform(0, 0.05))
+
+
 def retrying(fn: F, resume: Callable[..., Any] | None = None) -> F:
     """`fn` (a method of a store concept, which has `self.db`) retried on transient errors; other SQLAlchemy errors → StoreError.
 
@@ -85,15 +109,24 @@ def retrying(fn: F, resume: Callable[..., Any] | None = None) -> F:
     @functools.wraps(fn)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
+            try:  # the first attempt without tenacity's machinery (the hot path)
+                return fn(self, *args, **kwargs)
+            except SQLAlchemyError as e:
+                if not is_transient(e):
+                    raise
+                log_retry(_Failed(e, 1))
             for attempt in Retrying(
                 retry=retry_if_exception(is_transient),
                 wait=wait_random_exponential(multiplier=0.05, max=2.0),
                 stop=stop_after_delay(RETRY_FOR_S),
-                before_sleep=log_retry,
+                before=_first_wait,
+                before_sleep=lambda st: log_retry(
+                    _Failed(st.outcome.exception(), st.attempt_number + 1)
+                ),
                 reraise=True,
             ):
                 with attempt:
-                    if resume is not None and attempt.retry_state.attempt_number > 1:
+                    if resume is not None:  # every attempt here is a retry
                         done = resume(self, *args, **kwargs)
                         if done is not None:
                             return done

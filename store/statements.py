@@ -6,7 +6,20 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -14,6 +27,8 @@ from hashtune.store.models import FecCache, Study, Trial
 from hashtune.vocabulary import TrialState
 
 T = Trial.__table__
+#: States a trial may be finished from: a late worker may still finish a swept trial.
+REOPENABLE = (TrialState.PENDING, TrialState.RUNNING, TrialState.FAILED, TrialState.INTERRUPTED)
 C = FecCache.__table__
 S = Study.__table__
 
@@ -82,10 +97,18 @@ BEGIN = (
 #: The trial row, locked until commit (PostgreSQL; SQLite's write lock is the whole file).
 TRIAL_FOR_UPDATE = select(T).where(T.c.id == _p("p_id")).with_for_update()
 
-#: Finish a trial (every outcome column at once).
+_ATTRS_TEXT = cast(T.c.user_attrs, Text)
+_NO_ATTRS = or_(T.c.user_attrs.is_(None), _ATTRS_TEXT == "{}", _ATTRS_TEXT == "null")
+#: Spelled out, not IN (...): an IN of literals compiles to an "expanding" parameter, which only
+#: SQLAlchemy's execution fills in (store/hot.py sends these statements to the driver itself).
+_REOPENABLE = or_(*(T.c.state == s for s in REOPENABLE))
+
+#: Finish a trial that may still be finished (every outcome column at once), RETURNING the row:
+#: no read first. The caller's attributes replace empty stored ones (else the caller merges:
+#: the row returned then holds the stored ones); p_duration assumes the caller's start time.
 FINISH = (
     update(T)
-    .where(T.c.id == _p("p_id"))
+    .where(T.c.id == _p("p_id"), _REOPENABLE)
     .values(
         state=_p("p_state"),
         values=_p("p_values", T.c["values"]),
@@ -95,9 +118,10 @@ FINISH = (
         heartbeat_at=_p("p_now"),
         finish_seq=_p("p_seq"),
         duration_s=_p("p_duration"),
-        cached_from_trial_id=_p("p_from"),
-        user_attrs=_p("p_attrs", T.c.user_attrs),
+        cached_from_trial_id=func.coalesce(_p("p_from"), T.c.cached_from_trial_id),
+        user_attrs=case((_NO_ATTRS, _p("p_attrs", T.c.user_attrs)), else_=T.c.user_attrs),
     )  # fmt: skip
+    .returning(*T.c)
 )
 
 #: Advance the finish counter of the study owning trial p_id (see peers.claim_finish_seqs).
@@ -150,6 +174,25 @@ RECORD = (
     )  # fmt: skip
 )
 
+#: The first evaluation of an entry (count 0: the claim, usually this trial's), RETURNING it:
+#: the Welford step of one value needs no read (none returned: the caller reads and steps).
+RECORD_FIRST = (
+    update(C)
+    .where(*_KEY, or_(C.c.count == 0, C.c.count.is_(None)))
+    .values(
+        eval_seconds=_p("p_seconds"),
+        count=1,
+        mean=_p("p_mean", C.c.mean),
+        m2=_p("p_m2", C.c.m2),
+        status="READY",
+        claimed_by_trial_id=None,
+        claimed_at=None,
+        updated_at=_p("p_now"),
+        first_trial_id=func.coalesce(C.c.first_trial_id, _p("p_trial")),
+    )  # fmt: skip
+    .returning(*C.c)
+)
+
 _PENDING_ROW = {
     "task": _p("p_task"), "functional_hash": _p("p_hash"), "hash_version": _p("p_version"),
     "status": "PENDING", "claimed_by_trial_id": _p("p_trial"), "claimed_at": _p("p_now"),
@@ -189,4 +232,13 @@ PEERS_FINISHED = (
     select(*_PEER_COLUMNS)
     .where(T.c.study_id == _p("p_study"), T.c.finish_seq > _p("p_after"))
     .order_by(T.c.finish_seq)
+)
+
+#: Both in one statement (one snapshot): kind 0 running, kind 1 finished in finish order.
+PEERS_NEWS = union_all(
+    PEERS_RUNNING.add_columns(literal(0).label("kind")),
+    PEERS_FINISHED.order_by(None).add_columns(literal(1).label("kind")),
+)
+PEERS_NEWS = PEERS_NEWS.order_by(
+    PEERS_NEWS.selected_columns.kind, PEERS_NEWS.selected_columns.finish_seq
 )

@@ -9,12 +9,14 @@ The records returned are built from what was written (UPDATE ... RETURNING), nev
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from hashtune.store import hot
 from hashtune.store import statements as sql
 from hashtune.store.base import trial_record, utcnow
 from hashtune.store.models import IntermediateValue, Lineage, Trial
@@ -22,8 +24,7 @@ from hashtune.store.records import TrialRecord
 from hashtune.vocabulary import TrialState
 
 MAX_NUMBER_RETRIES = 100
-#: States a trial may be finished from: a late worker may still finish a swept trial.
-REOPENABLE = (TrialState.PENDING, TrialState.RUNNING, TrialState.FAILED, TrialState.INTERRUPTED)
+REOPENABLE = sql.REOPENABLE
 _T = Trial.__table__
 
 #: Stored error text is cut to this many characters (a huge invalid result must not bloat the store).
@@ -52,12 +53,13 @@ def reserve_row(conn: Connection, study_id: int, worker: str | None) -> TrialRec
     """INSERT the study's next number as a PENDING reservation (one statement, RETURNING)."""
     params = {"p_study": study_id, "p_worker": worker, "p_now": utcnow(), "p_empty": {},
               "p_empty2": {}}  # fmt: skip
-    return trial_record(conn.execute(sql.RESERVE, params).mappings().one())
+    return trial_record(hot.rows(conn, sql.RESERVE, params)[0])
 
 
 def budget_count(conn: Connection, study_id: int, up_to_number: int) -> int:
     """Trials up to `up_to_number` counted against the study's total (see Trials.count_budget)."""
-    return int(conn.scalar(sql.BUDGET_COUNT, {"p_study": study_id, "p_number": up_to_number}) or 0)
+    params = {"p_study": study_id, "p_number": up_to_number}
+    return int(hot.scalar(conn, sql.BUDGET_COUNT, params) or 0)
 
 
 def number_taken(e: IntegrityError) -> bool:
@@ -66,11 +68,33 @@ def number_taken(e: IntegrityError) -> bool:
     return "uq_trials_study_number" in text or "trials.study_id, trials.number" in text
 
 
-FINISH_PARAMS = {
-    "state": "p_state", "values": "p_values", "value": "p_value", "error": "p_error",
-    "finished_at": "p_now", "heartbeat_at": "p_now", "finish_seq": "p_seq",
-    "duration_s": "p_duration", "cached_from_trial_id": "p_from", "user_attrs": "p_attrs",
-}  # fmt: skip
+def naive_utc(moment: datetime | None) -> datetime | None:
+    """`moment` as the store keeps it (naive UTC); records carry aware datetimes."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def duration_s(now: datetime, started: datetime | None) -> float:
+    """Seconds from `started` (None: not started) to `now`, never negative."""
+    return max((now - (started or now)).total_seconds(), 0.0)
+
+
+def settle_finish(
+    conn: Connection, row: dict[str, Any], now: datetime, start: datetime | None, attrs: dict
+) -> dict[str, Any]:
+    """Correct what `FINISH` assumed when the row says otherwise (rare): the duration when the
+    trial started at another time than `start`, the attributes when some were stored (merged,
+    the caller's win); the row as it now is."""
+    fix: dict[str, Any] = {}
+    if row["started_at"] != start:
+        fix["duration_s"] = duration_s(now, row["started_at"])
+    if attrs and row["user_attrs"] != attrs:
+        fix["user_attrs"] = {**(row["user_attrs"] or {}), **attrs}
+    if fix:
+        conn.execute(update(_T).where(_T.c.id == row["id"]).values(**fix))
+        row.update(fix)
+    return row
 
 
 def maybe_reserve(

@@ -13,12 +13,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from hashtune.store import hot
 from hashtune.store import statements as sql
 from hashtune.store import trial_path as path
 from hashtune.store.base import finite_or_none, trial_record, utcnow
@@ -121,7 +123,7 @@ class Trials:
                 "p_params": proposed, "p_hash": functional_hash, "p_task": task,
                 "p_now": now,
             }  # fmt: skip
-            row = conn.execute(sql.BEGIN, bind).mappings().first()
+            row = hot.first(conn, sql.BEGIN, bind)
             if row is None:
                 state = conn.scalar(select(_T.c.state).where(_T.c.id == trial_id))
                 raise StoreError(
@@ -165,12 +167,14 @@ class Trials:
         news_worker: str | None = None,
         reserve_for: str | None = None,
         count_budget: bool = False,
+        started_at: datetime | None = None,
     ) -> FinishedTrial:
         """Finish a trial (INTERRUPTED: it runs again on resume and does not count); with
         `cache`, record its evaluation (or release its claim); with `news_after`, read what
         peers finished since; with `reserve_for`, reserve the next trial. One transaction.
         `lineage` (parents, mutation) saves reading them back: the record's steps are then
-        those given (the loop reports steps only here)."""
+        those given (the loop reports steps only here). `started_at` (the trial's start, as
+        `begin` returned it) saves correcting its duration after the write."""
         if state not in FINISHED_STATES:
             raise ValueError(f"finish `state` must be one of {FINISHED_STATES}, got {state!r}")
         vals = None if values is None else path.check_values(values, "values")
@@ -180,36 +184,32 @@ class Trials:
         cache_x = None
         if cache is not None and cache.values is not None:
             cache_x = check_cache_values(cache.values)
+        start = path.naive_utc(started_at)
 
         def run(conn: Connection) -> FinishedTrial:
             seq = claim_finish_seqs(conn, None, trial_id=trial_id)  # first: finish order
-            row = conn.execute(sql.TRIAL_FOR_UPDATE, {"p_id": trial_id}).mappings().first()
-            if row is None or seq is None:
+            if seq is None:
                 raise TrialNotFoundError(f"id={trial_id}", self.db.safe_url)
-            if row["state"] not in path.REOPENABLE:
-                raise StoreError(
-                    f"trial id={trial_id} (number {row['number']}) is already {row['state']}; "
-                    f"cannot finish it as {state} ({self.db.safe_url})"
-                )
             now = utcnow()
-            new: dict[str, Any] = {
-                "state": state, "values": vals, "value": finite_or_none(vals[0]) if vals else None,
-                "error": path.clip_error(error), "finished_at": now, "heartbeat_at": now,
-                "finish_seq": seq,
-                "duration_s": max((now - (row["started_at"] or now)).total_seconds(), 0.0),
-                "cached_from_trial_id": row["cached_from_trial_id"]
-                if cached_from_trial_id is None else cached_from_trial_id,
-                "user_attrs": {**(row["user_attrs"] or {}), **(user_attrs or {})},
+            attrs = dict(user_attrs or {})
+            bind = {
+                "p_id": trial_id, "p_state": state, "p_values": vals,
+                "p_value": finite_or_none(vals[0]) if vals else None,
+                "p_error": path.clip_error(error), "p_now": now, "p_seq": seq,
+                "p_duration": path.duration_s(now, start), "p_from": cached_from_trial_id,
+                "p_attrs": attrs,
             }  # fmt: skip
-            params = {path.FINISH_PARAMS[k]: v for k, v in new.items()}
-            conn.execute(sql.FINISH, {"p_id": trial_id, **params})
+            row = hot.first(conn, sql.FINISH, bind)
+            if row is None:
+                self._refuse_finish(conn, trial_id, state)
+            row = path.settle_finish(conn, row, now, start, attrs)
             self._write_intermediate(conn, trial_id, steps)
             if lineage is None:
                 parents, mutation, inter = path.lineage_and_steps(conn, trial_id)
             else:
                 parents, mutation = lineage
                 inter = tuple(sorted(dict(steps).items()))
-            done = trial_record({**row, **new}, tuple(parents), mutation, inter)
+            done = trial_record(row, tuple(parents), mutation, inter)
             entry = None
             if cache is not None and cache_x is not None:
                 entry = record_entry(
@@ -225,6 +225,16 @@ class Trials:
             return FinishedTrial(done, entry, news, nxt, budget)
 
         return self._run(run, reserve_for)
+
+    def _refuse_finish(self, conn: Connection, trial_id: int, state: str) -> None:
+        """Raise why the trial could not be finished: it does not exist, or is finished."""
+        found = conn.execute(select(_T.c.number, _T.c.state).where(_T.c.id == trial_id)).first()
+        if found is None:
+            raise TrialNotFoundError(f"id={trial_id}", self.db.safe_url)
+        raise StoreError(
+            f"trial id={trial_id} (number {found.number}) is already {found.state}; "
+            f"cannot finish it as {state} ({self.db.safe_url})"
+        )
 
     def _finished_as(self, trial_id: int, *, state: str, **_: Any) -> TrialRecord | None:
         """The trial if it is already finished as `state` (a retried `finish` whose first

@@ -3,6 +3,7 @@ the searcher is told, nothing left behind (store/trial_path.py, hashtune/loop.py
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 import hashtune as ht
 from hashtune.evaluators.base import FunctionEvaluator
-from hashtune.store import Store
+from hashtune.store import Store, StoreError
 
 
 def score(c: Any) -> float:
@@ -21,29 +22,34 @@ def score(c: Any) -> float:
 
 
 class SqlCounter:
-    """Statements and commits on the engines of one SQLite file (SQLAlchemy events)."""
+    """Statements and commits SQLite itself runs on one file (its trace callback: it also sees
+    the statements the hot path sends to the driver directly, store/hot.py)."""
 
     def __init__(self, path: Path):
         self.path = str(path)
         self.statements = self.commits = 0
+        self.on = False
 
-    def _mine(self, conn: Any) -> bool:
-        return conn.engine.url.database == self.path
+    def _connected(self, conn: Any) -> None:
+        if conn.engine.url.database == self.path:
+            conn.connection.dbapi_connection.set_trace_callback(self._traced)
 
-    def _statement(self, conn: Any, *_: Any) -> None:
-        self.statements += self._mine(conn)
-
-    def _commit(self, conn: Any) -> None:
-        self.commits += self._mine(conn)
+    def _traced(self, text: str) -> None:
+        if not self.on:
+            return
+        if text.startswith("COMMIT"):
+            self.commits += 1
+        elif not text.startswith(("ROLLBACK", "PRAGMA")):
+            self.statements += 1
 
     def __enter__(self) -> SqlCounter:
-        event.listen(Engine, "before_cursor_execute", self._statement)
-        event.listen(Engine, "commit", self._commit)
+        self.on = True
+        event.listen(Engine, "engine_connect", self._connected)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        event.remove(Engine, "before_cursor_execute", self._statement)
-        event.remove(Engine, "commit", self._commit)
+        self.on = False
+        event.remove(Engine, "engine_connect", self._connected)
 
 
 def _study(tmp_path: Path, hyper: Any, searcher: str = "random") -> tuple[ht.Study, Path]:
@@ -67,10 +73,11 @@ def test_an_evaluated_trial_costs_two_commits_and_few_statements(
     trials = study.trials()
     assert [t.number for t in trials] == list(range(n))  # no reservation left behind, no gaps
     assert all(t.state == "COMPLETE" for t in trials)
-    # Per trial: begin (proposal + cache claim) and finish (+ cache record, peer news, next
-    # reservation); a few more per optimize call (the first reservation, dropping the spare).
+    # Per trial: begin (BEGIN, proposal, cache claim) and finish (BEGIN, finish number, trial,
+    # cache record, peer news, next reservation): 9; a few more per optimize call (the first
+    # reservation, dropping the spare); TPE reads its trials once.
     assert sql.commits <= 2 * n + 4, sql.commits
-    assert sql.statements <= 14 * n + 20, sql.statements
+    assert sql.statements <= 9 * n + 30, sql.statements
 
 
 def test_cache_hits_cost_two_commits_too(tmp_path: Path) -> None:
@@ -133,3 +140,25 @@ def test_returned_records_equal_what_a_fresh_read_gives(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.trial == store.trials.get(child.id)
     assert [t.number for t in done.news.finished] == [parent.number, child.number]
+
+
+def test_a_finish_keeps_attributes_set_while_running_and_times_from_the_stored_start(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'attrs.db'}")
+    sid = store.studies.create("attrs", ["maximize"], {}).id
+    trial = store.trials.reserve(sid, worker="w")
+    started = store.trials.begin(trial.id, dna=[0], candidate="c", params={"a": 1})
+    store.trials.set_user_attrs(trial.id, {"note": "kept", "k": 0})
+    wrong_start = started.trial.started_at - timedelta(hours=1)  # the hint is only a hint
+    done = store.trials.finish_and_next(
+        trial.id, state="COMPLETE", values=[1.0], user_attrs={"k": 1}, started_at=wrong_start,
+    )  # fmt: skip
+    fresh = store.trials.get(trial.id)
+    assert done.trial == fresh
+    assert fresh.user_attrs == {"note": "kept", "k": 1}  # the finisher's value wins
+    assert fresh.duration_s is not None and fresh.duration_s < 60.0
+    with pytest.raises(StoreError, match="already COMPLETE"):
+        store.trials.finish(trial.id, state="FAILED", error="late")
+    assert store.trials.get(trial.id) == fresh  # the refused finish changed nothing
+    store.close()
