@@ -2,9 +2,8 @@
 
 Each is a narrow Core SQL query (only the columns needed, no per-row ORM objects) whose rows are
 bounded by what is asked (k, a page, the front), except `history`, which returns what a searcher
-needs to resume (number, state, DNA, values) and nothing else. The Pareto front of two objectives
-is one sorted scan with a running best (a window function); with three or more, SQL drops every
-trial a pivot (the best sum) dominates and the rest is peeled in numpy.
+needs to resume (number, state, DNA, values) and nothing else. Pareto fronts are store/pareto.py's
+(index seeks over the objectives index).
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-from sqlalchemy import Float, String, and_, case, cast, func, literal, not_, or_, select
+from sqlalchemy import String, case, cast, func, or_, select
 from sqlalchemy.orm import aliased
 
 from hashtune.store.database import Database
@@ -28,6 +26,7 @@ from hashtune.store.models import (
     Lineage,
     Trial,
 )
+from hashtune.store.pareto import front_ids
 from hashtune.store.records import TrialRecord, floats
 from hashtune.store.retry import retry_methods
 from hashtune.store.trials import Trials
@@ -137,12 +136,11 @@ class Queries:
     # -- Pareto front ----------------------------------------------------------------------------
 
     def pareto_front(self, study_id: int, directions: Sequence[str]) -> list[TrialRecord]:
-        """Non-dominated scored trials (every objective finite) under `directions`, by number."""
+        """Non-dominated scored trials (every objective finite) under `directions`, by number
+        (store/pareto.py: index seeks for two objectives, SQL pruning for three)."""
         if len(directions) == 1:
             return self.best_value(study_id, directions[0] == Direction.MAXIMIZE)
-        ids = self._front_2(study_id, directions) if len(directions) == 2 else None
-        if ids is None:
-            ids = self._front_n(study_id, directions)
+        ids = front_ids(self.db, study_id, directions)
         with self.db.read() as s:
             order = (
                 s.scalars(select(Trial.id).where(Trial.id.in_(ids)).order_by(Trial.number)).all()
@@ -150,57 +148,6 @@ class Queries:
                 else []
             )
         return self.trials.by_ids(list(order))
-
-    def _oriented(self, study_id: int, directions: Sequence[str]):
-        """A subquery (id, a0, a1, ...) of scored trials: objectives with every one finite,
-        minimised ones negated, so larger is better everywhere."""
-        pg = self.db.dialect == "postgresql"
-        cols, finite = [], [Trial.value.is_not(None)]
-        for j, d in enumerate(directions):
-            if j == 0:
-                obj = Trial.value
-            else:
-                obj = Trial.values[j].as_float()
-                kind = (
-                    func.json_typeof(Trial.values.op("->")(j))
-                    if pg
-                    else func.json_type(Trial.values, f"$[{j}]")
-                )
-                finite.append(kind.in_(("number",) if pg else ("real", "integer")))
-            obj = cast(obj, Float)
-            cols.append((obj if d == Direction.MAXIMIZE else -obj).label(f"a{j}"))
-        return (
-            select(Trial.id, *cols)
-            .where(Trial.study_id == study_id, Trial.state.in_(SCORED_STATES), *finite)
-            .subquery("pts")
-        )
-
-    def _front_2(self, study_id: int, directions: Sequence[str]) -> list[int]:
-        """Two objectives: sort by a0 descending; a point is on the front when its a1 beats the
-        best a1 of every strictly larger a0 and is the largest a1 at its own a0."""
-        p = self._oriented(study_id, directions)
-        prev = func.max(p.c.a1).over(order_by=p.c.a0.desc(), groups=(None, -1))
-        top = func.max(p.c.a1).over(partition_by=p.c.a0)
-        w = select(p.c.id, p.c.a1, prev.label("prev"), top.label("top")).subquery("w")
-        stmt = select(w.c.id).where(w.c.a1 == w.c.top, or_(w.c.prev.is_(None), w.c.a1 > w.c.prev))
-        with self.db.read() as s:
-            return list(s.scalars(stmt))
-
-    def _front_n(self, study_id: int, directions: Sequence[str]) -> list[int]:
-        """Any number of objectives: SQL drops what the best-sum point dominates; numpy peels
-        the rest (the lexicographically largest remaining point is always non-dominated)."""
-        p = self._oriented(study_id, directions)
-        a = [p.c[f"a{j}"] for j in range(len(directions))]
-        with self.db.read() as s:
-            pivot = s.execute(select(*a).order_by(sum(a[1:], a[0]).desc()).limit(1)).first()
-            if pivot is None:
-                return []
-            below = and_(*(c <= literal(v) for c, v in zip(a, pivot, strict=True)))
-            strictly = or_(*(c < literal(v) for c, v in zip(a, pivot, strict=True)))
-            rows = s.execute(select(p.c.id, *a).where(not_(and_(below, strictly)))).all()
-        ids = np.array([r[0] for r in rows])
-        pts = np.array([r[1:] for r in rows], dtype=float)
-        return [int(ids[i]) for i in peel_front(pts)]
 
     # -- accounting ------------------------------------------------------------------------------
 
@@ -312,25 +259,6 @@ def _timestamp(text: str | None) -> datetime | None:
     if text is None:
         return None
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def peel_front(points: np.ndarray) -> list[int]:
-    """Indices (ascending) of the non-dominated rows of `points` (maximisation; equal points
-    are all kept)."""
-    n = len(points)
-    if n == 0:
-        return []
-    order = np.lexsort(tuple(-points[:, j] for j in reversed(range(points.shape[1]))))
-    pts = points[order]
-    alive = np.ones(n, dtype=bool)
-    front = []
-    while alive.any():
-        i = int(np.argmax(alive))
-        alive[i] = False
-        front.append(int(order[i]))
-        p = pts[i]
-        alive &= ~(np.all(pts <= p, axis=1) & np.any(pts < p, axis=1))
-    return sorted(front)
 
 
 # Every store call is one transaction: retry it on transient database errors (store/retry.py).

@@ -17,7 +17,7 @@ from hashtune.search.book import BookedSearcher, dna_key, proposal_key
 from hashtune.search.registry import make_searcher
 from hashtune.search.selection import pareto_front
 from hashtune.store import Store
-from hashtune.store.queries import peel_front
+from hashtune.store.pareto import peel_front
 
 ACTS = ["relu", "tanh", "gelu"]
 
