@@ -23,8 +23,9 @@ from hashtune.store.database import Database
 from hashtune.store.models import OBJECTIVES_INDEX, SCORED_STATES, TRIAL_OBJECTIVES, Trial
 from hashtune.vocabulary import Direction
 
-#: Pivots that prune the three-objective candidates in SQL (each costs a test per trial).
-PIVOTS = 12
+#: Pivots that prune the three-objective candidates in SQL (each costs a test per trial), and
+#: the sample of trials they are picked from.
+PIVOTS, SAMPLE = 12, 2000
 
 
 class _Walked(TableClause):
@@ -125,19 +126,11 @@ def _front_2(db: Database, study_id: int, maximize: Sequence[bool]) -> list[int]
 
 
 def _front_3(db: Database, study_id: int, maximize: Sequence[bool]) -> list[int]:
-    """Pivots from two staircases prune in SQL; numpy peels the exact front of the rest."""
-    with db.read() as s:
-        stairs = [
-            tuple(r)
-            for pair in ((0, 1), (0, 2))
-            for r in s.execute(select(_staircase(study_id, maximize, pair, 3)))
-        ]
-    if not stairs:
-        return []
+    """Pivots from a sample's front prune in SQL; numpy peels the exact front of the rest."""
     sign = np.where(maximize, 1.0, -1.0)
-    pivots = pick_pivots(np.array(stairs, dtype=float) * sign, PIVOTS) * sign
     t = _walk("t")
     cs = _cols(t, 3)
+    pivots = _sample_pivots(db, study_id, sign) * sign
     keep = [
         or_(
             *(_better(c, literal(float(v)), m) for c, v, m in zip(cs, p, maximize, strict=True)),
@@ -153,24 +146,41 @@ def _front_3(db: Database, study_id: int, maximize: Sequence[bool]) -> list[int]
     return [int(ids[i]) for i in peel_front(pts)]
 
 
-def pick_pivots(points: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """Up to `n` of `points` (maximisation) that together dominate the most of their bounding
-    box, greedily, the largest first (measured on a seeded uniform sample of the box)."""
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    unit = (points - lo) / span
-    sample = np.random.default_rng(seed).random((2048, points.shape[1]))
-    covers = np.all(sample[None, :, :] <= unit[:, None, :], axis=2)  # pivot x sample
+def _sample_pivots(db: Database, study_id: int, sign: np.ndarray) -> np.ndarray:
+    """Up to `PIVOTS` scored points (sign-adjusted, larger is better) of a seeded sample of the
+    study's trials by id (primary-key seeks), greedily the ones that dominate most of it."""
+    with db.read() as s:
+        lo, hi = (  # one extreme per query: each is a single index seek
+            s.scalar(select(f(Trial.id)).where(Trial.study_id == study_id))
+            for f in (func.min, func.max)
+        )
+        if lo is None or hi - lo < 4 * SAMPLE:
+            return np.empty((0, len(sign)))
+        ids = np.random.default_rng(study_id).choice(hi - lo + 1, SAMPLE, replace=False) + lo
+        t = TRIAL_OBJECTIVES  # no IS NOT NULL here: SQLite would walk a value index instead
+        where = [*_base(t, study_id, 0), t.c.id.in_([int(i) for i in ids])]
+        rows = s.execute(select(*_cols(t, 3)).where(*where)).all()
+    pts = np.array([r for r in rows if None not in r], dtype=float).reshape(-1, len(sign))
+    return pick_pivots(pts * sign, PIVOTS)
+
+
+def pick_pivots(points: np.ndarray, n: int) -> np.ndarray:
+    """Up to `n` non-dominated rows of `points` (maximisation) that together dominate the most
+    of `points`, greedily, the one dominating most first."""
+    if len(points) == 0:
+        return points
+    front = points[peel_front(points)]
+    below = np.all(points[None, :, :] <= front[:, None, :], axis=2)  # pivot x point
     picked: list[int] = []
-    free = np.ones(len(sample), dtype=bool)
-    for _ in range(min(n, len(points))):
-        gain = (covers & free).sum(axis=1)
+    free = np.ones(len(points), dtype=bool)
+    for _ in range(min(n, len(front))):
+        gain = (below & free).sum(axis=1)
         best = int(np.argmax(gain))
-        if gain[best] == 0 and picked:
+        if gain[best] <= 1:
             break
         picked.append(best)
-        free &= ~covers[best]
-    return points[picked]
+        free &= ~below[best]
+    return front[picked]
 
 
 def _oriented(db: Database, study_id: int, directions: Sequence[str]):
