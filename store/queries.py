@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, or_, select
+from sqlalchemy import Float, String, case, cast, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from hashtune.store.database import Database
 from hashtune.store.models import (
     COUNTED_STATES,
     FINISHED_STATES,
+    OBJECTIVE_COLUMNS,
     SCORED_STATES,
     FecAudit,
     IntermediateValue,
@@ -108,7 +108,8 @@ class Queries:
         cond = [Trial.study_id == study_id, Trial.state.in_(SCORED_STATES)]
         top = select(best).where(*cond).scalar_subquery()
         with self.db.read() as s:
-            ids = s.scalars(select(Trial.id).where(*cond, Trial.value == top)).all()
+            stmt = select(Trial.id).where(*cond, Trial.value == top).order_by(Trial.number)
+            ids = s.scalars(stmt).all()
         return self.trials.by_ids(list(ids))
 
     def latest(
@@ -204,16 +205,24 @@ class Queries:
         shown = case((source.study_id == study_id, source.number), else_=Trial.cached_from_trial_id)
         return source, shown
 
-    def frame_columns(self, study_id: int) -> dict[str, list]:
-        """Every trial of a study as columns (number, state, values, params, hash, cache source's
-        number, parents, mutation, duration, start, worker, error), by number, in two queries.
-        JSON and timestamps come as text and are decoded here (no per-value type processors)."""
+    def frame_columns(self, study_id: int, n_objectives: int) -> dict[str, list]:
+        """Every trial of a study as columns (number, state, objectives, params, hash, cache
+        source's number, parents, mutation, duration, start, worker, error), by number, in two
+        Core queries. The first three objectives come from the float columns (`value`, `value1`,
+        `value2`); the JSON values only where one of those is missing (non-finite, or more
+        objectives). Params are decoded by one `json.loads` of all rows; `started_at` is ISO
+        text in UTC."""
         source, shown = self.source_numbers(study_id)
+        floats_ = [Trial.value] + [
+            literal_column(f"ht_trials.{c}", Float) for c in OBJECTIVE_COLUMNS
+        ][: max(0, n_objectives - 1)]
+        odd = or_(*(c.is_(None) for c in floats_)) if n_objectives <= len(floats_) else None
+        raw = cast(Trial.values, String)
         stmt = (
             select(
-                Trial.id, Trial.number, Trial.state, cast(Trial.values, String),
+                Trial.id, Trial.number, Trial.state, raw if odd is None else case((odd, raw)),
                 cast(Trial.params, String), Trial.functional_hash, shown, Trial.duration_s,
-                cast(Trial.started_at, String), Trial.worker, Trial.error,
+                cast(Trial.started_at, String), Trial.worker, Trial.error, *floats_,
             )
             .outerjoin(source, source.id == Trial.cached_from_trial_id)
             .where(Trial.study_id == study_id)
@@ -228,37 +237,53 @@ class Queries:
             .order_by(Lineage.child_id, parent.number)
         )
         with self.db.read() as s:
-            rows = s.execute(stmt).all()
-            links = s.execute(edges).all()
+            conn = s.connection()  # Core rows: no ORM loading machinery
+            cols = list(zip(*conn.execute(stmt).all(), strict=True)) or [()] * (11 + len(floats_))
+            links = conn.execute(edges).all()
         parents: dict[int, list[int]] = {}
         mutations: dict[int, str | None] = {}
         for child, pnum, mutation in links:
             parents.setdefault(child, []).append(pnum)
             mutations.setdefault(child, mutation)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 11
         ids = cols[0]
-        loads = json.loads
         return {
             "number": list(cols[1]),
             "state": list(cols[2]),
-            "values": [None if v is None else floats(loads(v)) for v in cols[3]],
-            "params": [None if p is None else loads(p) for p in cols[4]],
+            "objectives": objective_columns(n_objectives, cols[11:], cols[3]),
+            "params": json_column(cols[4]),
             "functional_hash": list(cols[5]),
             "cached_from": list(cols[6]),
-            "parents": [parents.get(i, []) for i in ids],
-            "mutation": [mutations.get(i) for i in ids],
+            "parents": [parents.get(i, []) for i in ids] if parents else [[] for _ in ids],
+            "mutation": [mutations.get(i) for i in ids] if mutations else [None] * len(ids),
             "duration_s": list(cols[7]),
-            "started_at": [_timestamp(t) for t in cols[8]],
+            "started_at": [None if t is None else iso_utc(t) for t in cols[8]],
             "worker": list(cols[9]),
             "error": list(cols[10]),
         }
 
 
-def _timestamp(text: str | None) -> datetime | None:
-    """A stored naive-UTC timestamp read as text → aware datetime."""
-    if text is None:
-        return None
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+def objective_columns(k: int, stored: Sequence[Sequence], raw: Sequence[str | None]) -> list:
+    """`k` columns of objective values (floats, None where missing): the float columns, with
+    each row whose JSON values came (non-finite or beyond the float columns) read from them."""
+    out = [list(c) for c in stored] + [[None] * len(raw) for _ in range(k - len(stored))]
+    for row, text in enumerate(raw):
+        if text is not None:
+            vals = json.loads(text) or ()
+            for i in range(k):
+                out[i][row] = float(vals[i]) if i < len(vals) else None  # 'NaN' etc. are strings
+    return out
+
+
+def json_column(texts: Sequence[str | None]) -> list[Any]:
+    """JSON texts (or None) decoded by a single `json.loads` of them all."""
+    return json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
+
+
+def iso_utc(text: str) -> str:
+    """A stored naive-UTC timestamp as text ('YYYY-MM-DD HH:MM:SS[.ffffff]', as SQLite stores it
+    and PostgreSQL casts it) → `datetime.isoformat()` of it as an aware UTC datetime."""
+    frac = text[20:26].ljust(6, "0") if len(text) > 19 else "000000"
+    return f"{text[:10]}T{text[11:19]}{'' if frac == '000000' else '.' + frac}+00:00"
 
 
 # Every store call is one transaction: retry it on transient database errors (store/retry.py).
