@@ -158,6 +158,9 @@ Index("ix_ht_trials_study_state_duration", Trial.study_id, Trial.state, Trial.du
 OBJECTIVE_COLUMNS: tuple[str, ...] = ("value1", "value2")
 #: ... and an index over every objective, so Pareto fronts walk it without parsing JSON.
 OBJECTIVES_INDEX = "ix_ht_trials_study_objectives"
+#: ... and one on the DNA (its minified JSON on SQLite, an md5 of its jsonb on PostgreSQL), so
+#: `Study.enqueue` asks whether a study has a trial with some DNA by an index seek.
+DNA_INDEX = "ix_ht_trials_study_dna"
 #: The columns the Pareto queries read (a Core table: `Trial` does not map the generated ones).
 TRIAL_OBJECTIVES = table(
     "ht_trials", column("id", Integer), column("study_id", Integer), column("number", Integer),
@@ -166,8 +169,17 @@ TRIAL_OBJECTIVES = table(
 )  # fmt: skip
 
 
+#: Schema objects built by that DDL, not by the ORM metadata (Alembic's comparisons skip them).
+DDL_OBJECTS: frozenset[str] = frozenset((*OBJECTIVE_COLUMNS, OBJECTIVES_INDEX, DNA_INDEX))
+
+
+def in_metadata(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
+    """Alembic `include_object`: False for the DDL-built columns and indexes (`DDL_OBJECTS`)."""
+    return not (kind in ("column", "index") and name in DDL_OBJECTS)
+
+
 def objective_ddl(dialect: str) -> list[str]:
-    """DDL adding the generated objective columns and their index on `dialect`."""
+    """DDL adding the generated objective columns, their index and the DNA index on `dialect`."""
     out = []
     for j, name in enumerate(OBJECTIVE_COLUMNS, start=1):
         if dialect == "postgresql":
@@ -183,6 +195,8 @@ def objective_ddl(dialect: str) -> list[str]:
         )
     cols = ", ".join(("study_id", "value", *OBJECTIVE_COLUMNS, "state", "id"))
     out.append(f"CREATE INDEX {OBJECTIVES_INDEX} ON ht_trials ({cols})")
+    dna = "md5((dna::jsonb)::text)" if dialect == "postgresql" else "json(dna)"
+    out.append(f"CREATE INDEX {DNA_INDEX} ON ht_trials (study_id, {dna})")
     return out
 
 

@@ -12,10 +12,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Float, String, case, cast, func, literal_column, or_, select
+from sqlalchemy import Float, String, Text, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 
 from hashtune.store.database import Database
+from hashtune.store.engine import json_dumps
 from hashtune.store.models import (
     COUNTED_STATES,
     FINISHED_STATES,
@@ -36,7 +38,7 @@ from hashtune.vocabulary import Direction, TrialState
 class Queries:
     """Bounded reads for `Study` resume, `hashtune best/trials/stats` and the Python API:
     `history`, `complete_curves`, `top`, `best_value`, `latest`, `candidate_sample`,
-    `pareto_front`, `cost_rows`, `audited_trials`, `counted_finished`, `source_numbers`,
+    `has_dna`, `pareto_front`, `cost_rows`, `audited_trials`, `counted_finished`, `source_numbers`,
     `frame_columns`."""
 
     def __init__(self, db: Database, trials: Trials) -> None:
@@ -123,6 +125,24 @@ class Queries:
         with self.db.read() as s:
             ids = s.scalars(stmt).all()
         return self.trials.by_ids(list(reversed(ids)))
+
+    def has_dna(self, study_id: int, dna_json: Any, skip_states: Sequence[str] = ()) -> bool:
+        """Whether the study has a trial (in none of `skip_states`) with this DNA (as the
+        store writes it): one seek on the DNA index (revision 0012)."""
+        text = literal(json_dumps(dna_json), Text)
+        if self.db.dialect == "postgresql":
+            as_jsonb = cast(Trial.dna, JSONB)
+            wanted = cast(text, JSONB)
+            same = [
+                func.md5(cast(as_jsonb, Text)) == func.md5(cast(wanted, Text)),
+                as_jsonb == wanted,
+            ]
+        else:
+            same = [func.json(Trial.dna) == func.json(text)]
+        cond = [Trial.study_id == study_id, *same]
+        if skip_states:
+            cond.append(Trial.state.not_in(list(skip_states)))
+        return self.db.scalar(select(Trial.id).where(*cond).limit(1)) is not None
 
     def candidate_sample(self, study_id: int, size: int = 400) -> list[str]:
         """Candidate texts of about `size` trials spread evenly over the study."""

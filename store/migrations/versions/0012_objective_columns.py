@@ -1,6 +1,8 @@
 """The second and third objectives as generated columns `value1`, `value2` (NULL unless a finite
 number; virtual on SQLite, stored on PostgreSQL) and an index (study_id, value, value1, value2,
 state, id): Pareto fronts of two and three objectives walk the index instead of parsing JSON.
+`ix_ht_trials_study_dna` (study_id, the DNA's minified JSON on SQLite, an md5 of its jsonb on
+PostgreSQL): `Study.enqueue` finds a trial with some DNA by an index seek.
 
 Revision ID: 0012
 Revises: 0011
@@ -18,6 +20,7 @@ depends_on = None
 
 COLUMNS = ("value1", "value2")
 INDEX = "ix_ht_trials_study_objectives"
+DNA_INDEX = "ix_ht_trials_study_dna"
 
 
 def upgrade() -> None:
@@ -35,9 +38,12 @@ def upgrade() -> None:
             f"ALTER TABLE ht_trials ADD COLUMN {name} {kind} GENERATED ALWAYS AS ({expr}) {tail}"
         )
     op.execute(f"CREATE INDEX {INDEX} ON ht_trials (study_id, value, value1, value2, state, id)")
+    dna = "md5((dna::jsonb)::text)" if pg else "json(dna)"
+    op.execute(f"CREATE INDEX {DNA_INDEX} ON ht_trials (study_id, {dna})")
 
 
 def downgrade() -> None:
+    op.drop_index(DNA_INDEX, table_name="ht_trials")
     op.drop_index(INDEX, table_name="ht_trials")
     for name in reversed(COLUMNS):
         op.execute(f"ALTER TABLE ht_trials DROP COLUMN {name}")
