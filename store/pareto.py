@@ -117,7 +117,7 @@ def _front_2(db: Database, study_id: int, maximize: Sequence[bool]) -> list[int]
     """The staircase's points, then every scored trial at one of them (equal points)."""
     t = _walk("t")
     with db.read() as s:
-        points = set(s.execute(select(_staircase(study_id, maximize, (0, 1), 2))).tuples())
+        points = {tuple(r) for r in s.execute(select(_staircase(study_id, maximize, (0, 1), 2)))}
         if not points:
             return []
         at = t.c.value.in_(sorted({v0 for v0, _ in points}))  # index seeks, by the first value
