@@ -233,10 +233,10 @@ class Queries:
         objectives). Params are decoded by one `json.loads` of all rows; `started_at` is ISO
         text in UTC."""
         source, shown = self.source_numbers(study_id)
-        floats_ = [Trial.value] + [
-            literal_column(f"ht_trials.{c}", Float) for c in OBJECTIVE_COLUMNS
-        ][: max(0, n_objectives - 1)]
-        odd = or_(*(c.is_(None) for c in floats_)) if n_objectives <= len(floats_) else None
+        floats_ = [
+            Trial.value, *(literal_column(f"ht_trials.{c}", Float) for c in OBJECTIVE_COLUMNS)
+        ][:n_objectives]  # fmt: skip
+        odd = or_(*(c.is_(None) for c in floats_)) if 0 < n_objectives <= len(floats_) else None
         raw = cast(Trial.values, String)
         stmt = (
             select(

@@ -300,11 +300,15 @@ def test_latest_trials_is_the_tail_of_all_trials(tmp_path) -> None:
     assert [t.number for t in view.latest_trials(5, ["FAILED"])] == [t.number for t in failed]
 
 
-def test_trials_dataframe_keeps_types_and_matches_the_trial_records(tmp_path) -> None:
-    view = read_study(tmp_path, 2, ("maximize", "minimize"), n=120)
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_trials_dataframe_keeps_types_and_matches_the_trial_records(
+    tmp_path, storage_url, k
+) -> None:
+    dirs = ("maximize", "minimize", "minimize", "maximize")[:k]
+    view = read_study(tmp_path, k, dirs, n=120, url=storage_url)
     df = view.trials_dataframe()
     assert str(df["number"].dtype) == "int64" and str(df["params_i"].dtype) == "int64"
-    assert str(df["params_f"].dtype) == "float64" and str(df["o1"].dtype) == "float64"
+    assert str(df["params_f"].dtype) == "float64" and str(df[f"o{k - 1}"].dtype) == "float64"
     expected = trial_rows(view.trials(), view.objectives)
     assert list(df.columns) == list(expected[0])
     for row, want in zip(df.to_dict("records"), expected, strict=True):
