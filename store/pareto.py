@@ -25,7 +25,7 @@ from hashtune.vocabulary import Direction
 
 #: Pivots that prune the three-objective candidates in SQL (each costs a test per trial), and
 #: the sample of trials they are picked from.
-PIVOTS, SAMPLE = 12, 2000
+PIVOTS, SAMPLE = 20, 1000
 
 
 class _Walked(TableClause):
@@ -225,20 +225,29 @@ def _front_n(db: Database, study_id: int, directions: Sequence[str]) -> list[int
     return [int(ids[i]) for i in peel_front(pts)]
 
 
-def peel_front(points: np.ndarray) -> list[int]:
+def peel_front(points: np.ndarray, block: int = 64) -> list[int]:
     """Indices (ascending) of the non-dominated rows of `points` (maximisation; equal points
-    are all kept)."""
-    n = len(points)
-    if n == 0:
-        return []
+    are all kept). In lexicographic order nothing is dominated by a later point, so the front
+    of the first `block` points left is on the whole front: keep it, drop the block and what
+    that front dominates, repeat."""
     order = np.lexsort(tuple(-points[:, j] for j in reversed(range(points.shape[1]))))
-    pts = points[order]
-    alive = np.ones(n, dtype=bool)
-    front = []
-    while alive.any():
-        i = int(np.argmax(alive))
-        alive[i] = False
-        front.append(int(order[i]))
-        p = pts[i]
-        alive &= ~(np.all(pts <= p, axis=1) & np.any(pts < p, axis=1))
+    pts, idx = points[order], order
+    front: list[int] = []
+    while len(pts):
+        head = pts[:block]
+        beaten = _dominated(head, head)
+        tops = head[~beaten]
+        front.extend(int(i) for i in idx[: len(head)][~beaten])
+        gone = np.zeros(len(pts), dtype=bool)
+        gone[: len(head)] = True
+        for j in range(0, len(tops), 16):  # bounded memory: 16 x n x d booleans at a time
+            gone |= _dominated(pts, tops[j : j + 16])
+        pts, idx = pts[~gone], idx[~gone]
     return sorted(front)
+
+
+def _dominated(pts: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """Which rows of `pts` some row of `by` dominates (maximisation)."""
+    le = pts[None, :, :] <= by[:, None, :]
+    lt = pts[None, :, :] < by[:, None, :]
+    return (le.all(axis=2) & lt.any(axis=2)).any(axis=0)
