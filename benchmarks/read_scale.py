@@ -11,7 +11,7 @@ a 4-parameter space (an int choice, a categorical, two floats; 3% failed, ~10% c
   Pareto front (2 and 3 objectives), `trials_dataframe()`; Optuna: `trials_dataframe()` and
   `best_trials` on its SQLite.
 - CLI wall time of `hashtune best` and `hashtune trials` (a fresh process each, imports included).
-- peak memory (tracemalloc) of a resume and of the 100k reads.
+- peak memory (tracemalloc) of a resume, of the 100k reads together and of each alone.
 
 Prints an 80-column table and writes benchmarks/results/read_scale.json (`--json PATH` elsewhere).
 Usage: ``.venv/bin/python benchmarks/read_scale.py [--resume-trials 10000] [--read-trials 100000]
@@ -313,6 +313,8 @@ def main() -> None:
         }
         print(f"read {q}: {out['reads'][q]}", flush=True)
     out["memory_mb"]["reads_100k"] = peak_mb(lambda: [fn() for fn in queries.values()])
+    for q, fn in queries.items():  # each read alone: only the DataFrame holds every row
+        out["memory_mb"][q] = peak_mb(fn)
     opt100 = {k: optuna_fill(work / f"optuna_read_{k}.db", n100, k) for k in (1, 2)}
     for q, k, fn in (
         ("optuna_trials_dataframe", 1, lambda s: s.trials_dataframe()),

@@ -27,7 +27,7 @@ from hashtune.loop import OptimizeLoop
 from hashtune.parts import StudyParts, TrialSeat
 from hashtune.peer_sync import PeerSync, stored_feedback
 from hashtune.pruning import PrunerMonitor
-from hashtune.recovery import recover_dead_trials, was_interrupted
+from hashtune.recovery import recover_dead_trials
 from hashtune.search.base import Feedback, Proposal, Searcher, StoredProposal
 from hashtune.spaces.base import Space
 from hashtune.store import Store, StudyRecord, TrialRecord
@@ -42,6 +42,7 @@ from hashtune.study_build import (
     prepare_load,
 )
 from hashtune.view import StudyView
+from hashtune.vocabulary import TrialState
 from hashtune.warm_start import WarmStartQueue, dna_json_key
 
 log = logging.getLogger(__name__)
@@ -266,11 +267,10 @@ class Study(StudyView):
         dna = candidate_dna(self.space, candidate)
         key = dna_json_key(self.space.dna_to_json(dna))
         queue = self.parts.queue
-        if skip_if_exists:
-            seen = {  # an interrupted trial did not evaluate its candidate: it may be queued again
-                dna_json_key(t.dna) for t in self.trials() if not was_interrupted(t)
-            }
-            if key in seen or key in queue.keys:
+        if skip_if_exists:  # an interrupted trial did not evaluate its candidate: queue it again
+            if key in queue.keys or self.store.queries.has_dna(
+                self.study_id, self.space.dna_to_json(dna), skip_states=(TrialState.INTERRUPTED,)
+            ):
                 return False
         queue.put(dna, key)
         return True

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     DateTime,
     Float,
@@ -21,6 +22,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
+    event,
+    table,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -148,6 +152,57 @@ Index("ix_ht_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
 # Added by revision 0010: `study_stats` counts a study's distinct functions from the index.
 Index("ix_ht_trials_study_hash", Trial.study_id, Trial.functional_hash)
 Index("ix_ht_trials_study_state_duration", Trial.study_id, Trial.state, Trial.duration_s)
+
+#: Revision 0012: the second and third objectives as generated columns (NULL unless a finite
+#: number; virtual on SQLite, stored on PostgreSQL), outside the ORM model (nothing writes them).
+OBJECTIVE_COLUMNS: tuple[str, ...] = ("value1", "value2")
+#: ... and an index over every objective, so Pareto fronts walk it without parsing JSON.
+OBJECTIVES_INDEX = "ix_ht_trials_study_objectives"
+#: ... and one on the DNA (its minified JSON on SQLite, an md5 of its jsonb on PostgreSQL), so
+#: `Study.enqueue` asks whether a study has a trial with some DNA by an index seek.
+DNA_INDEX = "ix_ht_trials_study_dna"
+#: The columns the Pareto queries read (a Core table: `Trial` does not map the generated ones).
+TRIAL_OBJECTIVES = table(
+    "ht_trials", column("id", Integer), column("study_id", Integer), column("number", Integer),
+    column("state", String), column("value", Float),
+    *(column(name, Float) for name in OBJECTIVE_COLUMNS),
+)  # fmt: skip
+
+
+#: Schema objects built by that DDL, not by the ORM metadata (Alembic's comparisons skip them).
+DDL_OBJECTS: frozenset[str] = frozenset((*OBJECTIVE_COLUMNS, OBJECTIVES_INDEX, DNA_INDEX))
+
+
+def in_metadata(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
+    """Alembic `include_object`: False for the DDL-built columns and indexes (`DDL_OBJECTS`)."""
+    return not (kind in ("column", "index") and name in DDL_OBJECTS)
+
+
+def objective_ddl(dialect: str) -> list[str]:
+    """DDL adding the generated objective columns, their index and the DNA index on `dialect`."""
+    out = []
+    for j, name in enumerate(OBJECTIVE_COLUMNS, start=1):
+        if dialect == "postgresql":
+            expr = (f"CASE WHEN json_typeof(\"values\" -> {j}) = 'number' "
+                    f"THEN (\"values\" ->> {j})::double precision END")  # fmt: skip
+            kind, tail = "DOUBLE PRECISION", "STORED"
+        else:
+            expr = (f"CASE WHEN json_type(\"values\", '$[{j}]') IN ('real', 'integer') "
+                    f"THEN json_extract(\"values\", '$[{j}]') END")  # fmt: skip
+            kind, tail = "REAL", "VIRTUAL"
+        out.append(
+            f"ALTER TABLE ht_trials ADD COLUMN {name} {kind} GENERATED ALWAYS AS ({expr}) {tail}"
+        )
+    cols = ", ".join(("study_id", "value", *OBJECTIVE_COLUMNS, "state", "id"))
+    out.append(f"CREATE INDEX {OBJECTIVES_INDEX} ON ht_trials ({cols})")
+    dna = "md5((dna::jsonb)::text)" if dialect == "postgresql" else "json(dna)"
+    out.append(f"CREATE INDEX {DNA_INDEX} ON ht_trials (study_id, {dna})")
+    return out
+
+
+for _dialect in ("sqlite", "postgresql"):
+    for _statement in objective_ddl(_dialect):
+        event.listen(Trial.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
 
 
 class IntermediateValue(Base):

@@ -2,32 +2,33 @@
 
 Each is a narrow Core SQL query (only the columns needed, no per-row ORM objects) whose rows are
 bounded by what is asked (k, a page, the front), except `history`, which returns what a searcher
-needs to resume (number, state, DNA, values) and nothing else. The Pareto front of two objectives
-is one sorted scan with a running best (a window function); with three or more, SQL drops every
-trial a pivot (the best sum) dominates and the rest is peeled in numpy.
+needs to resume (number, state, DNA, values) and nothing else. Pareto fronts are store/pareto.py's
+(index seeks over the objectives index).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-from sqlalchemy import Float, String, and_, case, cast, func, literal, not_, or_, select
+from sqlalchemy import Float, String, Text, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 
 from hashtune.store.database import Database
+from hashtune.store.engine import json_dumps
 from hashtune.store.models import (
     COUNTED_STATES,
     FINISHED_STATES,
+    OBJECTIVE_COLUMNS,
     SCORED_STATES,
     FecAudit,
     IntermediateValue,
     Lineage,
     Trial,
 )
+from hashtune.store.pareto import front_ids
 from hashtune.store.records import TrialRecord, floats
 from hashtune.store.retry import retry_methods
 from hashtune.store.trials import Trials
@@ -37,7 +38,7 @@ from hashtune.vocabulary import Direction, TrialState
 class Queries:
     """Bounded reads for `Study` resume, `hashtune best/trials/stats` and the Python API:
     `history`, `complete_curves`, `top`, `best_value`, `latest`, `candidate_sample`,
-    `pareto_front`, `cost_rows`, `audited_trials`, `counted_finished`, `source_numbers`,
+    `has_dna`, `pareto_front`, `cost_rows`, `audited_trials`, `counted_finished`, `source_numbers`,
     `frame_columns`."""
 
     def __init__(self, db: Database, trials: Trials) -> None:
@@ -109,7 +110,8 @@ class Queries:
         cond = [Trial.study_id == study_id, Trial.state.in_(SCORED_STATES)]
         top = select(best).where(*cond).scalar_subquery()
         with self.db.read() as s:
-            ids = s.scalars(select(Trial.id).where(*cond, Trial.value == top)).all()
+            stmt = select(Trial.id).where(*cond, Trial.value == top).order_by(Trial.number)
+            ids = s.scalars(stmt).all()
         return self.trials.by_ids(list(ids))
 
     def latest(
@@ -124,6 +126,24 @@ class Queries:
             ids = s.scalars(stmt).all()
         return self.trials.by_ids(list(reversed(ids)))
 
+    def has_dna(self, study_id: int, dna_json: Any, skip_states: Sequence[str] = ()) -> bool:
+        """Whether the study has a trial (in none of `skip_states`) with this DNA (as the
+        store writes it): one seek on the DNA index (revision 0012)."""
+        text = literal(json_dumps(dna_json), Text)
+        if self.db.dialect == "postgresql":
+            as_jsonb = cast(Trial.dna, JSONB)
+            wanted = cast(text, JSONB)
+            same = [
+                func.md5(cast(as_jsonb, Text)) == func.md5(cast(wanted, Text)),
+                as_jsonb == wanted,
+            ]
+        else:
+            same = [func.json(Trial.dna) == func.json(text)]
+        cond = [Trial.study_id == study_id, *same]
+        if skip_states:
+            cond.append(Trial.state.not_in(list(skip_states)))
+        return self.db.scalar(select(Trial.id).where(*cond).limit(1)) is not None
+
     def candidate_sample(self, study_id: int, size: int = 400) -> list[str]:
         """Candidate texts of about `size` trials spread evenly over the study."""
         with self.db.read() as s:
@@ -137,12 +157,11 @@ class Queries:
     # -- Pareto front ----------------------------------------------------------------------------
 
     def pareto_front(self, study_id: int, directions: Sequence[str]) -> list[TrialRecord]:
-        """Non-dominated scored trials (every objective finite) under `directions`, by number."""
+        """Non-dominated scored trials (every objective finite) under `directions`, by number
+        (store/pareto.py: index seeks for two objectives, SQL pruning for three)."""
         if len(directions) == 1:
             return self.best_value(study_id, directions[0] == Direction.MAXIMIZE)
-        ids = self._front_2(study_id, directions) if len(directions) == 2 else None
-        if ids is None:
-            ids = self._front_n(study_id, directions)
+        ids = front_ids(self.db, study_id, directions)
         with self.db.read() as s:
             order = (
                 s.scalars(select(Trial.id).where(Trial.id.in_(ids)).order_by(Trial.number)).all()
@@ -150,57 +169,6 @@ class Queries:
                 else []
             )
         return self.trials.by_ids(list(order))
-
-    def _oriented(self, study_id: int, directions: Sequence[str]):
-        """A subquery (id, a0, a1, ...) of scored trials: objectives with every one finite,
-        minimised ones negated, so larger is better everywhere."""
-        pg = self.db.dialect == "postgresql"
-        cols, finite = [], [Trial.value.is_not(None)]
-        for j, d in enumerate(directions):
-            if j == 0:
-                obj = Trial.value
-            else:
-                obj = Trial.values[j].as_float()
-                kind = (
-                    func.json_typeof(Trial.values.op("->")(j))
-                    if pg
-                    else func.json_type(Trial.values, f"$[{j}]")
-                )
-                finite.append(kind.in_(("number",) if pg else ("real", "integer")))
-            obj = cast(obj, Float)
-            cols.append((obj if d == Direction.MAXIMIZE else -obj).label(f"a{j}"))
-        return (
-            select(Trial.id, *cols)
-            .where(Trial.study_id == study_id, Trial.state.in_(SCORED_STATES), *finite)
-            .subquery("pts")
-        )
-
-    def _front_2(self, study_id: int, directions: Sequence[str]) -> list[int]:
-        """Two objectives: sort by a0 descending; a point is on the front when its a1 beats the
-        best a1 of every strictly larger a0 and is the largest a1 at its own a0."""
-        p = self._oriented(study_id, directions)
-        prev = func.max(p.c.a1).over(order_by=p.c.a0.desc(), groups=(None, -1))
-        top = func.max(p.c.a1).over(partition_by=p.c.a0)
-        w = select(p.c.id, p.c.a1, prev.label("prev"), top.label("top")).subquery("w")
-        stmt = select(w.c.id).where(w.c.a1 == w.c.top, or_(w.c.prev.is_(None), w.c.a1 > w.c.prev))
-        with self.db.read() as s:
-            return list(s.scalars(stmt))
-
-    def _front_n(self, study_id: int, directions: Sequence[str]) -> list[int]:
-        """Any number of objectives: SQL drops what the best-sum point dominates; numpy peels
-        the rest (the lexicographically largest remaining point is always non-dominated)."""
-        p = self._oriented(study_id, directions)
-        a = [p.c[f"a{j}"] for j in range(len(directions))]
-        with self.db.read() as s:
-            pivot = s.execute(select(*a).order_by(sum(a[1:], a[0]).desc()).limit(1)).first()
-            if pivot is None:
-                return []
-            below = and_(*(c <= literal(v) for c, v in zip(a, pivot, strict=True)))
-            strictly = or_(*(c < literal(v) for c, v in zip(a, pivot, strict=True)))
-            rows = s.execute(select(p.c.id, *a).where(not_(and_(below, strictly)))).all()
-        ids = np.array([r[0] for r in rows])
-        pts = np.array([r[1:] for r in rows], dtype=float)
-        return [int(ids[i]) for i in peel_front(pts)]
 
     # -- accounting ------------------------------------------------------------------------------
 
@@ -257,16 +225,24 @@ class Queries:
         shown = case((source.study_id == study_id, source.number), else_=Trial.cached_from_trial_id)
         return source, shown
 
-    def frame_columns(self, study_id: int) -> dict[str, list]:
-        """Every trial of a study as columns (number, state, values, params, hash, cache source's
-        number, parents, mutation, duration, start, worker, error), by number, in two queries.
-        JSON and timestamps come as text and are decoded here (no per-value type processors)."""
+    def frame_columns(self, study_id: int, n_objectives: int) -> dict[str, list]:
+        """Every trial of a study as columns (number, state, objectives, params, hash, cache
+        source's number, parents, mutation, duration, start, worker, error), by number, in two
+        Core queries. The first three objectives come from the float columns (`value`, `value1`,
+        `value2`); the JSON values only where one of those is missing (non-finite, or more
+        objectives). Params are decoded by one `json.loads` of all rows; `started_at` is ISO
+        text in UTC."""
         source, shown = self.source_numbers(study_id)
+        floats_ = [
+            Trial.value, *(literal_column(f"ht_trials.{c}", Float) for c in OBJECTIVE_COLUMNS)
+        ][:n_objectives]  # fmt: skip
+        odd = or_(*(c.is_(None) for c in floats_)) if 0 < n_objectives <= len(floats_) else None
+        raw = cast(Trial.values, String)
         stmt = (
             select(
-                Trial.id, Trial.number, Trial.state, cast(Trial.values, String),
+                Trial.id, Trial.number, Trial.state, raw if odd is None else case((odd, raw)),
                 cast(Trial.params, String), Trial.functional_hash, shown, Trial.duration_s,
-                cast(Trial.started_at, String), Trial.worker, Trial.error,
+                cast(Trial.started_at, String), Trial.worker, Trial.error, *floats_,
             )
             .outerjoin(source, source.id == Trial.cached_from_trial_id)
             .where(Trial.study_id == study_id)
@@ -281,56 +257,53 @@ class Queries:
             .order_by(Lineage.child_id, parent.number)
         )
         with self.db.read() as s:
-            rows = s.execute(stmt).all()
-            links = s.execute(edges).all()
+            conn = s.connection()  # Core rows: no ORM loading machinery
+            cols = list(zip(*conn.execute(stmt).all(), strict=True)) or [()] * (11 + len(floats_))
+            links = conn.execute(edges).all()
         parents: dict[int, list[int]] = {}
         mutations: dict[int, str | None] = {}
         for child, pnum, mutation in links:
             parents.setdefault(child, []).append(pnum)
             mutations.setdefault(child, mutation)
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 11
         ids = cols[0]
-        loads = json.loads
         return {
             "number": list(cols[1]),
             "state": list(cols[2]),
-            "values": [None if v is None else floats(loads(v)) for v in cols[3]],
-            "params": [None if p is None else loads(p) for p in cols[4]],
+            "objectives": objective_columns(n_objectives, cols[11:], cols[3]),
+            "params": json_column(cols[4]),
             "functional_hash": list(cols[5]),
             "cached_from": list(cols[6]),
-            "parents": [parents.get(i, []) for i in ids],
-            "mutation": [mutations.get(i) for i in ids],
+            "parents": [parents.get(i, []) for i in ids] if parents else [[] for _ in ids],
+            "mutation": [mutations.get(i) for i in ids] if mutations else [None] * len(ids),
             "duration_s": list(cols[7]),
-            "started_at": [_timestamp(t) for t in cols[8]],
+            "started_at": [None if t is None else iso_utc(t) for t in cols[8]],
             "worker": list(cols[9]),
             "error": list(cols[10]),
         }
 
 
-def _timestamp(text: str | None) -> datetime | None:
-    """A stored naive-UTC timestamp read as text → aware datetime."""
-    if text is None:
-        return None
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+def objective_columns(k: int, stored: Sequence[Sequence], raw: Sequence[str | None]) -> list:
+    """`k` columns of objective values (floats, None where missing): the float columns, with
+    each row whose JSON values came (non-finite or beyond the float columns) read from them."""
+    out = [list(c) for c in stored] + [[None] * len(raw) for _ in range(k - len(stored))]
+    for row, text in enumerate(raw):
+        if text is not None:
+            vals = json.loads(text) or ()
+            for i in range(k):
+                out[i][row] = float(vals[i]) if i < len(vals) else None  # 'NaN' etc. are strings
+    return out
 
 
-def peel_front(points: np.ndarray) -> list[int]:
-    """Indices (ascending) of the non-dominated rows of `points` (maximisation; equal points
-    are all kept)."""
-    n = len(points)
-    if n == 0:
-        return []
-    order = np.lexsort(tuple(-points[:, j] for j in reversed(range(points.shape[1]))))
-    pts = points[order]
-    alive = np.ones(n, dtype=bool)
-    front = []
-    while alive.any():
-        i = int(np.argmax(alive))
-        alive[i] = False
-        front.append(int(order[i]))
-        p = pts[i]
-        alive &= ~(np.all(pts <= p, axis=1) & np.any(pts < p, axis=1))
-    return sorted(front)
+def json_column(texts: Sequence[str | None]) -> list[Any]:
+    """JSON texts (or None) decoded by a single `json.loads` of them all."""
+    return json.loads("[" + ",".join("null" if t is None else t for t in texts) + "]")
+
+
+def iso_utc(text: str) -> str:
+    """A stored naive-UTC timestamp as text ('YYYY-MM-DD HH:MM:SS[.ffffff]', as SQLite stores it
+    and PostgreSQL casts it) → `datetime.isoformat()` of it as an aware UTC datetime."""
+    frac = text[20:26].ljust(6, "0") if len(text) > 19 else "000000"
+    return f"{text[:10]}T{text[11:19]}{'' if frac == '000000' else '.' + frac}+00:00"
 
 
 # Every store call is one transaction: retry it on transient database errors (store/retry.py).

@@ -7,6 +7,7 @@ import math
 import random
 from typing import Any
 
+import numpy as np
 import pyglove as pg
 import pytest
 
@@ -17,7 +18,7 @@ from hashtune.search.book import BookedSearcher, dna_key, proposal_key
 from hashtune.search.registry import make_searcher
 from hashtune.search.selection import pareto_front
 from hashtune.store import Store
-from hashtune.store.queries import peel_front
+from hashtune.store.pareto import peel_front
 
 ACTS = ["relu", "tanh", "gelu"]
 
@@ -158,17 +159,20 @@ def test_stored_proposal_key_is_the_decoded_dna_key() -> None:
 
 
 # ---- reads -----------------------------------------------------------------------------------
-def read_study(tmp_path, k: int, dirs: tuple[str, ...], n: int = 400) -> StudyView:
-    """A study of `n` trials on a coarse value grid (ties), a few NaN and failed ones."""
-    store = Store(f"sqlite:///{tmp_path / f'r{k}.db'}")
+def read_study(
+    tmp_path, k: int, dirs: tuple[str, ...], n: int = 400, url: str | None = None
+) -> StudyView:
+    """A study of `n` trials on a coarse value grid (ties), a few NaN, infinite, pruned and
+    failed ones."""
+    store = Store(url or f"sqlite:///{tmp_path / f'r{k}.db'}")
     record = store.studies.create("r", list(dirs), {"objectives": [f"o{j}" for j in range(k)]})
     rng = random.Random(k)
     rows = []
     for i in range(n):
         vals = [rng.randrange(8) * 0.5 - 1 for _ in range(k)]
-        if rng.random() < 0.04:
-            vals[rng.randrange(k)] = float("nan")
-        state = rng.choice(["COMPLETE"] * 8 + ["CACHED", "FAILED"])
+        if rng.random() < 0.06:
+            vals[rng.randrange(k)] = rng.choice([float("nan"), float("inf"), -float("inf")])
+        state = rng.choice(["COMPLETE"] * 8 + ["CACHED", "FAILED", "PRUNED"])
         rows.append({
             "state": state, "candidate": f'{{"i": {i}}}', "params": {"i": i, "f": i / 3},
             "values": None if state == "FAILED" else vals, "functional_hash": f"h{i % 150}",
@@ -201,6 +205,65 @@ def test_pareto_front_from_sql_is_the_brute_force_front(tmp_path, dirs) -> None:
     got = [t.number for t in view.pareto_front()]
     assert got == expected and len(got) > 1
     assert len({tuple(t.values) for t in view.pareto_front()}) < len(got) or len(dirs) > 2
+
+
+@pytest.mark.parametrize("dirs", [("maximize", "minimize"), ("minimize", "maximize", "minimize")])
+def test_pareto_front_is_the_brute_force_front_on_each_backend_with_sample_pivots(
+    tmp_path, storage_url, monkeypatch, dirs
+) -> None:
+    from hashtune.store import pareto
+
+    monkeypatch.setattr(pareto, "SAMPLE", 40)  # 600 trials: three objectives prune by pivots
+    monkeypatch.setattr(pareto, "PIVOTS", 4)
+    view = read_study(tmp_path, len(dirs), dirs, n=600, url=storage_url)
+    scored = brute_scored(view)
+    expected = [scored[i].number for i in pareto_front([t.values for t in scored], dirs)]
+    assert [t.number for t in view.pareto_front()] == expected and len(expected) > 2
+    sign = np.where([d == "maximize" for d in dirs], 1.0, -1.0)
+    pivots = pareto._sample_pivots(view.store.db, view.study_id, sign)
+    assert len(pivots) > 0 or len(dirs) == 2
+
+
+def test_pick_pivots_are_front_points_that_dominate_most_first() -> None:
+    from hashtune.store.pareto import pick_pivots
+
+    rng = np.random.default_rng(2)
+    pts = rng.random((500, 3))
+    pivots = pick_pivots(pts, 5)
+    front = {tuple(p) for p in pts[peel_front(pts)]}
+    assert all(tuple(p) in front for p in pivots)
+    covered = [int(np.all(pts <= p, axis=1).sum()) for p in pivots]
+    assert covered[0] == max(int(np.all(pts <= p, axis=1).sum()) for p in pts[peel_front(pts)])
+
+
+def test_has_dna_finds_a_stored_dna_by_the_index_and_skips_states(storage_url) -> None:
+    space = flat_space()
+    store = Store(storage_url)
+    record = store.studies.create("d", ["maximize"], {})
+    rows = stored_rows(space, 30, 1, seed=5)
+    rows[7]["state"] = "INTERRUPTED"
+    store.trials.add_finished(record.id, rows)
+    assert all(store.queries.has_dna(record.id, r["dna"]) for r in rows[:10])
+    assert not store.queries.has_dna(record.id, rows[7]["dna"], skip_states=("INTERRUPTED",))
+    assert not store.queries.has_dna(record.id + 1, rows[0]["dna"])
+    unseen = space.dna_to_json(space.random_dna(random.Random(99)))
+    assert not store.queries.has_dna(record.id, unseen)
+
+
+def test_enqueue_skips_a_dna_some_trial_has_and_queues_an_interrupted_one(sqlite_url) -> None:
+    study = Study.create(
+        "e", space=flat_space(), evaluator=FunctionEvaluator(score, objectives=("s",)),
+        searcher="random", storage=sqlite_url, seed=1,
+    )  # fmt: skip
+    rows = stored_rows(flat_space(), 20, 1, seed=6)
+    rows[3]["state"] = "INTERRUPTED"
+    study.store.trials.add_finished(study.study_id, rows)
+    dna = [flat_space().dna_from_json(r["dna"]) for r in rows]
+    assert not study.enqueue(dna[0])  # a trial has it
+    assert study.enqueue(dna[3])  # only an interrupted trial has it: it runs again
+    assert not study.enqueue(dna[3])  # already queued
+    assert study.enqueue(dna[0], skip_if_exists=False)
+    study.close()
 
 
 def test_peel_front_matches_pairwise_dominance() -> None:
@@ -237,11 +300,15 @@ def test_latest_trials_is_the_tail_of_all_trials(tmp_path) -> None:
     assert [t.number for t in view.latest_trials(5, ["FAILED"])] == [t.number for t in failed]
 
 
-def test_trials_dataframe_keeps_types_and_matches_the_trial_records(tmp_path) -> None:
-    view = read_study(tmp_path, 2, ("maximize", "minimize"), n=120)
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_trials_dataframe_keeps_types_and_matches_the_trial_records(
+    tmp_path, storage_url, k
+) -> None:
+    dirs = ("maximize", "minimize", "minimize", "maximize")[:k]
+    view = read_study(tmp_path, k, dirs, n=120, url=storage_url)
     df = view.trials_dataframe()
     assert str(df["number"].dtype) == "int64" and str(df["params_i"].dtype) == "int64"
-    assert str(df["params_f"].dtype) == "float64" and str(df["o1"].dtype) == "float64"
+    assert str(df["params_f"].dtype) == "float64" and str(df[f"o{k - 1}"].dtype) == "float64"
     expected = trial_rows(view.trials(), view.objectives)
     assert list(df.columns) == list(expected[0])
     for row, want in zip(df.to_dict("records"), expected, strict=True):

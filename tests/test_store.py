@@ -25,7 +25,16 @@ from hashtune.store import (
 )
 from hashtune.store.base import utcnow
 from hashtune.store.engine import alembic_config, current_revision, make_engine, migrate
-from hashtune.store.models import VERSION_TABLE, Base, IntermediateValue, Lineage, Study, Trial
+from hashtune.store.models import (
+    DDL_OBJECTS,
+    VERSION_TABLE,
+    Base,
+    IntermediateValue,
+    Lineage,
+    Study,
+    Trial,
+    in_metadata,
+)
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 V = "hashtune-ufh-v2"  # the hash version the store tests key their cache entries under
@@ -145,9 +154,18 @@ def test_migrates_empty_database_to_head_matching_models(storage_url: str) -> No
     store = Store(storage_url)
     assert current_revision(store.db.engine) == HEAD
     with store.db.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        diff = compare_metadata(ctx, Base.metadata)
+        opts = {"version_table": VERSION_TABLE, "include_object": in_metadata}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     assert diff == []  # the migrations build exactly the ORM schema
+    built = {c["name"] for c in inspect(store.db.engine).get_columns("ht_trials")}
+    indexes = (  # reflection skips expression indexes
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'ht_trials'"
+        if store.db.dialect == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ht_trials'"
+    )
+    with store.db.engine.connect() as conn:
+        built |= set(conn.exec_driver_sql(indexes).scalars())
+    assert DDL_OBJECTS <= built  # ... and the DDL-built generated columns and indexes
     Store(storage_url)  # reopening at head is a no-op
 
 

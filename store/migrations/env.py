@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from hashtune.store.models import VERSION_TABLE, Base
+from hashtune.store.models import VERSION_TABLE, Base, in_metadata
 
 config = context.config
 target_metadata = Base.metadata
@@ -17,6 +17,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=in_metadata,  # generated columns and expression indexes: DDL-built
         version_table=config.attributes.get("version_table", VERSION_TABLE),
     )
     with context.begin_transaction():
