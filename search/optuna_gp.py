@@ -36,7 +36,7 @@ def history_subset(
 class CappedGPSampler(optuna.samplers.GPSampler):
     """`GPSampler` fitting on at most `max_trials` finished trials (None: all of them)."""
 
-    def __init__(self, *, max_trials: int | None = 1000, **kwargs: Any):
+    def __init__(self, *, max_trials: int | None = 300, **kwargs: Any):
         if max_trials is not None and (not isinstance(max_trials, int) or max_trials < 2):
             raise ValueError(f"`max_trials` must be an int >= 2 or None, got {max_trials!r}")
         super().__init__(**kwargs)

@@ -82,14 +82,14 @@ class TPESearcher(SamplerSearcher):
 class GPSearcher(SamplerSearcher):
     """Gaussian-process BO (`GPSampler`, needs torch); pending trials enter its acquisition.
 
-    `max_trials` (default 1000, None: all) caps the finished trials the GP is fitted on, the
+    `max_trials` (default 300, None: all) caps the finished trials the GP is fitted on, the
     best half and the most recent rest (`optuna_gp.CappedGPSampler`): an exact GP fit costs
     O(n³), so an uncapped GP on a resumed 10k-trial study takes minutes per ask.
     """
 
     name = "gp"
 
-    default_sampler_kwargs = {"warn_independent_sampling": False, "max_trials": 1000}
+    default_sampler_kwargs = {"warn_independent_sampling": False, "max_trials": 300}
 
     def make_sampler(self, seed: int) -> BaseSampler:
         try:
