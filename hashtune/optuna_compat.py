@@ -72,7 +72,7 @@ def searcher_spec(searcher: Any, args: dict[str, Any] | None) -> tuple[Any, dict
 
 def optuna_searcher(sampler: Any, space: Any, directions: Sequence[str], seed: int) -> Searcher:
     """A searcher driving the given (unrecordable) sampler instance as it is."""
-    from hashtune.search.optuna_searchers import OptunaSearcher
+    from hashtune.search.optuna_study import OptunaSearcher
 
     return OptunaSearcher(space, tuple(directions), seed, sampler=sampler)
 

@@ -22,7 +22,7 @@ from typing import Any
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 
-from hashtune.search.optuna_searchers import OptunaSearcher
+from hashtune.search.optuna_study import OptunaSearcher
 from hashtune.search.registry import register_searcher
 from hashtune.spaces.base import Space
 from hashtune.vocabulary import Direction

@@ -129,6 +129,42 @@ def _slot_distribution(dp: pg.geno.Choices, slot: int) -> BaseDistribution:
     return one_distribution(dp.subchoice(slot))
 
 
+_FLOAT, _ONE, _MANY, _CUSTOM, _OTHER = range(5)
+
+
+class _Node:
+    """One decision point of a spec with what the walks need precomputed (name, distribution,
+    the plans of its candidates): PyGlove's attribute access costs microseconds a call."""
+
+    __slots__ = ("dp", "name", "kind", "dist", "subs")
+
+    def __init__(self, dp: pg.geno.DecisionPoint):
+        self.dp, self.name, self.dist, self.subs = dp, str(dp.id), None, ()
+        if isinstance(dp, pg.geno.Float):
+            self.kind, self.dist = _FLOAT, float_distribution(dp)
+        elif isinstance(dp, pg.geno.Choices) and dp.num_choices == 1:
+            self.kind, self.dist = _ONE, one_distribution(dp)
+            self.subs = tuple(dp.candidates)
+        elif isinstance(dp, pg.geno.Choices):
+            self.kind = _MANY
+        elif isinstance(dp, pg.geno.CustomDecisionPoint):
+            self.kind = _CUSTOM
+        else:
+            self.kind = _OTHER
+
+
+_PLAN_ATTR = "_hashtune_optuna_plan"
+
+
+def _plan(spec: pg.geno.Space) -> tuple[_Node, ...]:
+    """The nodes of `spec`'s top-level decision points, built once and kept on the spec."""
+    plan = spec.__dict__.get(_PLAN_ATTR)
+    if plan is None:
+        plan = tuple(_Node(dp) for dp in spec.elements)
+        object.__setattr__(spec, _PLAN_ATTR, plan)
+    return plan
+
+
 class _Walk:
     """Walks a DNA spec, taking each active decision from `decide_*`, collecting the encodings."""
 
@@ -152,29 +188,27 @@ class _Walk:
         self.out.distributions[name] = dist
 
     def space(self, spec: pg.geno.Space) -> None:
-        for dp in spec.elements:
-            self.point(dp)
+        for node in _plan(spec):
+            self.point(node)
 
-    def point(self, dp: pg.geno.DecisionPoint) -> None:
-        name = str(dp.id)
-        if isinstance(dp, pg.geno.Float):
-            dist = float_distribution(dp)
+    def point(self, node: _Node) -> None:
+        dp, name, kind, dist = node.dp, node.name, node.kind, node.dist
+        if kind == _FLOAT:
             value = float(self.param(name, dist, self.known(dp)))
-            if not dp.min_value <= value <= dp.max_value:
+            if not dist.low <= value <= dist.high:
                 raise ValueError(f"param {name!r}: {value!r} is outside {dist!r}")
             self.record(name, dist, value)
             self.dna_values[name] = value
-        elif isinstance(dp, pg.geno.Choices) and dp.num_choices == 1:
-            dist = one_distribution(dp)
+        elif kind == _ONE:
             known = self.known(dp)
             value = self.param(name, dist, None if known is None else _one_encode(dist, known))
             index = _one_decode(dist, name, value)
             self.record(name, dist, _one_encode(dist, index))
             self.dna_values[name] = index
-            self.space(dp.candidates[index])
-        elif isinstance(dp, pg.geno.Choices):
+            self.space(node.subs[index])
+        elif kind == _MANY:
             self.many(dp)
-        elif isinstance(dp, pg.geno.CustomDecisionPoint):
+        elif kind == _CUSTOM:
             value = self.custom(dp)
             self.out.custom[name] = value
             self.dna_values[name] = value
