@@ -175,7 +175,7 @@ async function drawTimeline(d) {
 
 // The trials table: filtered, sorted and paged in SQL; a header click sorts by its column
 // (again: the other way), the arrow shows the order.
-let page = 1, sort = "number", order = "asc";
+let page = 1, sort = "number", order = "asc", trialsAsked = 0;
 function query() {
   const f = new FormData(document.getElementById("filters"));
   const q = new URLSearchParams();
@@ -193,10 +193,14 @@ function showSort() {
   }
 }
 
+// Answers can arrive out of order (a live refresh in flight when a filter is applied): only
+// the answer to the latest request is drawn.
 async function renderTrials() {
+  const asked = ++trialsAsked;
   let d;
   try { d = await api("/studies/" + SID + "/trials?" + query().toString()); }
-  catch (e) { document.getElementById("total").textContent = "error: " + e.message; return; }
+  catch (e) { if (asked === trialsAsked) document.getElementById("total").textContent = "error: " + e.message; return; }
+  if (asked !== trialsAsked) return;
   document.querySelector("#trials tbody").replaceChildren(...d.rows.map((r) => el("tr", {"data-number": r.number},
     el("td", {}, el("a", {href: "/trials/" + r.id, text: String(r.number)})),
     el("td", {class: "state-" + r.state, text: r.state}),
