@@ -157,39 +157,21 @@ CLAIM_STALE = (
     .values(claimed_by_trial_id=_p("p_trial"), claimed_at=_p("p_now"), updated_at=_p("p_now"))
 )
 
+#: What every recording of a result writes: the statistics, READY, the claim released.
+_READY = {
+    "eval_seconds": _p("p_seconds"), "mean": _p("p_mean", C.c.mean), "m2": _p("p_m2", C.c.m2),
+    "status": "READY", "claimed_by_trial_id": None, "claimed_at": None, "updated_at": _p("p_now"),
+}  # fmt: skip
+
 #: Write an entry's running statistics (after the Welford step).
-RECORD = (
-    update(C)
-    .where(*_KEY)
-    .values(
-        eval_seconds=_p("p_seconds"),
-        count=_p("p_count"),
-        mean=_p("p_mean", C.c.mean),
-        m2=_p("p_m2", C.c.m2),
-        status="READY",
-        claimed_by_trial_id=None,
-        claimed_at=None,
-        updated_at=_p("p_now"),
-        first_trial_id=_p("p_first"),
-    )  # fmt: skip
-)
+RECORD = update(C).where(*_KEY).values(**_READY, count=_p("p_count"), first_trial_id=_p("p_first"))
 
 #: The first evaluation of an entry (count 0: the claim, usually this trial's), RETURNING it:
 #: the Welford step of one value needs no read (none returned: the caller reads and steps).
 RECORD_FIRST = (
     update(C)
     .where(*_KEY, or_(C.c.count == 0, C.c.count.is_(None)))
-    .values(
-        eval_seconds=_p("p_seconds"),
-        count=1,
-        mean=_p("p_mean", C.c.mean),
-        m2=_p("p_m2", C.c.m2),
-        status="READY",
-        claimed_by_trial_id=None,
-        claimed_at=None,
-        updated_at=_p("p_now"),
-        first_trial_id=func.coalesce(C.c.first_trial_id, _p("p_trial")),
-    )  # fmt: skip
+    .values(**_READY, count=1, first_trial_id=func.coalesce(C.c.first_trial_id, _p("p_trial")))
     .returning(*C.c)
 )
 
