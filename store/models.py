@@ -149,8 +149,9 @@ Index(
 )  # fmt: skip
 # Added by revision 0005: "finished since my last look" is a range scan on (study_id, finish_seq).
 Index("ix_ht_trials_study_finish_seq", Trial.study_id, Trial.finish_seq)
-# Added by revision 0010: `study_stats` counts a study's distinct functions from the index.
-Index("ix_ht_trials_study_hash", Trial.study_id, Trial.functional_hash)
+# Added by revision 0010: `study_stats` counts a study's distinct functions from the index;
+# revision 0013 adds `task`, so the largest hash classes group from the index alone.
+Index("ix_ht_trials_study_hash", Trial.study_id, Trial.functional_hash, Trial.task)
 Index("ix_ht_trials_study_state_duration", Trial.study_id, Trial.state, Trial.duration_s)
 
 #: Revision 0012: the second and third objectives as generated columns (NULL unless a finite
