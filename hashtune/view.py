@@ -120,8 +120,7 @@ class StudyView:
 
     def simulated_cost(self) -> SimulatedCost | None:
         """Simulated GPU seconds paid and saved (None unless trials report `simulated_gpu_seconds`)."""
-        rows = self.store.queries.cost_rows(self.study_id, SIMULATED_COST_KEY)
-        return simulated_cost([_CostRow.of(*r) for r in rows]) if rows else None  # type: ignore[misc]
+        return study_simulated_cost(self.store, self.study_id)
 
     def audit_summary(self) -> AuditSummary | None:
         """How far audited cache hits of this study sat from their fresh evaluations (None: none)."""
@@ -162,3 +161,10 @@ class _CostRow(NamedTuple):
         if audit is True:
             attrs["audit"] = True
         return cls(tid, state, fhash, source, attrs)
+
+
+def study_simulated_cost(store: Store, study_id: int) -> SimulatedCost | None:
+    """Simulated GPU seconds a study paid and saved (None unless its trials report
+    `simulated_gpu_seconds`), read from the store in one query."""
+    rows = store.queries.cost_rows(study_id, SIMULATED_COST_KEY)
+    return simulated_cost([_CostRow.of(*r) for r in rows]) if rows else None  # type: ignore[misc]

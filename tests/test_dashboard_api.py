@@ -40,6 +40,11 @@ def test_studies_list_shows_counts_best_and_cache_savings(filled: dict) -> None:
     assert nb["best_value"] == pytest.approx(filled["nb"].best_trial.values[0])
     assert nb["cache_hit_rate"] == pytest.approx(stats.cached / (stats.complete + stats.cached))
     assert nb["eval_seconds_saved"] == pytest.approx(stats.eval_seconds_saved)
+    cost = filled["nb"].simulated_cost()  # the tabular evaluator reports 200 x epoch time
+    assert cost is not None and cost.saved_s > 0
+    assert nb["simulated_gpu_seconds"]["saved"] == pytest.approx(cost.saved_s)
+    assert nb["simulated_gpu_seconds"]["paid"] == pytest.approx(cost.paid_s)
+    assert rows[MULTI]["simulated_gpu_seconds"] is None  # its evaluator reports none
     assert nb["searcher"] == "regularized_evolution" and nb["space"] == "nas_bench_201"
     assert nb["state"] == "idle"
     assert rows[MULTI]["directions"] == ["minimize", "maximize"]

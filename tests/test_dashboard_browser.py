@@ -60,6 +60,14 @@ def open_page(browser, url: str, shot: str | None = None):
     return page, problems
 
 
+def secs(s: float) -> str:
+    """A duration as common.js's `secs` writes it."""
+    for limit, unit, scale in ((1, "ms", 1e-3), (120, "s", 1), (7200, "min", 60)):
+        if s < limit:
+            return f"{s / scale:.1f} {unit}"
+    return f"{s / 3600:.1f} h"
+
+
 def drawn(page, chart: str) -> list[dict]:
     """Scroll chart `#chart` into view, wait until Plotly drew it; its traces (x, y, name)."""
     node = page.locator(f"#{chart}")
@@ -96,6 +104,8 @@ def test_studies_page_lists_both_studies_with_counts_and_savings(browser, site) 
         .inner_text()
         .startswith(f"{100 * stats.cached / (stats.complete + stats.cached):.1f}")
     )
+    saved = nb.simulated_cost().saved_s  # the tabular evaluator's 200 x epoch time per hit
+    assert saved > 0 and row.locator(".gpu-saved").inner_text() == secs(saved)
     page.locator(f"tr[data-study='{nb.study_id}'] input").check()
     page.locator(f"tr[data-study='{site['multi'].study_id}'] input").check()
     page.click("#compare-btn")

@@ -19,6 +19,7 @@ from hashtune.dashboard.importance import param_views
 from hashtune.dashboard.memo import Memo
 from hashtune.dashboard.pareto import front_indices
 from hashtune.store import Store, StudyRecord
+from hashtune.view import study_simulated_cost
 from hashtune.vocabulary import is_maximize
 
 MAX_OTHER_POINTS = 1500
@@ -48,6 +49,7 @@ def _summary(store: Store, row: Any, activity: dict[int, dict[str, Any]]) -> dic
     config = record.config if record else {}
     scored = stats.complete + stats.cached
     act = activity.get(row.id, {"running": False, "last_seen": None})
+    cost = study_simulated_cost(store, row.id)
     return {
         "id": row.id,
         "name": row.name,
@@ -68,6 +70,14 @@ def _summary(store: Store, row: Any, activity: dict[int, dict[str, Any]]) -> dic
         "eval_seconds_saved": stats.eval_seconds_saved,
         "eval_seconds_paid": stats.eval_seconds_paid,
         "unique_functions": stats.unique_functions,
+        # what the evaluations would cost on a GPU, where the evaluator says (tabular benchmarks)
+        "simulated_gpu_seconds": None
+        if cost is None
+        else {
+            "paid": cost.paid_s,
+            "saved": cost.saved_s,
+            "unknown_hits": cost.unknown_hits,
+        },
     }
 
 

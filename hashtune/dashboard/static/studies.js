@@ -18,7 +18,8 @@ async function renderStudies() {
       el("td", {class: "best", text: fmt(s.best_value)}),
       el("td", {class: "hit-rate", text: s.cache_hit_rate === null ? "–" : (100 * s.cache_hit_rate).toFixed(1) + " %"}),
       el("td", {class: "saved", text: String(s.evaluations_saved)}),
-      el("td", {class: "time-saved", text: secs(s.eval_seconds_saved)}));
+      el("td", {class: "time-saved", text: secs(s.eval_seconds_saved)}),
+      el("td", {class: "gpu-saved", text: s.simulated_gpu_seconds ? secs(s.simulated_gpu_seconds.saved) : "–"}));
   }));
   document.body.dataset.loaded = String(rows.length);
   return rows;

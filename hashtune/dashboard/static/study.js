@@ -12,7 +12,9 @@ async function renderSummary() {
     card("by state", stateCounts(meta.trials)), card("best", fmt(meta.best_value)),
     card("directions", meta.directions.join(", ")), card("searcher", meta.searcher || "–"),
     card("space", meta.space || "–"), card("cache hit rate", hit),
-    card("evaluations saved", String(meta.evaluations_saved)), card("time saved", secs(meta.eval_seconds_saved)));
+    card("evaluations saved", String(meta.evaluations_saved)), card("time saved", secs(meta.eval_seconds_saved)),
+    ...(meta.simulated_gpu_seconds ? [card("simulated GPU time saved / paid", secs(meta.simulated_gpu_seconds.saved) +
+      " / " + secs(meta.simulated_gpu_seconds.paid))] : []));
   document.getElementById("summary").dataset.total = String(meta.total_trials);
 }
 
