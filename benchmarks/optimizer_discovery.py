@@ -75,8 +75,6 @@ def search(
     hash_s = train_s = 0.0
     memo: dict[tuple, str] = {}
     hashed = 0
-    finalists: dict[tuple, tuple[float, SlotProgram]] = {}  # live code -> (top-rung score, prog)
-    last = len(scorers) - 1
     while time.perf_counter() - t0 < a.budget_s:
         if len(population) < a.population:
             progs = [
@@ -107,8 +105,6 @@ def search(
             seen.add(k)
             if (rung, f) > (best[1], best[0]):
                 best = (f, rung, p, k)
-            if rung == last:
-                finalists[p.live_key()] = (f, p)
         while len(population) > a.population:
             population.popleft()
         generations += 1
@@ -129,7 +125,7 @@ def search(
             }
         )
     top = sorted({k: (f, p) for p, k, f in population}.values(), key=lambda x: -x[0])[: a.top]
-    final = sorted(finalists.values(), key=lambda x: -x[0])[: a.finalists]
+    final = distinct_functions(funnel.finalists(8 * a.finalists), a.finalists)
     return {
         "fec": fec,
         "seconds": time.perf_counter() - t0,
@@ -153,6 +149,21 @@ def search(
         "finalist_fitness": [f for f, _ in final],
         "curve": curve[:: max(1, len(curve) // 200)],
     }
+
+
+def distinct_functions(ranked: list[tuple[str, float, Any]], n: int) -> list[tuple[float, Any]]:
+    """The first `n` of `ranked` (key, score, program), best first, one per functional hash.
+
+    Keys of the FEC search are hashes already; without FEC each proposal is its own key, so the
+    top of the funnel holds many copies of one function: the finalists ranked on validation must
+    be distinct functions (else the validation picks among copies, or among near-copies).
+    """
+    hashes = functional_hashes([p for _, _, p in ranked]) if ranked else []
+    out: dict[str, tuple[float, Any]] = {}
+    for h, (_, f, p) in zip(hashes, ranked, strict=True):
+        if h not in out and len(out) < n:
+            out[h] = (f, p)
+    return list(out.values())
 
 
 def warm_up(scorers: list[SuiteScorer], a: argparse.Namespace) -> dict[str, float]:
