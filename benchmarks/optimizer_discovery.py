@@ -47,7 +47,10 @@ from hashtune.evaluators.optimizer_suite import (  # noqa: E402
 )
 from hashtune.hashing import functional_hashes  # noqa: E402
 from hashtune.hashing.functional_hash import CHUNK  # noqa: E402
-from hashtune.spaces.optimizers.references import reference_programs  # noqa: E402
+from hashtune.spaces.optimizers.references import (  # noqa: E402
+    expressible_programs,
+    reference_programs,
+)
 from hashtune.spaces.optimizers.simplify import simplify  # noqa: E402
 from hashtune.spaces.optimizers.slots import SlotProgram  # noqa: E402
 from hashtune.spaces.optimizers.space import optimizer_program_space  # noqa: E402
@@ -242,7 +245,7 @@ def main() -> None:
     t0 = time.perf_counter()
     scorers = [SuiteScorer(fids[r], population_axis=a.axis) for r in sorted(fids)]
     meta = SuiteScorer(meta_fid, population_axis=a.axis)
-    refs = reference_programs()
+    refs = {**reference_programs(), **expressible_programs()}  # adam_nobc fits the 12 slots
     ref_rows = {r: scorers[r].score(list(refs.values())) for r in range(len(scorers))}
     for r in ref_rows:
         print(
