@@ -95,6 +95,30 @@ def test_funnel_promotes_the_top_and_caches_per_rung():
     assert funnel.stats.paid == {0: len(refs), 1: 2}
 
 
+def test_funnel_cache_hits_take_no_promotion_slot_and_finalists_are_distinct_keys():
+    """With FEC a batch repeats known elites: their cached scores must not crowd out the new
+    functions' promotions (before: the known best took the only slot and nothing new rose)."""
+    refs = reference_programs()
+    rung1 = Fidelity("test1", SMALL.tasks, steps=30, seeds=1, lrs=(1e-3, 1e-1))
+    scorers = [SuiteScorer(SMALL), SuiteScorer(rung1)]
+    funnel = Funnel(scorers, promote_fraction=0.0, min_promote=1, promote_above=FLOOR)
+    funnel.run([("adam", refs["adam"]), ("sgd", refs["sgd"])])
+    assert funnel.stats.paid == {0: 2, 1: 1}  # adam promoted
+    batch = [("adam", refs["adam"])] * 5 + [("lion", refs["lion"]), ("sgd2", refs["sgd"])]
+    fits = funnel.run(batch)
+    assert funnel.stats.paid == {0: 4, 1: 2} and funnel.stats.hits[0] == 5
+    up, down = sorted(["lion", "sgd2"], key=lambda k: -funnel.results[(k, 0)]["score"])
+    assert (up, 1) in funnel.results and (down, 1) not in funnel.results  # the new one's slot
+    assert fits[0][1] == 1 and fits[-1][1] == int(up == "sgd2")
+    funnel.run([("sgd", refs["sgd"])] + [("momentum", refs["momentum"])])  # sgd: decided before
+    assert ("momentum", 1) in funnel.results and ("sgd", 1) not in funnel.results
+    final = funnel.finalists(10)
+    assert [k for k, _, _ in final] == sorted(
+        ["adam", up, "momentum"], key=lambda k: -funnel.results[(k, 1)]["score"]
+    )
+    assert all(p is refs[k.rstrip("2")] for k, _, p in final) and len(funnel.finalists(2)) == 2
+
+
 def test_loss_scale_multiplies_the_loss_and_penalises_an_lr_free_step():
     import dataclasses
 
