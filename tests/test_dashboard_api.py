@@ -50,6 +50,16 @@ def test_studies_list_shows_counts_best_and_cache_savings(filled: dict) -> None:
     assert rows[MULTI]["directions"] == ["minimize", "maximize"]
 
 
+def test_study_detail_has_the_summary_and_the_config(filled: dict) -> None:
+    nb = filled["nb"]
+    d = get(filled, f"/api/studies/{nb.study_id}")
+    assert d["name"] == NB201 and d["total_trials"] == len(nb.trials())
+    assert d["unique_functions"] == nb.stats().unique_functions
+    assert d["config"]["evaluator"]["name"] == "nas_bench_201_tabular"
+    assert d["simulated_gpu_seconds"]["saved"] == pytest.approx(nb.simulated_cost().saved_s)
+    get(filled, "/api/studies/999999", 404)
+
+
 def test_history_best_so_far_only_improves_and_ends_at_the_best(filled: dict) -> None:
     sid = filled["nb"].study_id
     h = get(filled, f"/api/studies/{sid}/history")
