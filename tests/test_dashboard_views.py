@@ -57,6 +57,10 @@ def test_optimizer_program_candidate_shows_its_source() -> None:
     out = render(pg.to_json_str(program))
     assert out["source"] == program.to_source()
     assert "def update(" in out["source"]
+    padded = Program.from_source(ADAM.replace("lr, t):", "lr, t):\n    dead = g * 3.0", 1))
+    shown = render(pg.to_json_str(padded))
+    assert "dead" in shown["source"] and "dead" not in shown["simplified"]  # raw vs readable
+    assert shown["simplified"] == out["simplified"]
 
 
 def test_nb201_candidate_renders_as_pyglove_and_a_cell_graph() -> None:

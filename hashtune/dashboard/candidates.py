@@ -7,6 +7,9 @@ import json
 import re
 from typing import Any
 
+from hashtune.spaces.optimizers.program import Program
+from hashtune.spaces.optimizers.simplify import simplify
+
 _EDGE = re.compile(r"^op_(\d+)_(\d+)$")
 _SPACE_MODULES = (
     "hashtune.spaces.nas_bench_201",
@@ -38,7 +41,7 @@ def _load(text: str) -> Any:
 
 
 def render(text: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`{"pyglove": ..., "source": ..., "cell": {"edges": [...]}}` for what the candidate allows."""
+    """`{"pyglove", "source", "simplified", "cell": {"edges"}}`: what the candidate allows."""
     out: dict[str, Any] = {"raw": text}
     try:
         obj = _load(text)
@@ -57,6 +60,8 @@ def render(text: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
                 out["source"] = obj.to_source()
             except Exception:  # noqa: BLE001
                 pass
+        if isinstance(obj, Program):  # dead code out, constants folded, registers renamed
+            out["simplified"] = simplify(obj).to_source()
     edges = cell_edges(params or {})
     if edges:
         out["cell"] = {"edges": edges}

@@ -19,6 +19,7 @@ function renderCandidate(t) {
   if (t.rendered.source) {
     document.getElementById("source-box").hidden = false;
     document.getElementById("source").textContent = t.rendered.source;
+    document.getElementById("simplified").textContent = t.rendered.simplified || t.rendered.source;
   }
   return t.rendered.cell ? renderCell(t.rendered.cell.edges) : null;
 }
