@@ -160,7 +160,8 @@ def _sample_pivots(db: Database, study_id: int, sign: np.ndarray) -> np.ndarray:
         t = TRIAL_OBJECTIVES  # no IS NOT NULL here: SQLite would walk a value index instead
         where = [*_base(t, study_id, 0), t.c.id.in_([int(i) for i in ids])]
         rows = s.execute(select(*_cols(t, 3)).where(*where)).all()
-    pts = np.array([r for r in rows if None not in r], dtype=float).reshape(-1, len(sign))
+    # tuples: numpy probes a Row for the array protocol key by key (18 ms for 1000 rows)
+    pts = np.array([tuple(r) for r in rows if None not in r], dtype=float).reshape(-1, len(sign))
     return pick_pivots(pts * sign, PIVOTS)
 
 
@@ -170,7 +171,9 @@ def pick_pivots(points: np.ndarray, n: int) -> np.ndarray:
     if len(points) == 0:
         return points
     front = points[peel_front(points)]
-    below = np.all(points[None, :, :] <= front[:, None, :], axis=2)  # pivot x point
+    below = np.ones((len(front), len(points)), dtype=bool)  # pivot x point, plane by plane
+    for j in range(points.shape[1]):
+        below &= points[None, :, j] <= front[:, j, None]
     picked: list[int] = []
     free = np.ones(len(points), dtype=bool)
     for _ in range(min(n, len(front))):
@@ -247,7 +250,12 @@ def peel_front(points: np.ndarray, block: int = 64) -> list[int]:
 
 
 def _dominated(pts: np.ndarray, by: np.ndarray) -> np.ndarray:
-    """Which rows of `pts` some row of `by` dominates (maximisation)."""
-    le = pts[None, :, :] <= by[:, None, :]
-    lt = pts[None, :, :] < by[:, None, :]
-    return (le.all(axis=2) & lt.any(axis=2)).any(axis=0)
+    """Which rows of `pts` some row of `by` dominates (maximisation). One objective at a time
+    on (by x pts) planes: 10x faster than reducing a (by x pts x d) cube over its short axis."""
+    le = np.ones((len(by), len(pts)), dtype=bool)
+    lt = np.zeros_like(le)
+    for j in range(pts.shape[1]):
+        a, b = pts[None, :, j], by[:, j, None]
+        le &= a <= b
+        lt |= a < b
+    return (le & lt).any(axis=0)
