@@ -175,7 +175,7 @@ def encode(
     ]
     n = pad_to or -(-max([*lengths, 1]) // multiple) * multiple
     arrs = [
-        program_arrays(s, p.outputs, INPUTS, pad=n) if s is not None else p.arrays(n)
+        program_arrays(s, p.live_outputs(), INPUTS, pad=n) if s is not None else p.arrays(n)
         for s, p in zip(lives, programs, strict=True)
     ]
     fields = []

@@ -35,8 +35,9 @@ HASH_CHARS = 32
 #: Version of the hash algorithm, digested into every hash (and part of every cache key): bump it
 #: whenever a change alters digests (probes, quantisation, parameter rule), so entries stored
 #: under an older version are never matched. v3: log-scale probes across magnitudes, per-batch
-#: flush.
-HASH_VERSION = "v3"
+#: flush. v4: optimizer programs' dead state (never read by the update, directly or through live
+#: state) is passed through, so programs differing only there hash alike.
+HASH_VERSION = "v4"
 #: `BATCHED_META_KEY` (spaces.base) names the batched form: `(batched_fn, data)`, where
 #: `batched_fn(param_fn, data, *inputs)` equals `fn(param_fn, *inputs)`, `data` is a pytree of
 #: arrays (e.g. op indices). Executables sharing `batched_fn` (the same object) and data shapes are

@@ -115,6 +115,14 @@ def check_hash_speed(r: dict[str, Any]) -> None:
     assert r["nb201"]["hash_classes"] >= 1 and positive(r["programs"]["programs_per_s"])
 
 
+def check_dead_state(r: dict[str, Any]) -> None:
+    assert set(r["generators"]) == {"init", "random", "children"}
+    for g in r["generators"].values():  # the fix only merges hashes, and both paths agree
+        assert g["n"] == 60 and g["slot_equals_program"] and g["any_dead"] >= g["dead_computed"]
+        assert 1 <= g["distinct_after"] <= g["distinct_before"] <= g["n"]
+        assert g["hash_changed"] <= g["dead_computed"]
+
+
 def check_hash_devices(r: dict[str, Any]) -> None:
     assert len(r["hashes"]["nb201"]) == 200 and len(r["hashes"]["programs"]) == 10
     assert len(r["hashes"]["mlp"]) == 3 and len(r["hashes"]["callables"]) == 9
@@ -165,6 +173,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "collisions": check_collisions,
     "hash_speed": check_hash_speed,
     "hash_devices": check_hash_devices,
+    "dead_state": check_dead_state,
     "nb201_partition": check_nb201_partition,
     "make_nb201_fixture": check_make_nb201_fixture,
     "dashboard": check_dashboard,

@@ -46,6 +46,9 @@ EQUAL = {
         "s = maximum(g, m)\nreturn s, m, v",
         "s = -minimum(-g, -m)\nreturn s, m, v",
     ),
+    # state the update never reads is dead: what is stored there cannot change training
+    "dead_state_swapped": ("return g, m, v", "return g, v, m"),
+    "dead_state_kept_vs_updated": ("return g * lr, m, v", "m = g\nreturn g * lr, m, v"),
     "reassociated_lion": (
         "c = interp(g, m, 0.9)\nu = sign(c) * lr\nm = interp(g, m, 0.99)\nreturn u, m, v",
         "m2 = m * 0.99 + g * 0.01\nu = lr * sign(m * 0.9 + g * 0.1)\nreturn u, m2, v",
@@ -60,8 +63,8 @@ DIFFERENT = {
     "const_1e-6_relative": ("return g * lr, m, v", "return g * lr * 1.000001, m, v"),
     "sign_vs_identity": ("return sign(g) * lr, m, v", "return g * lr, m, v"),
     "one_op_differs": ("return maximum(g, m), m, v", "return minimum(g, m), m, v"),
-    "outputs_swapped": ("return g, m, v", "return g, v, m"),
-    "state_kept_vs_updated": ("return g * lr, m, v", "m = g\nreturn g * lr, m, v"),
+    "outputs_swapped": ("return g * m + v, m, v", "return g * m + v, v, m"),
+    "state_kept_vs_updated": ("return (g + m) * lr, m, v", "m = g\nreturn (g + m) * lr, m, v"),
     "where_the_momentum_goes": (
         "m = m * 0.9 + g\nreturn m * lr, m, v",
         "m = m + g * 0.9\nreturn m * lr, m, v",

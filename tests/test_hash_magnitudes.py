@@ -38,7 +38,10 @@ APART_AT_MAGNITUDES = {
     "clip_at_1": ("return clip(g, 1.0) * lr, m, v", "return g * lr, m, v"),
     "minimum_at_2": ("return minimum(g, 2.0) * lr, m, v", "return g * lr, m, v"),
     "maximum_at_minus_2": ("return maximum(g, -2.0) * lr, m, v", "return g * lr, m, v"),
-    "v_capped_at_1": ("return g * lr, m, minimum(v, 1.0)", "return g * lr, m, v"),
+    "v_capped_at_1": (  # the update reads v, so v is live state (dead state is passed through)
+        "return g * lr / (sqrt(v) + 1.0), m, minimum(v, 1.0)",
+        "return g * lr / (sqrt(v) + 1.0), m, v",
+    ),
     "lr_capped_at_half": ("return g * minimum(lr, 0.5), m, v", "return g * lr, m, v"),
     "adam_eps_matters_for_tiny_v": (
         "return g * lr / (sqrt(v) + 1e-08), m, v",
@@ -63,7 +66,10 @@ EQUAL_AT_MAGNITUDES = {
         "return g * lr / (sqrt(v) + 1e-08), m, v",
         "d = sqrt(v) + 1e-08\nreturn g * (lr / d), m, v",
     ),
-    "exp_log_over_22_decades": ("return g * lr, m, exp(log(v))", "return g * lr, m, v"),
+    "exp_log_over_22_decades": (
+        "return g * lr / (v + 1.0), m, exp(log(v))",
+        "return g * lr / (v + 1.0), m, v",
+    ),
     "fourth_power": ("return square(square(g)), m, v", "return pow(g, 4.0), m, v"),
     "sum_and_difference": ("return (w + g) - (w - g), m, v", "return g * 2.0, m, v"),
 }

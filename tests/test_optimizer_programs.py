@@ -172,7 +172,8 @@ def test_as_function_is_jittable_and_broadcasts():
     w = jnp.ones((4,))
     u, m, v = fn(w, w, 0 * w, 0 * w, 0.1, 1.0)
     np.testing.assert_allclose(u, 0.1 * np.ones(4), rtol=1e-5)  # bias-corrected first step = lr
-    const = Program.from_source("def f(w, g, m, v, lr):\n    return 0.0, m, 1.0 / 0.0\n")
+    # the update reads v, so v is live state and its constant output is kept
+    const = Program.from_source("def f(w, g, m, v, lr):\n    return v * 0.0, m, 1.0 / 0.0\n")
     u, m, v = const.as_function()(w, w, w, w, 0.1)
     assert u.shape == (4,) and not np.any(np.isfinite(v))  # plain semantics: 1/0 = inf
 

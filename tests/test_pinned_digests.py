@@ -50,6 +50,17 @@ PINNED: dict[str, dict[str, str]] = {
         "symbolic_dict": "sym-5090d7cce78470ae2e6f4a28420a",
         "callable": "81e6a01a2cb8b36a6dcb6ce7981ab542",
     },
+    # v4: optimizer programs' dead state passed through (Adam's and Lion's state is all live:
+    # their v3 digests are unchanged under v3's head; only the version in the head moved these)
+    "v4": {
+        "nb201_cell_a": "75714aaadb41ebb3c3e70b2fdf12b4bb",
+        "nb201_cell_b": "863890218594fa90da08e3b842cd84ba",
+        "program_adam": "4535c16216d1478d6493d55380d77e91",
+        "program_lion": "3ed7b17728d0a774642fb1ebdf804452",
+        "mlp_tanh_32_16": "cdde9813ce60c87bb2b243d0cb5a1e83",
+        "symbolic_dict": "sym-5090d7cce78470ae2e6f4a28420a",
+        "callable": "d8bb71c617e7e3a30deb0e7f173e15ee",
+    },
 }
 
 

@@ -44,7 +44,7 @@ def test_batched_form_equals_eager_program_on_random_programs() -> None:
 
 def test_long_programs_are_padded_and_constant_outputs_kept() -> None:
     body = "".join(f"    a{i} = a{i - 1} * 0.5 + g\n" for i in range(1, 10))
-    src = f"def f(w, g, m, v, lr):\n    a0 = g\n{body}    return a9 * lr, 0.25, v\n"
+    src = f"def f(w, g, m, v, lr):\n    a0 = g\n{body}    return a9 * lr + m, 0.25, v\n"
     program = Program.from_source(src)
     data = program_arrays(program.live_statements(), program.outputs, INPUTS)
     n = len(program.live_statements())

@@ -29,6 +29,8 @@ from hashtune.spaces.optimizers.statement import (
 )
 from hashtune.spaces.optimizers.statement import OUTPUTS as OUTPUTS  # re-exported
 
+#: The state inputs, in output order (outputs are `update` then these).
+STATE: tuple[str, ...] = ("m", "v")
 #: Probe vector length of the executable form.
 PROBE_SIZE = 16
 _VEC = (PROBE_SIZE,)
@@ -115,21 +117,34 @@ class Program(pg.Object):
 
     # ---- structure -------------------------------------------------------------------------
 
+    def live_state(self) -> tuple[str, ...]:
+        """The state inputs (`m`, `v`) training reads: those the update reads, then those the next
+        value of a live state reads, to a fixed point. A state not in it is dead: never read."""
+        live: set[str] = set()
+        while True:
+            outs = [self.outputs[0]] + [self.outputs[1 + STATE.index(x)] for x in live]
+            reads = {x for x in STATE if x in _needed(self.statements, outs)[1]} | live
+            if reads == live:
+                return tuple(x for x in STATE if x in live)
+            live = reads
+
+    def live_outputs(self) -> list[str | float]:
+        """The outputs with every dead state passed through (its input): what training sees."""
+        live = self.live_state()
+        return [self.outputs[0]] + [
+            self.outputs[1 + k] if x in live else x for k, x in enumerate(STATE)
+        ]
+
     def live_statements(self) -> list[Statement]:
-        """The statements the outputs depend on, in program order (dead code dropped)."""
-        needed = {a for a in self.outputs if isinstance(a, str)}
-        live: list[Statement] = []
-        for s in reversed(self.statements):
-            if s.target in needed:
-                live.append(s)
-                needed.update(a for a in s.args if isinstance(a, str))
-        return live[::-1]
+        """The statements `live_outputs()` depend on, in program order (dead code and the
+        statements only a dead state needs dropped)."""
+        return _needed(self.statements, self.live_outputs())[0]
 
     def pruned(self) -> Program:
-        """This program without dead statements (computes the same function)."""
+        """This program without dead code, dead state passed through (trains identically)."""
         return Program(
             statements=[s.clone(deep=True) for s in self.live_statements()],
-            outputs=list(self.outputs),
+            outputs=self.live_outputs(),
             uses_step=self.uses_step,
         )
 
@@ -152,12 +167,13 @@ class Program(pg.Object):
     # ---- compilation -----------------------------------------------------------------------
 
     def as_function(self) -> Callable[..., tuple[Any, Any, Any]]:
-        """Pure JAX `fn(w, g, m, v, lr, t=1.0) -> (update, m, v)`, jit-able; dead code is skipped.
+        """Pure JAX `fn(w, g, m, v, lr, t=1.0) -> (update, m, v)`, jit-able; dead code is skipped
+        and a dead state (see `live_state`) is returned as its input.
 
         Outputs are cast to `w`'s dtype and broadcast to its shape.
         """
         body = [(s.target, op_impl(s.op), tuple(s.args)) for s in self.live_statements()]
-        outputs = tuple(self.outputs)
+        outputs = tuple(self.live_outputs())
 
         def fn(w: Any, g: Any, m: Any, v: Any, lr: Any, t: Any = 1.0) -> tuple[Any, Any, Any]:
             import jax.numpy as jnp
@@ -187,7 +203,8 @@ class Program(pg.Object):
         import optax
 
         fn = self.as_function()
-        reads_w = any("w" in s.args for s in self.live_statements()) or "w" in self.outputs
+        live = self.live_statements()
+        reads_w = any("w" in s.args for s in live) or "w" in self.live_outputs()
 
         def init_fn(params: Any) -> ProgramState:
             zeros = jax.tree.map(jnp.zeros_like, params)
@@ -220,7 +237,9 @@ class Program(pg.Object):
         """The form the functional hash probes: `fn(param_fn, w, g, m, v, lr, t)`.
 
         Every program exposes the same six inputs (so hashes of programs that do and do not
-        declare `t` are comparable); `param_fn` is unused, programs have no parameters.
+        declare `t` are comparable); `param_fn` is unused, programs have no parameters. A dead
+        state is its input passed through (`as_function`), in the batched form too, so programs
+        that differ only in state training never reads hash alike.
         """
         fn = self.as_function()
 
@@ -228,13 +247,27 @@ class Program(pg.Object):
             del param_fn
             return fn(w, g, m, v, lr, t)
 
-        data = program_arrays(self.live_statements(), self.outputs, INPUTS)
+        data = program_arrays(self.live_statements(), self.live_outputs(), INPUTS)
         return Executable(
             fn=run,
             inputs=INPUT_SPECS,
             static_key=None,
             meta={"kind": "optimizer_program", BATCHED_META_KEY: (run_program_arrays, data)},
         )
+
+
+def _needed(
+    statements: list[Statement], outputs: list[str | float]
+) -> tuple[list[Statement], set[str]]:
+    """(the statements `outputs` depend on, in order; the input names they or `outputs` read)."""
+    needed = {a for a in outputs if isinstance(a, str)}
+    live: list[Statement] = []
+    for s in reversed(statements):
+        if s.target in needed:
+            live.append(s)
+            needed.discard(s.target)
+            needed.update(a for a in s.args if isinstance(a, str))
+    return live[::-1], needed & set(INPUTS)
 
 
 def parse_program(src: str) -> Program:

@@ -6,7 +6,9 @@ runs in float64; a fold whose value is not finite is left as a statement, so `lo
 visible). Identities applied: `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, `x ** 1`,
 `interp(a, b, 0) = a`, `interp(a, b, 1) = b`, `--x = x`; none that would change inf/nan behaviour
 (`x * 0` stays). Registers are renamed `update`/`m1`/`v1` for the statements defining the outputs
-and `r1, r2, ...` for the rest, in program order.
+and `r1, r2, ...` for the rest, in program order. A state the update never reads (directly or
+through a live state: `Program.live_state`) is dead: its statements are dropped and it is returned
+as its input, as in the functional hash and training (where a dead state is never read).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def _identity(op: str, args: list[Arg], defs: dict[str, Statement]) -> Arg | Non
 
 
 def simplify(program: Program) -> Program:
-    """The readable equivalent of `program` (see module docstring)."""
+    """The readable equivalent of `program`; a dead state is passed through (`return u, m, v`)."""
     env: dict[str, Arg] = {}
     defs: dict[str, Statement] = {}
     stmts: list[Statement] = []
@@ -87,7 +89,7 @@ def simplify(program: Program) -> Program:
         st = Statement(target=s.target, op=s.op, args=args)
         defs[s.target] = st
         stmts.append(st)
-    outputs = [env.get(o, o) if isinstance(o, str) else o for o in program.outputs]
+    outputs = [env.get(o, o) if isinstance(o, str) else o for o in program.live_outputs()]
     pruned = Program(statements=stmts, outputs=outputs, uses_step=program.uses_step).pruned()
     return _rename(pruned)
 

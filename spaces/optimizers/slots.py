@@ -25,7 +25,7 @@ from hashtune.spaces.optimizers.batched import (
 from hashtune.spaces.optimizers.instruction import NOOP, Instruction
 from hashtune.spaces.optimizers.mutations import mutate_instructions
 from hashtune.spaces.optimizers.ops import OP_NAMES
-from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS, Program
+from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS, STATE, Program
 from hashtune.spaces.optimizers.space import OptimizerProgramSpace
 
 _OP_INDEX = {name: i for i, name in enumerate(OP_NAMES)}
@@ -79,16 +79,19 @@ class SlotProgram:
         """The SSA `Program` (PyGlove), e.g. to print or store."""
         return self.space.program_of(self.instrs)
 
+    def live_state(self) -> tuple[str, ...]:
+        """The state registers (`m`, `v`) whose input training reads, as `Program.live_state`."""
+        live: set[str] = set()
+        while True:
+            reads = {x for x in STATE if x in _backward(self.instrs, {"update", *live})[1]} | live
+            if reads == live:
+                return tuple(x for x in STATE if x in live)
+            live = reads
+
     def live(self) -> list[Instruction]:
-        """The non-noop instructions the outputs (`update`, `m`, `v`) depend on, in order."""
-        needed = {"update", "m", "v"}
-        live: list[Instruction] = []
-        for ins in reversed(self.instrs):
-            if ins.op != NOOP and ins.dest in needed:
-                live.append(ins)
-                needed.discard(ins.dest)
-                needed.update(a for a in ins.args if isinstance(a, str))
-        return live[::-1]
+        """The non-noop instructions `update` and the live state depend on, in order (a dead
+        state's instructions dropped: its output is its input, as `Program.live_outputs`)."""
+        return _backward(self.instrs, {"update", *self.live_state()})[0]
 
     def live_key(self) -> tuple[Instruction, ...]:
         """The live instructions as a hashable key: equal keys compute the same function (and so
@@ -115,7 +118,10 @@ class SlotProgram:
                 else:
                     src[k, j] = int(val)
             env[ins.dest] = (False, float(NUM_INPUTS + k))
-        outs = [env["update"], env["m"], env["v"]]
+        live = self.live_state()
+        outs = [env["update"]] + [
+            env[x] if x in live else (False, float(INPUTS.index(x))) for x in STATE
+        ]
         return ProgramArrays(
             op,
             np.arange(NUM_INPUTS, NUM_INPUTS + n, dtype=np.int32),
@@ -147,6 +153,19 @@ class SlotProgram:
                 BATCHED_META_KEY: (run_program_arrays, self.arrays(16)),
             },
         )
+
+
+def _backward(instrs: Sequence[Instruction], outs: set[str]) -> tuple[list[Instruction], set[str]]:
+    """(the non-noop instructions the registers `outs` depend on, in order; the registers whose
+    initial value they read)."""
+    needed = set(outs)
+    live: list[Instruction] = []
+    for ins in reversed(instrs):
+        if ins.op != NOOP and ins.dest in needed:
+            live.append(ins)
+            needed.discard(ins.dest)
+            needed.update(a for a in ins.args if isinstance(a, str))
+    return live[::-1], needed
 
 
 def _edit(space: OptimizerProgramSpace, instrs: list[Instruction], rng: random.Random) -> list:
