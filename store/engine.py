@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from hashtune.store.errors import StoreError
@@ -104,9 +104,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    """Writers take the write lock up front (BEGIN IMMEDIATE) so read-then-write never deadlocks."""
+    """Writers take the write lock up front (BEGIN IMMEDIATE) so read-then-write never deadlocks.
+    Sent to the driver itself (twice per trial: SQLAlchemy's execution costs 4x SQLite's BEGIN);
+    its errors raised as SQLAlchemy's, as `exec_driver_sql` raised them."""
     write = conn.get_execution_options().get("hashtune_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    sql = "BEGIN IMMEDIATE" if write else "BEGIN"
+    raw = conn.connection.dbapi_connection
+    try:
+        raw.execute(sql)
+    except conn.dialect.loaded_dbapi.Error as e:
+        lost = conn.dialect.is_disconnect(e, raw, None)
+        if lost:
+            conn.invalidate(e)
+        raise DBAPIError.instance(
+            sql, (), e, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from e  # fmt: skip
 
 
 def make_engine(url: str) -> Engine:
