@@ -218,16 +218,12 @@ class OptunaSearcher(Searcher):
         return self._add_encoded(encode_dna(self.space, dna), state, values)
 
     def _add_encoded(self, enc: Encoded, state: OptunaState, values: list[float] | None) -> int:
-        trial = optuna.trial.create_trial(
-            params=enc.params,
-            distributions=enc.distributions,
-            values=values,
-            state=state,
-            user_attrs={CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()},
-        )
-        trial_id = self._storage.create_new_trial(
-            self._study_id, template_trial=TrialTemplate.of(trial)
-        )
+        """Add one encoded trial: the template built directly (`create_trial` builds a trial and
+        validates it, half a resume's cost; params come from their distributions, values are
+        finite floats with COMPLETE and None otherwise, see `_optuna_state`)."""
+        attrs = {CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()}
+        template = TrialTemplate.make(state, values, enc.params, enc.distributions, attrs)
+        trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
         return self._storage.get_trial_number_from_id(trial_id)
 
     # ---- peers -----------------------------------------------------------------------------
