@@ -6,6 +6,9 @@ Systems (`--systems`, comma-separated prefixes):
   ht:{random,re,tpe}:{on,off}:{sqlite,pg}  hashtune Study.optimize, cache on/off, SQLite file or
                                            PostgreSQL (a fresh `overhead_bench_*` database), in-process
   optuna:{random,tpe}:{mem,sqlite,journal} Optuna study.optimize (RandomSampler / TPESampler)
+  optuna:tpe-ht:mem                        the same with hashtune's TPE sampler settings
+                                           (multivariate, constant liar): ht:tpe minus this is
+                                           hashtune's own part of a TPE trial
   pyglove:re:mem                           PyGlove's own regularized evolution (pg.sample)
 Both evolutions: population 50, tournament 10. Repetitions run ABAB (the order of systems is
 reversed every other repetition); the table shows the median over repetitions of wall time of the
@@ -40,6 +43,8 @@ from harness.cli import machine, parser, postgres_database, quiet_libraries, wri
 from harness.problems import toy_hyper, toy_objective, toy_problem  # noqa: E402
 from harness.runners import optuna_sampler, scored_values, temporary_study  # noqa: E402
 
+from hashtune.search.optuna_searchers import TPESearcher  # noqa: E402
+
 WORK = Path(tempfile.gettempdir()) / "loopw" / "overhead"
 #: The store's concept objects whose public methods count as "store" time in `--profile`.
 STORE_CONCEPTS = ("studies", "trials", "queries", "cache", "workers", "artifacts", "dashboard")
@@ -53,6 +58,7 @@ HT = [
     for b in ("sqlite", "pg")
 ]
 OPTUNA = [f"optuna:{s}:{b}" for s in ("random", "tpe") for b in ("mem", "sqlite", "journal")]
+OPTUNA.append("optuna:tpe-ht:mem")
 ALL = HT + OPTUNA + ["pyglove:re:mem"]
 SEARCHERS = {"random": "random", "re": "regularized_evolution", "tpe": "tpe"}
 
@@ -92,9 +98,11 @@ def run_optuna(sampler: str, backend: str, n: int) -> dict:
         path = str(WORK / f"optuna-{uuid.uuid4().hex[:8]}.log")
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
     problem = toy_problem()
-    study = optuna.create_study(
-        storage=storage, sampler=optuna_sampler(sampler, 0), direction=str(problem.direction)
-    )
+    if sampler == "tpe-ht":  # exactly the sampler hashtune's TPE searcher drives
+        made = TPESearcher(problem.space, seed=0).make_sampler(0)
+    else:
+        made = optuna_sampler(sampler, 0)
+    study = optuna.create_study(storage=storage, sampler=made, direction=str(problem.direction))
 
     def obj(trial: optuna.Trial) -> float:
         return toy_objective(problem.suggest(trial))

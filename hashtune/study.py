@@ -20,6 +20,7 @@ from hashtune.artifacts import keep_artifacts
 from hashtune.ask_tell import AskedTrial, AskTell
 from hashtune.budget import Budget
 from hashtune.components import ComponentError, candidate_dna
+from hashtune.dataframe import paused_gc
 from hashtune.evaluators.executors import Executor
 from hashtune.failures import FailureWatch
 from hashtune.hashing.cache_policy import CacheConfig, CachePolicy
@@ -170,15 +171,16 @@ class Study(StudyView):
         Only number, state, DNA JSON and values are read; proposals decode their DNA (and build
         their candidate) only if the searcher uses them (see `StoredProposal`).
         """
-        history: list[tuple[Proposal, Feedback | None]] = [
-            (StoredProposal(number, dna, self.space), stored_feedback(state, values))
-            for number, state, dna, values in self.store.queries.history(self.study_id)
-        ]
-        monitor = self.parts.pruner
-        if monitor.pruner is not None:  # pruners learn every finished trial, curves included
-            monitor.restore(self.store.trials.list(self.study_id))
-        self.searcher.restore(history)
-        self.peers.mark_known(p.number for p, _ in history)
+        with paused_gc():  # a 10k-trial history is ~10^5 objects: no cyclic GC passes over them
+            history: list[tuple[Proposal, Feedback | None]] = [
+                (StoredProposal(number, dna, self.space), stored_feedback(state, values))
+                for number, state, dna, values in self.store.queries.history(self.study_id)
+            ]
+            monitor = self.parts.pruner
+            if monitor.pruner is not None:  # pruners learn every finished trial, curves too
+                monitor.restore(self.store.trials.list(self.study_id))
+            self.searcher.restore(history)
+            self.peers.mark_known(p.number for p, _ in history)
 
     # -- running -----------------------------------------------------------------------------
 

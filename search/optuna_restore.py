@@ -8,11 +8,12 @@ decode the DNA and use `encode_dna`), and `encode` returns None for JSON it does
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pyglove as pg
 from optuna.distributions import BaseDistribution, IntDistribution
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from hashtune.search.optuna_space import Encoded, float_distribution, one_distribution
 from hashtune.spaces.base import Space
@@ -69,9 +70,24 @@ class TrialTemplate(FrozenTrial):
     dicts and shares the distributions (immutable), giving an equal plain `FrozenTrial`."""
 
     @classmethod
-    def of(cls, trial: FrozenTrial) -> TrialTemplate:
-        """`trial` (from `optuna.trial.create_trial`, so validated) as a template."""
-        return cls(**_fields(trial))
+    def make(
+        cls,
+        state: TrialState,
+        values: list[float] | None,
+        params: dict[str, Any],
+        distributions: dict[str, BaseDistribution],
+        user_attrs: dict[str, Any],
+    ) -> TrialTemplate:
+        """The trial `create_trial(state=..., values=..., ...)` gives, built without its
+        validation (the caller's params come from their own distributions)."""
+        now = datetime.now()
+        return cls(
+            number=-1, trial_id=-1, state=state, value=None, values=values,
+            datetime_start=None if state == TrialState.WAITING else now,
+            datetime_complete=now if state.is_finished() else None,
+            params=params, distributions=distributions, user_attrs=user_attrs,
+            system_attrs={}, intermediate_values={},
+        )  # fmt: skip
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FrozenTrial:
         return FrozenTrial(**_fields(self))

@@ -35,7 +35,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from hashtune.spaces.base import Space
+from hashtune.spaces.base import Genome, Space
+from hashtune.spaces.fast_dna import PlainDNA, as_dna
 
 #: Largest number of valid selections of a constrained `manyof` mapped to one joint categorical.
 MAX_JOINT_CHOICES = 128
@@ -318,20 +319,29 @@ class _FromTrial(_Walk):
         return value
 
 
-def _dna(space: Space | pg.geno.Space, walk: _Walk) -> pg.DNA:
+def _genome(space: Space | pg.geno.Space, walk: _Walk) -> Genome:
+    """The DNA `walk` decides: `PlainDNA` where the space carries it, else a `pg.DNA`."""
     spec = _spec_of(space)
     walk.space(spec)
-    codec = space.codec if isinstance(space, Space) else None
-    if codec is not None:  # the space's precomputed map: no `DNA.from_dict`
-        return codec.dna(codec.from_decisions(walk.dna_values))
+    if isinstance(space, Space):
+        plain = space.plain_codec
+        if plain is not None:
+            return PlainDNA(plain, plain.from_decisions(walk.dna_values))
+        codec = space.codec
+        if codec is not None:  # the space's precomputed map: no `DNA.from_dict`
+            return codec.dna(codec.from_decisions(walk.dna_values))
     dna = pg.DNA.from_dict(walk.dna_values, spec)
     dna.use_spec(spec)
     return dna
 
 
-def encode_dna(space: Space | pg.geno.Space, dna: pg.DNA) -> Encoded:
-    """The active Optuna params of `dna`, their distributions and its custom decision values."""
+def encode_dna(space: Space | pg.geno.Space, dna: Genome) -> Encoded:
+    """The active Optuna params of `dna` (either kind), their distributions and custom values."""
     spec = _spec_of(space)
+    if isinstance(dna, PlainDNA):
+        walk = _FromDNA(dna.codec.decisions(dna.values))
+        walk.space(spec)
+        return walk.out
     dna.use_spec(spec)
     codec = space.codec if isinstance(space, Space) else None
     if codec is not None:
@@ -347,25 +357,23 @@ def optuna_params_from_dna(space: Space | pg.geno.Space, dna: pg.DNA) -> dict[st
     return encode_dna(space, dna).params
 
 
-def optuna_distributions_from_dna(
-    space: Space | pg.geno.Space, dna: pg.DNA
-) -> dict[str, BaseDistribution]:
-    """Optuna parameter name → distribution for the active decision points of `dna`."""
-    return encode_dna(space, dna).distributions
-
-
 def dna_from_optuna_params(
     space: Space | pg.geno.Space,
     params: Mapping[str, Any],
     custom: Mapping[str, Any] | None = None,
 ) -> pg.DNA:
     """The DNA that `params` (plus `custom` decision values, if the space has any) select."""
-    return _dna(space, _FromParams(params, custom or {}))
+    return as_dna(_genome(space, _FromParams(params, custom or {})))
+
+
+def suggest_genome(space: Space | pg.geno.Space, trial: optuna.Trial, seed: int = 0) -> Genome:
+    """`suggest_dna`, the DNA as the space carries it (`PlainDNA` where it can: no `pg.DNA`)."""
+    return _genome(space, _FromTrial(trial, seed))
 
 
 def suggest_dna(space: Space | pg.geno.Space, trial: optuna.trial.Trial, seed: int = 0) -> pg.DNA:
     """Suggest the active decision points of `space` on `trial` (ask side) and return the DNA."""
-    return _dna(space, _FromTrial(trial, seed))
+    return as_dna(suggest_genome(space, trial, seed))
 
 
 def custom_values_of_trial(trial: optuna.trial.FrozenTrial | optuna.trial.Trial) -> dict[str, Any]:

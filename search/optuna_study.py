@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import optuna
-import pyglove as pg
 from optuna.samplers import BaseSampler
 from optuna.trial import TrialState as OptunaState
 
@@ -36,9 +35,9 @@ from hashtune.search.optuna_space import (
     Encoded,
     encode_dna,
     grid_in_space,
-    suggest_dna,
+    suggest_genome,
 )
-from hashtune.spaces.base import Space
+from hashtune.spaces.base import Genome, Space
 from hashtune.vocabulary import SCORED_STATES, Direction, TrialState
 
 SamplerArg = BaseSampler | Callable[[int], BaseSampler] | None
@@ -148,7 +147,7 @@ class OptunaSearcher(Searcher):
                 # Last attempt: a random unbooked DNA, through Optuna's queue (proposed as asked).
                 forced = attempt == self.max_dedup_tries and self._enqueue_random_unseen()
                 trial = self.study.ask()
-                dna = suggest_dna(self.space, trial, seed=self.seed)
+                dna = suggest_genome(self.space, trial, seed=self.seed)  # no pg.DNA built
                 key = self.space.dna_key(dna)  # once: booked here, reused by `tell`
                 book = self.book
                 if forced or not (key in book.seen or key in book.peer_keys) or book.exhausted():
@@ -168,21 +167,21 @@ class OptunaSearcher(Searcher):
         if proposal.number in self._pending:
             raise ValueError(f"trial `number` {proposal.number} already has a pending proposal")
         with quiet_optuna():
-            self._enqueue_params(proposal.dna)
+            self._enqueue_params(proposal.genome)
             trial = self.study.ask()
-            suggest_dna(self.space, trial, seed=self.seed)  # the params of the queued DNA
+            suggest_genome(self.space, trial, seed=self.seed)  # the params of the queued DNA
         self._pending[proposal.number] = trial
         self.book.record(proposal)
 
     def _enqueue_random_unseen(self) -> bool:
         """Queue a random DNA that is not booked (64 draws at most); whether one was queued."""
         child = Deduped(RandomDNA(), tries=64)(None, self)
-        if self.book.known(child.dna):
+        if self.book.known(child.genome):
             return False
-        self._enqueue_params(child.dna)
+        self._enqueue_params(child.genome)
         return True
 
-    def _enqueue_params(self, dna: pg.DNA) -> None:
+    def _enqueue_params(self, dna: Genome) -> None:
         enc = encode_dna(self.space, dna)
         attrs = {CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()}
         self.study.enqueue_trial(enc.params, user_attrs=attrs or None)
@@ -197,7 +196,7 @@ class OptunaSearcher(Searcher):
         pending = self._pending.pop(proposal.number, None)
         with quiet_optuna():
             if pending is None:  # Not asked by this study (e.g. after a restart): add it whole.
-                self._add_finished(proposal.dna, state, values)
+                self._add_finished(proposal.genome, state, values)
             else:
                 self._tell(pending, values=values, state=state)
         self._told.add(proposal.number)
@@ -211,24 +210,20 @@ class OptunaSearcher(Searcher):
                 f"{self.directions!r}"
             )
 
-    def _add_finished(self, dna: pg.DNA, state: OptunaState, values: list[float] | None) -> None:
+    def _add_finished(self, dna: Genome, state: OptunaState, values: list[float] | None) -> None:
         self._add_trial(dna, state, values)
 
-    def _add_trial(self, dna: pg.DNA, state: OptunaState, values: list[float] | None) -> int:
+    def _add_trial(self, dna: Genome, state: OptunaState, values: list[float] | None) -> int:
         """Add `dna` to the private study as a trial in `state`; its Optuna trial number."""
         return self._add_encoded(encode_dna(self.space, dna), state, values)
 
     def _add_encoded(self, enc: Encoded, state: OptunaState, values: list[float] | None) -> int:
-        trial = optuna.trial.create_trial(
-            params=enc.params,
-            distributions=enc.distributions,
-            values=values,
-            state=state,
-            user_attrs={CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()},
-        )
-        trial_id = self._storage.create_new_trial(
-            self._study_id, template_trial=TrialTemplate.of(trial)
-        )
+        """Add one encoded trial: the template built directly (`create_trial` builds a trial and
+        validates it, half a resume's cost; params come from their distributions, values are
+        finite floats with COMPLETE and None otherwise, see `_optuna_state`)."""
+        attrs = {CUSTOM_ATTR_PREFIX + k: v for k, v in enc.custom.items()}
+        template = TrialTemplate.make(state, values, enc.params, enc.distributions, attrs)
+        trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
         return self._storage.get_trial_number_from_id(trial_id)
 
     # ---- peers -----------------------------------------------------------------------------
@@ -257,7 +252,9 @@ class OptunaSearcher(Searcher):
                 self._tell(running, state=OptunaState.FAIL)
             for number, p in now.items():
                 if number not in self._peer_running:
-                    self._peer_running[number] = self._add_trial(p.dna, OptunaState.RUNNING, None)
+                    self._peer_running[number] = self._add_trial(
+                        p.genome, OptunaState.RUNNING, None
+                    )
         self.book.set_peers(list(now.values()))
 
     def _trial_id(self, number: int) -> int:
@@ -288,7 +285,7 @@ class OptunaSearcher(Searcher):
                 self._check_values(feedback)
                 enc = encode(proposal)
                 if enc is None:
-                    self._add_finished(proposal.dna, *_optuna_state(feedback))
+                    self._add_finished(proposal.genome, *_optuna_state(feedback))
                 else:
                     self._add_encoded(enc, *_optuna_state(feedback))
                 self._told.add(proposal.number)

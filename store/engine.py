@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from hashtune.store.errors import StoreError
@@ -22,6 +22,13 @@ from hashtune.store.models import VERSION_TABLE, Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+#: WAL pages before SQLite copies them back into the file (its default: 1,000). A trial rewrites
+#: the same few dozen index and table pages in every commit; a checkpoint copies each page
+#: once however often it changed, so a longer WAL means far fewer copies and fsyncs per trial.
+#: Commits are as durable as before (WAL, synchronous=NORMAL); the WAL is cut back to
+#: SQLITE_WAL_LIMIT_BYTES once checkpointed.
+SQLITE_WAL_AUTOCHECKPOINT = 10_000
+SQLITE_WAL_LIMIT_BYTES = 64 << 20
 #: Alembic's version table of stores from before the `ht_` prefix.
 LEGACY_VERSION_TABLE = "alembic_version"
 _PG_MIGRATION_LOCK = 0x6861_7368_74  # arbitrary advisory-lock key ("hasht")
@@ -44,8 +51,12 @@ def _finite(obj: Any) -> Any:
 
 
 def json_dumps(obj: Any) -> str:
-    """JSON encoder for JSON columns: strict JSON on every backend."""
-    return json.dumps(_finite(obj), allow_nan=False, default=_default)
+    """JSON encoder for JSON columns: strict JSON on every backend (non-finite floats as
+    strings, the walk that replaces them only when the plain encoding finds one)."""
+    try:
+        return json.dumps(obj, allow_nan=False, default=_default)
+    except ValueError:
+        return json.dumps(_finite(obj), allow_nan=False, default=_default)
 
 
 def _default(obj: Any) -> Any:
@@ -86,14 +97,29 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_AUTOCHECKPOINT}")
+    cur.execute(f"PRAGMA journal_size_limit = {SQLITE_WAL_LIMIT_BYTES}")
     cur.execute("PRAGMA foreign_keys = ON")
     cur.close()
 
 
 def _sqlite_begin(conn: Any) -> None:
-    """Writers take the write lock up front (BEGIN IMMEDIATE) so read-then-write never deadlocks."""
+    """Writers take the write lock up front (BEGIN IMMEDIATE) so read-then-write never deadlocks.
+    Sent to the driver itself (twice per trial: SQLAlchemy's execution costs 4x SQLite's BEGIN);
+    its errors raised as SQLAlchemy's, as `exec_driver_sql` raised them."""
     write = conn.get_execution_options().get("hashtune_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    sql = "BEGIN IMMEDIATE" if write else "BEGIN"
+    raw = conn.connection.dbapi_connection
+    try:
+        raw.execute(sql)
+    except conn.dialect.loaded_dbapi.Error as e:
+        lost = conn.dialect.is_disconnect(e, raw, None)
+        if lost:
+            conn.invalidate(e)
+        raise DBAPIError.instance(
+            sql, (), e, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from e  # fmt: skip
 
 
 def make_engine(url: str) -> Engine:

@@ -44,7 +44,8 @@ _NEXT_NUMBER = (
     .scalar_subquery()
 )
 
-#: A PENDING reservation with the study's next number (parameters: p_study, p_worker, p_now).
+#: A PENDING reservation with the study's next number (parameters: p_study, p_worker, p_now),
+#: RETURNING its id and number (the caller knows the rest: what it wrote).
 RESERVE = (
     insert(T)
     .values(
@@ -57,7 +58,7 @@ RESERVE = (
         worker=_p("p_worker"),
         heartbeat_at=_p("p_now"),
     )  # fmt: skip
-    .returning(*T.c)
+    .returning(T.c.id, T.c.number)
 )
 
 #: Trials up to p_number counted against the study's total (all but INTERRUPTED ones).

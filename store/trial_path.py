@@ -49,11 +49,25 @@ def check_values(values: Any, field: str) -> list[float]:
         raise ValueError(f"`{field}` must be a list of floats, got {values!r}") from e
 
 
+#: The columns of a fresh reservation that `RESERVE` leaves NULL.
+_UNSET = dict.fromkeys(
+    ("dna", "value", "values", "error", "started_at", "finished_at", "duration_s",
+     "functional_hash", "task", "cached_from_trial_id"),
+)  # fmt: skip
+
+
 def reserve_row(conn: Connection, study_id: int, worker: str | None) -> TrialRecord:
-    """INSERT the study's next number as a PENDING reservation (one statement, RETURNING)."""
-    params = {"p_study": study_id, "p_worker": worker, "p_now": utcnow(), "p_empty": {},
+    """INSERT the study's next number as a PENDING reservation (one statement, RETURNING its id
+    and number; the record is built from what was written)."""
+    now = utcnow()
+    params = {"p_study": study_id, "p_worker": worker, "p_now": now, "p_empty": {},
               "p_empty2": {}}  # fmt: skip
-    return trial_record(hot.rows(conn, sql.RESERVE, params)[0])
+    row = hot.rows(conn, sql.RESERVE, params)[0]
+    return trial_record(
+        {**_UNSET, "id": row["id"], "study_id": study_id, "number": row["number"],
+         "state": str(TrialState.PENDING), "candidate": "", "params": {}, "user_attrs": {},
+         "worker": worker, "heartbeat_at": now}
+    )  # fmt: skip
 
 
 def budget_count(conn: Connection, study_id: int, up_to_number: int) -> int:

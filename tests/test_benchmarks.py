@@ -56,6 +56,12 @@ def check_searchers(r: dict[str, Any]) -> None:
         assert positive(row["30"]["ms_mean"])
 
 
+def check_ab(r: dict[str, Any]) -> None:
+    (per_root,) = r["results"].values()  # one system at one trial count, one root (".,.")
+    (runs,) = per_root.values()
+    assert len(runs) == 2 and all(positive(ms) for ms in runs)
+
+
 def check_fec(r: dict[str, Any]) -> None:
     space = r["spaces"]["nb201"]
     assert r["complete"] and len(space["runs"]) == 6
@@ -164,6 +170,7 @@ def check_discovery_suites(r: dict[str, Any]) -> None:
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "searchers": check_searchers,
     "fec": check_fec,
+    "ab": check_ab,
     "overhead": check_overhead,
     "scaling": check_scaling,
     "peer_learning": check_peer_learning,
