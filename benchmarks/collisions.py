@@ -304,7 +304,8 @@ def count(merges: list, splits: list, wide: dict, in_range: dict) -> dict[str, A
 
 
 def check_faithful(space, genes, data, m: int) -> dict[str, Any]:
-    """The study's v3 digests equal `functional_hash` of the same programs built as `Program`s;
+    """The study's digests (dead state passed through) equal `functional_hash` of the same
+    programs built as `Program`s;
     and the hash rates of the real API: batched (cold and warm), one at a time, v2 eager."""
     t0 = time.perf_counter()
     progs = [space.program_of(instructions(space, g)) for g in genes[:m]]
@@ -322,7 +323,13 @@ def check_faithful(space, genes, data, m: int) -> dict[str, Any]:
     for p in few:
         functional_hash(Executable(p.executable().fn, V2_SPECS))  # v2: eager, unit ranges
     rates["v2_eager_per_s"] = len(few) / (time.perf_counter() - t0)
-    out = outputs(data, Probe.from_specs(INPUT_SPECS), 0, m)
+    probe = Probe.from_specs(INPUT_SPECS)
+    out = outputs(data, probe, 0, m)
+    for i, prog in enumerate(progs):  # a dead state is passed through (its output is its input)
+        for j, name in ((1, "m"), (2, "v")):
+            if name not in prog.live_state():
+                x = probe.stacked[INPUTS.index(name)]
+                out[i, j] = np.broadcast_to(x.reshape(x.shape[0], -1), out.shape[2:])
     ours = [output_digest(list(o)) for o in out]
     agree = sum(a == b for a, b in zip(real, ours, strict=True))
     return {"programs": m, "agree": agree, "single_agree": singles == real[: len(few)]} | rates
