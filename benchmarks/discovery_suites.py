@@ -28,23 +28,18 @@ from hashtune.evaluators.optimizer_suite import (  # noqa: E402
     scaled_fidelity,
 )
 from hashtune.spaces.optimizers.program import Program  # noqa: E402
-from hashtune.spaces.optimizers.references import reference_programs  # noqa: E402
+from hashtune.spaces.optimizers.references import (  # noqa: E402
+    expressible_programs,
+    reference_programs,
+)
 
-ADAM_NO_BIAS_CORRECTION = """\
-def update(w, g, m, v, lr):
-    m = interp(g, m, 0.9)
-    v = interp(square(g), v, 0.999)
-    update = lr * m / (sqrt(v) + 1e-08)
-    return update, m, v
-"""
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 RUNS = [DOCS / f"optimizer_discovery_h200_run{i}.json" for i in (1, 2)]
 
 
 def programs(runs: list[Path]) -> dict[str, Program]:
     """References, Adam without bias correction, and each run's best program (raw source)."""
-    out = dict(reference_programs())
-    out["adam_nobc"] = Program.from_source(ADAM_NO_BIAS_CORRECTION)
+    out = dict(reference_programs()) | dict(expressible_programs())
     for path in runs:
         for r in json.loads(path.read_text())["runs"]:
             name = f"{path.stem.rsplit('_', 1)[-1]}_{'fec' if r['fec'] else 'nofec'}_best"

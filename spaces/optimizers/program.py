@@ -120,13 +120,12 @@ class Program(pg.Object):
     def live_state(self) -> tuple[str, ...]:
         """The state inputs (`m`, `v`) training reads: those the update reads, then those the next
         value of a live state reads, to a fixed point. A state not in it is dead: never read."""
-        live: set[str] = set()
-        while True:
+
+        def reads(live: set[str]) -> set[str]:
             outs = [self.outputs[0]] + [self.outputs[1 + STATE.index(x)] for x in live]
-            reads = {x for x in STATE if x in _needed(self.statements, outs)[1]} | live
-            if reads == live:
-                return tuple(x for x in STATE if x in live)
-            live = reads
+            return _needed(self.statements, outs)[1]
+
+        return state_closure(reads)
 
     def live_outputs(self) -> list[str | float]:
         """The outputs with every dead state passed through (its input): what training sees."""
@@ -254,6 +253,17 @@ class Program(pg.Object):
             static_key=None,
             meta={"kind": "optimizer_program", BATCHED_META_KEY: (run_program_arrays, data)},
         )
+
+
+def state_closure(reads: Callable[[set[str]], set[str]]) -> tuple[str, ...]:
+    """The live state inputs, in `STATE` order: the fixed point of `live |= reads(live)`, where
+    `reads(live)` names the inputs the update and the next values of the states in `live` read."""
+    live: set[str] = set()
+    while True:
+        grown = {x for x in STATE if x in reads(live)} | live
+        if grown == live:
+            return tuple(x for x in STATE if x in live)
+        live = grown
 
 
 def _needed(

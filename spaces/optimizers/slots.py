@@ -25,7 +25,13 @@ from hashtune.spaces.optimizers.batched import (
 from hashtune.spaces.optimizers.instruction import NOOP, Instruction
 from hashtune.spaces.optimizers.mutations import mutate_instructions
 from hashtune.spaces.optimizers.ops import OP_NAMES
-from hashtune.spaces.optimizers.program import INPUT_SPECS, INPUTS, STATE, Program
+from hashtune.spaces.optimizers.program import (
+    INPUT_SPECS,
+    INPUTS,
+    STATE,
+    Program,
+    state_closure,
+)
 from hashtune.spaces.optimizers.space import OptimizerProgramSpace
 
 _OP_INDEX = {name: i for i, name in enumerate(OP_NAMES)}
@@ -81,12 +87,7 @@ class SlotProgram:
 
     def live_state(self) -> tuple[str, ...]:
         """The state registers (`m`, `v`) whose input training reads, as `Program.live_state`."""
-        live: set[str] = set()
-        while True:
-            reads = {x for x in STATE if x in _backward(self.instrs, {"update", *live})[1]} | live
-            if reads == live:
-                return tuple(x for x in STATE if x in live)
-            live = reads
+        return state_closure(lambda live: _backward(self.instrs, {"update", *live})[1])
 
     def live(self) -> list[Instruction]:
         """The non-noop instructions `update` and the live state depend on, in order (a dead
