@@ -3,7 +3,9 @@
 A program's task score is `log10(adam_loss / program_loss)` of the final training loss (mean of
 log10 over seeds), each side at its own best learning rate of the grid (so ignoring lr never
 pays), clipped to [`FLOOR`, `CEIL`] (a diverged run is `FLOOR`); the suite score is the mean over
-tasks: Adam scores 0, better than Adam > 0. `Fidelity` says how long and large training is;
+tasks: Adam scores 0, better than Adam > 0. A search rung's score is stricter (`search_fitness`:
+`Fidelity.ceil` below `CEIL`, plus `Fidelity.min_weight` times its worst task), so that a task at
+the floor is not bought back by others at the ceiling. `Fidelity` says how long and large training is;
 `SuiteScorer` prepares one fidelity's suite and scores many programs per call (batched trainer);
 `OptimizerSuiteEvaluator` is the `Evaluator` form (`evaluate` and `evaluate_batch`).
 """
@@ -36,6 +38,10 @@ from hashtune.spaces.optimizers.program import Program
 from hashtune.spaces.optimizers.seeds import ADAM
 
 FLOOR, CEIL = -3.0, 1.0
+#: The search rungs' fitness (`search_fitness`): per-task ceiling, weight of the worst task's
+#: shortfall beyond `SEARCH_SLACK` (chosen by `benchmarks/rung_agreement.py`: the rungs' ranking
+#: of references and past finds agrees best with validation's, adam_nobc still above Adam).
+SEARCH_CEIL, SEARCH_MIN_WEIGHT, SEARCH_SLACK = 0.5, 0.5, 0.5
 DECADES = tuple(float(x) for x in 10.0 ** np.arange(-4.0, 0.01, 1.0))
 HALF_DECADES = tuple(float(x) for x in 10.0 ** np.arange(-4.0, 0.01, 0.5))
 
@@ -51,9 +57,13 @@ class Fidelity:
     lrs: tuple[float, ...] = DECADES
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: The suite score's per-task ceiling, weight and slack of its worst task (`search_fitness`).
+    ceil: float = CEIL
+    min_weight: float = 0.0
+    slack: float = 0.0
 
     def config(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "tasks": [t.__dict__ for t in self.tasks],
             "steps": self.steps,
@@ -61,12 +71,33 @@ class Fidelity:
             "lrs": list(self.lrs),
             "seed": self.seed,
         }
+        agg = {"ceil": self.ceil, "min_weight": self.min_weight, "slack": self.slack}
+        if agg != {"ceil": CEIL, "min_weight": 0.0, "slack": 0.0}:  # the mean: its old config
+            out["aggregate"] = agg
+        return out
 
 
+def search_fitness(
+    rel: np.ndarray, ceil: float = CEIL, min_weight: float = 0.0, slack: float = 0.0
+) -> np.ndarray:
+    """Suite scores (N,) of task scores (N, T): mean(min(s, ceil)) + w * min(0, worst + slack).
+
+    With the defaults this is the plain mean. A lower `ceil` caps what beating Adam on one task
+    can buy, and `min_weight` charges the worst task's shortfall beyond `slack` again: a program
+    at the floor on one task (diverged, or far behind Adam) ranks below one that is merely a
+    little behind everywhere, however far it is ahead on the others.
+    """
+    rel = np.asarray(rel, dtype=float)
+    worst = np.minimum(rel.min(axis=-1) + slack, 0.0)
+    return np.minimum(rel, ceil).mean(axis=-1) + min_weight * worst
+
+
+#: The search rungs' fitness (see `search_fitness`); validation and meta-test keep the mean.
+STRICT = {"ceil": SEARCH_CEIL, "min_weight": SEARCH_MIN_WEIGHT, "slack": SEARCH_SLACK}
 #: The funnel's rungs (0 cheapest) and the held-out meta-test.
 FIDELITIES: dict[int, Fidelity] = {
-    0: Fidelity("f0", SEARCH_SUITES[0], steps=100, seeds=1, lrs=DECADES),
-    1: Fidelity("f1", SEARCH_SUITES[1], steps=300, seeds=2, lrs=HALF_DECADES),
+    0: Fidelity("f0", SEARCH_SUITES[0], steps=100, seeds=1, lrs=DECADES, **STRICT),
+    1: Fidelity("f1", SEARCH_SUITES[1], steps=300, seeds=2, lrs=HALF_DECADES, **STRICT),
 }
 
 
@@ -92,8 +123,8 @@ VALIDATION_FIDELITY = Fidelity(
 )
 #: Tiny rungs, validation and meta-test for CPU smoke runs (`--quick`).
 QUICK_FIDELITIES: dict[int, Fidelity] = {
-    0: Fidelity("q0", QUICK_SUITES[0], steps=30, seeds=1, lrs=DECADES),
-    1: Fidelity("q1", QUICK_SUITES[1], steps=60, seeds=1, lrs=DECADES),
+    0: Fidelity("q0", QUICK_SUITES[0], steps=30, seeds=1, lrs=DECADES, **STRICT),
+    1: Fidelity("q1", QUICK_SUITES[1], steps=60, seeds=1, lrs=DECADES, **STRICT),
 }
 QUICK_VALIDATION_FIDELITY = Fidelity("q_val", QUICK_SUITES[1], steps=60, seeds=1, seed=2)
 QUICK_META_FIDELITY = Fidelity("q_meta", QUICK_META, steps=80, seeds=1, lrs=DECADES, seed=1)
@@ -139,10 +170,12 @@ class SuiteScorer:
         return self._ref
 
     def score(self, programs: Sequence[Program]) -> list[dict[str, Any]]:
-        """Per program: `score` (mean over tasks), `task_scores`, `best_lr`, `infeasible`."""
+        """Per program: `score` (`search_fitness` of the tasks), `task_scores`, `best_lr`, ..."""
         ref = self.reference
         losses = self.trainer.losses(list(programs))
         rel, best = relative_scores(losses, ref)
+        fid = self.fidelity
+        fit = search_fitness(rel, fid.ceil, fid.min_weight, fid.slack)
         names = self.suite.names
         lrs = self.fidelity.lrs
         out = []
@@ -150,7 +183,7 @@ class SuiteScorer:
             finite = np.isfinite(losses[i]).any(axis=(0, 1))
             out.append(
                 {
-                    "score": float(rel[i].mean()),
+                    "score": float(fit[i]),
                     "task_scores": {n: float(rel[i, j]) for j, n in enumerate(names)},
                     "best_lr": {n: lrs[int(best[i, j])] for j, n in enumerate(names)},
                     "infeasible": not bool(finite.any()),

@@ -167,6 +167,13 @@ def check_discovery_suites(r: dict[str, Any]) -> None:
         assert all(-3.0 <= x["score"] <= 1.0 for x in col.values())
 
 
+def check_rung_agreement(r: dict[str, Any]) -> None:
+    assert set(r["columns"]) == {"plain0", "val", "meta"}
+    for col in r["columns"].values():  # scores relative to Adam: Adam is 0 on every suite
+        assert abs(col["mean"]["adam"]) < 1e-6 and len(col["tasks"]) == len(r["programs"])
+    assert all(-1.0 <= c <= 1.0 for cs in r["corr"].values() for c in cs.values())
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "searchers": check_searchers,
     "fec": check_fec,
@@ -186,6 +193,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "dashboard": check_dashboard,
     "dashboard_vs_optuna": check_dashboard_vs_optuna,
     "discovery_suites": check_discovery_suites,
+    "rung_agreement": check_rung_agreement,
 }
 
 
