@@ -70,7 +70,9 @@ def search(
     """One budgeted search; returns its record (best program, counts, curve)."""
     space = optimizer_program_space(max_statements=a.max_statements)
     rng = random.Random(seed)
-    funnel = Funnel(scorers, promote_fraction=a.promote, min_promote=2)
+    funnel = Funnel(
+        scorers, promote_fraction=a.promote, min_promote=2, promote_above=a.promote_above
+    )
     population: collections.deque = collections.deque()  # (program, key, fitness)
     t0 = time.perf_counter()
     proposals = generations = 0
@@ -206,6 +208,9 @@ def main() -> None:
     p.add_argument("--population", type=int, default=4096)
     p.add_argument("--tournament", type=int, default=32)
     p.add_argument("--promote", type=float, default=0.03)
+    p.add_argument(
+        "--promote-above", type=float, default=-1.0, help="lowest rung score that may promote"
+    )
     p.add_argument("--max-statements", type=int, default=12)
     p.add_argument("--init-active", type=int, default=3, help="0: every slot random")
     p.add_argument("--mutation", choices=("many", "one"), default="many")
