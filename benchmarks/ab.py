@@ -63,11 +63,13 @@ def launch(root: str, script: str, args: list[str]) -> None:
     runpy.run_path(script, run_name="__main__")
 
 
-def cell(root: str, system: str, n: str) -> float:
-    """ms per trial of one overhead.py run of `system` at `n` trials from `root`."""
+def cell(root: str, system: str, n: str, window: int | None = None) -> float:
+    """ms per trial of one overhead.py run of `system` at `n` trials from `root` (with `window`:
+    of its last `window` trials, see overhead.py's --window)."""
     out = Path(tempfile.gettempdir()) / f"ab-{uuid.uuid4().hex[:8]}.json"
     script = f"{root}/benchmarks/overhead.py"
     args = ["--systems", system, "--trials", n, "--reps", "1", "--no-profile", "--json", str(out)]
+    args += [] if window is None else ["--window", str(window)]
     cmd = [sys.executable, __file__, "--launch", root, script, *args]
     subprocess.run(cmd, check=True, capture_output=True, cwd=root)
     runs = json.loads(out.read_text())["results"]
@@ -84,6 +86,7 @@ def main() -> None:
     ap.add_argument("--systems", default="ht:random:on:sqlite", help="overhead.py systems")
     ap.add_argument("--trials", default="1000")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--window", type=int, default=None, help="overhead.py --window")
     a = ap.parse_args()
     if a.quick:  # seconds: this checkout against itself, 20 trials, twice
         a.roots, a.systems, a.trials, a.reps = ".,.", "ht:random:on:sqlite", "20", 2
@@ -94,7 +97,7 @@ def main() -> None:
         cells = [(r, s) for s in systems for r in (roots if s.startswith("ht:") else roots[-1:])]
         for rep in range(a.reps):
             for root, system in cells if rep % 2 == 0 else cells[::-1]:
-                ms = cell(root, system, n)
+                ms = cell(root, system, n, a.window)
                 res.setdefault(f"{system} n={n}", {}).setdefault(root, []).append(ms)
                 print(f"  n={n} rep={rep} {root:<28} {system:<22} {ms:8.3f} ms", flush=True)
     print(f"\nmedian ms per trial ({a.reps} repetitions, ABAB); ratio = last root / first root")

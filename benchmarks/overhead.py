@@ -43,6 +43,7 @@ from harness.cli import machine, parser, postgres_database, quiet_libraries, wri
 from harness.problems import toy_hyper, toy_objective, toy_problem  # noqa: E402
 from harness.runners import optuna_sampler, scored_values, temporary_study  # noqa: E402
 
+from hashtune import Study  # noqa: E402
 from hashtune.search.optuna_searchers import TPESearcher  # noqa: E402
 
 WORK = Path(tempfile.gettempdir()) / "loopw" / "overhead"
@@ -89,7 +90,35 @@ def run_hashtune(searcher: str, cache: str, backend: str, n: int, profile: bool 
     return out
 
 
-def run_optuna(sampler: str, backend: str, n: int) -> dict:
+def run_hashtune_window(searcher: str, cache: str, backend: str, n: int, window: int) -> dict:
+    """The last `window` of `n` trials: the first n - window by random search through the full
+    loop, then the study reopened under `searcher` (its real resume: the searcher restored from
+    the store) and `window` trials timed; also the seconds of that reopen and first trial."""
+    args = {"population_size": POP, "tournament_size": TOURNAMENT} if searcher == "re" else None
+    problem = toy_problem()
+    name = f"overhead-{uuid.uuid4().hex[:10]}"
+    common = {"space": problem.space, "evaluator": problem.evaluator,
+              "cache": {"enabled": cache == "on"}, "seed": 0}  # fmt: skip
+    with temporary_study(name, storage=_url(backend), searcher="random", **common) as filler:
+        filler.optimize(n_trials=n - window, show_progress=False)
+        filler.close()
+        t0 = time.perf_counter()
+        study = Study.create(
+            name, storage=filler.store, searcher=SEARCHERS[searcher], searcher_args=args,
+            load_if_exists=True, allow_config_change=True, **common,
+        )  # fmt: skip
+        study.optimize(n_trials=1, show_progress=False)
+        resume = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        study.optimize(n_trials=window, show_progress=False)
+        wall = time.perf_counter() - t0
+        done = sum(v is not None for v in scored_values(study.trials()))
+        study.close()
+    return {"ms": 1000 * wall / window, "trials": n, "window": window, "done": done,
+            "resume_s": resume}  # fmt: skip
+
+
+def run_optuna(sampler: str, backend: str, n: int, window: int | None = None) -> dict:
     """Optuna's own loop on the same space and objective."""
     storage: Any = None
     if backend == "sqlite":
@@ -107,10 +136,15 @@ def run_optuna(sampler: str, backend: str, n: int) -> dict:
     def obj(trial: optuna.Trial) -> float:
         return toy_objective(problem.suggest(trial))
 
+    timed = n
+    if window is not None and window < n:  # the first n - window by random search, untimed
+        study.sampler = optuna.samplers.RandomSampler(seed=0)
+        study.optimize(obj, n_trials=n - window)
+        study.sampler, timed = made, window
     t0 = time.perf_counter()
-    study.optimize(obj, n_trials=n)
+    study.optimize(obj, n_trials=timed)
     wall = time.perf_counter() - t0
-    return {"ms": 1000 * wall / n, "trials": n, "done": len(study.trials)}
+    return {"ms": 1000 * wall / timed, "trials": n, "window": timed, "done": len(study.trials)}
 
 
 def run_pyglove(n: int) -> dict:
@@ -127,12 +161,15 @@ def run_pyglove(n: int) -> dict:
     return {"ms": 1000 * wall / n, "trials": n, "done": n}
 
 
-def run(system: str, n: int, profile: bool = False) -> dict:
+def run(system: str, n: int, profile: bool = False, window: int | None = None) -> dict:
+    """One run of `system` at `n` trials (with `window`: only the last `window` timed)."""
     kind, a, b, *rest = system.split(":")
     if kind == "ht":
+        if window is not None and window < n:
+            return run_hashtune_window(a, b, rest[0], n, window)
         return run_hashtune(a, b, rest[0], n, profile)
     if kind == "optuna":
-        return run_optuna(a, b, n)
+        return run_optuna(a, b, n, window)
     return run_pyglove(n)
 
 
@@ -222,8 +259,12 @@ def select(patterns: str) -> list[str]:
     return [s for s in ALL if any(s.startswith(p) for p in wanted)]
 
 
-def print_table(results: dict[str, dict[str, list[dict]]], trials: list[int]) -> None:
+def print_table(
+    results: dict[str, dict[str, list[dict]]], trials: list[int], window: int | None = None
+) -> None:
     print("\nms per trial (median of repetitions; wall of the optimize call / trials)")
+    if window is not None:
+        print(f"only the last {window:,} trials of each count timed (pyglove: all of them)")
     head = "".join(f"{f'{n:,} trials':>16}" for n in trials)
     print(f"{'system':<28}{head}")
     print("-" * (28 + 16 * len(trials)))
@@ -234,6 +275,18 @@ def print_table(results: dict[str, dict[str, list[dict]]], trials: list[int]) ->
             ms = [r["ms"] for r in runs]
             cells.append(f"{statistics.median(ms):>10.2f} (x{len(ms)})" if ms else f"{'-':>16}")
         print(f"{system:<28}{''.join(cells)}")
+
+
+def print_resume(results: dict[str, dict[str, list[dict]]], trials: list[int]) -> None:
+    """Seconds to reopen a hashtune study under its searcher and run its first trial."""
+    rows = [(s, n, [r["resume_s"] for r in per_n.get(str(n), []) if "resume_s" in r])
+            for s, per_n in results.items() for n in trials]  # fmt: skip
+    rows = [(s, n, v) for s, n, v in rows if v]
+    if not rows:
+        return
+    print("\nreopen + first trial, s (after n - window random trials; median)")
+    for system, n, v in rows:
+        print(f"{system:<28}{n:>10,}{statistics.median(v):>12.2f}")
 
 
 def print_profile(profiles: dict[str, dict]) -> None:
@@ -254,6 +307,11 @@ def main() -> None:
     ap.add_argument("--systems", default="ht,optuna,pyglove")
     ap.add_argument("--short", action="store_true", help="200 trials, 1 repetition")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument(
+        "--window", type=int, default=None,
+        help="time only the last W trials of each count (the rest filled by random search "
+        "through each system's own loop; hashtune then reopens the study: a real resume)",
+    )  # fmt: skip
     args = ap.parse_args()
     if args.short:
         args.trials, args.reps = "200", 1
@@ -275,7 +333,7 @@ def main() -> None:
             for rep in range(args.reps):
                 order = systems if rep % 2 == 0 else systems[::-1]  # ABAB: alternate the order
                 for system in order:
-                    r = run(system, n)
+                    r = run(system, n, window=args.window)
                     results[system].setdefault(str(n), []).append(r)
                     print(f"  n={n} rep={rep} {system:<24} {r['ms']:8.2f} ms/trial", flush=True)
         profiles: dict[str, dict] = {}
@@ -287,7 +345,8 @@ def main() -> None:
     finally:
         if pg_db is not None:
             pg_db[1]()
-    print_table(results, trials)
+    print_table(results, trials, args.window)
+    print_resume(results, trials)
     print_profile(profiles)
     m = machine()
     out = {

@@ -14,6 +14,7 @@ from optuna.samplers import BaseSampler
 
 from hashtune.search.optuna_gp import CappedGPSampler
 from hashtune.search.optuna_study import DISCARDED_ATTR, OptunaSearcher, quiet_optuna
+from hashtune.search.optuna_tpe import IncrementalTPESampler
 from hashtune.search.registry import register_searcher
 from hashtune.spaces.base import Space
 from hashtune.vocabulary import Direction
@@ -75,7 +76,7 @@ class TPESearcher(SamplerSearcher):
         # Grouping costs a pass over every trial per ask: only conditional spaces need it.
         kwargs.setdefault("group", has_conditional_decisions(self.space))
         with quiet_optuna():
-            return optuna.samplers.TPESampler(seed=seed, **kwargs)
+            return IncrementalTPESampler(seed=seed, **kwargs)
 
 
 @register_searcher("gp")
