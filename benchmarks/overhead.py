@@ -7,8 +7,10 @@ Systems (`--systems`, comma-separated prefixes):
                                            PostgreSQL (a fresh `overhead_bench_*` database), in-process
   optuna:{random,tpe}:{mem,sqlite,journal} Optuna study.optimize (RandomSampler / TPESampler)
   optuna:tpe-ht:mem                        the same with hashtune's TPE sampler settings
-                                           (multivariate, constant liar): ht:tpe minus this is
-                                           hashtune's own part of a TPE trial
+                                           (multivariate, constant liar) on Optuna's TPESampler
+  optuna:tpe-inc:mem                       exactly the sampler hashtune's TPE searcher drives
+                                           (IncrementalTPESampler, same settings): ht:tpe minus
+                                           this is hashtune's own part of a TPE trial
   pyglove:re:mem                           PyGlove's own regularized evolution (pg.sample)
 Both evolutions: population 50, tournament 10. Repetitions run ABAB (the order of systems is
 reversed every other repetition); the table shows the median over repetitions of wall time of the
@@ -59,7 +61,7 @@ HT = [
     for b in ("sqlite", "pg")
 ]
 OPTUNA = [f"optuna:{s}:{b}" for s in ("random", "tpe") for b in ("mem", "sqlite", "journal")]
-OPTUNA.append("optuna:tpe-ht:mem")
+OPTUNA += ["optuna:tpe-ht:mem", "optuna:tpe-inc:mem"]
 ALL = HT + OPTUNA + ["pyglove:re:mem"]
 SEARCHERS = {"random": "random", "re": "regularized_evolution", "tpe": "tpe"}
 
@@ -127,8 +129,10 @@ def run_optuna(sampler: str, backend: str, n: int, window: int | None = None) ->
         path = str(WORK / f"optuna-{uuid.uuid4().hex[:8]}.log")
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
     problem = toy_problem()
-    if sampler == "tpe-ht":  # exactly the sampler hashtune's TPE searcher drives
+    if sampler == "tpe-inc":  # exactly the sampler hashtune's TPE searcher drives
         made = TPESearcher(problem.space, seed=0).make_sampler(0)
+    elif sampler == "tpe-ht":  # Optuna's TPESampler with the same settings
+        made = optuna.samplers.TPESampler(seed=0, **TPESearcher.default_sampler_kwargs)
     else:
         made = optuna_sampler(sampler, 0)
     study = optuna.create_study(storage=storage, sampler=made, direction=str(problem.direction))

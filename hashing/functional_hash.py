@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+# JAX is imported by the functions that run it: importing hashtune (the CLI, a worker, a study on a
+# space without an executable form) does not pay for it.
 from hashtune.hashing.params import content_param_fn
 from hashtune.hashing.probe import Probe
 from hashtune.hashing.quantise import DEFAULT_DIGITS, DEFAULT_FLUSH, quantise
@@ -110,6 +110,9 @@ def output_digests(
 
 def _run_eager(fn: Callable[..., Any], probe: Probe) -> list[np.ndarray]:
     """Output leaves (leading axis: probe batch), vmapped over batches if `fn` allows it."""
+    import jax
+    import jax.numpy as jnp
+
     with jax.enable_x64(True):
         inputs = [jnp.asarray(a) for a in probe.stacked]
         try:
@@ -144,6 +147,7 @@ def functional_hash(
 @lru_cache(maxsize=64)
 def _compiled(batched_fn: Callable[..., Any], n_in: int) -> Callable[..., Any]:
     """jit(vmap over candidates' data of vmap over probe batches) of one batched form."""
+    import jax
 
     def one(data: Any, *xs: Any) -> Any:
         return batched_fn(content_param_fn, data, *xs)
@@ -159,6 +163,9 @@ def _run_batched(
 
     The candidates' data are stacked with numpy (one host-to-device copy per leaf and chunk).
     """
+    import jax
+    import jax.numpy as jnp
+
     with jax.enable_x64(True):
         inputs = [jnp.asarray(a) for a in probe.stacked]
         call = _compiled(batched_fn, len(inputs))
@@ -186,6 +193,8 @@ def functional_hashes(
     Candidates exposing `hash_form()` (e.g. `SlotProgram`) give their batched form directly, which
     skips building an `Executable` per candidate.
     """
+    import jax
+
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"`chunk` must be an int >= 1, got {chunk!r}")
     out: list[str | None] = [None] * len(candidates)

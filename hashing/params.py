@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hashtune.hashing.probe import stable_uniform
+
+if TYPE_CHECKING:
+    import jax
 
 #: Number of content-modulated bases per parameter tensor.
 NUM_BASES = 3
@@ -76,6 +77,9 @@ def _tables(
 
 def content_coefficients(op_name: str, shape: tuple[int, ...], x: Any, dtype: str) -> jax.Array:
     """The K smooth content coefficients tanh(<x, R_k> / sqrt(size)) of the value `x`."""
+    import jax  # imported on use, as in functional_hash
+    import jax.numpy as jnp
+
     leaves = [jnp.asarray(leaf) for leaf in jax.tree_util.tree_leaves(x)]
     in_shapes = tuple(tuple(leaf.shape) for leaf in leaves)
     _, projections = _tables(op_name, shape, in_shapes, dtype)
@@ -90,6 +94,9 @@ def content_coefficients(op_name: str, shape: tuple[int, ...], x: Any, dtype: st
 
 def content_param_fn(op_name: str, shape: tuple[int, ...], x: Any) -> jax.Array:
     """Parameters of op `op_name` of `shape`, from the op, the shape and the content of `x`."""
+    import jax  # imported on use, as in functional_hash
+    import jax.numpy as jnp
+
     if not isinstance(op_name, str) or not op_name:
         raise ValueError(f"`op_name` must be a non-empty string, got {op_name!r}")
     try:

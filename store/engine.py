@@ -8,17 +8,18 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from hashtune.store.errors import StoreError
-from hashtune.store.models import VERSION_TABLE, Base
+from hashtune.store.models import SCHEMA_HEAD, VERSION_TABLE, Base
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -177,6 +178,8 @@ def _sqlite_file_lock(url: URL) -> Iterator[None]:
 
 def alembic_config(connection: Any | None = None, version_table: str = VERSION_TABLE) -> Config:
     """Programmatic Alembic config pointing at the packaged migrations (no alembic.ini)."""
+    from alembic.config import Config  # Alembic only when a migration runs: opens stay fast
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -225,6 +228,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     its old version table up to the rename, which then moves to `ht_alembic_version`. Asking for
     a revision before the rename builds such an old store (the migration tests do).
     """
+    from alembic import command
+
     url = engine.url
     if revision == "head" and _at_head(engine):
         return
@@ -250,10 +255,15 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 def _at_head(engine: Engine) -> bool:
-    """Whether the database exists and is at the newest revision this hashtune knows."""
+    """Whether the database exists and is at the newest revision this hashtune knows: one plain
+    query, so opening a current store needs neither Alembic nor its migration scripts."""
     with engine.connect() as conn:
-        current = _version(conn, VERSION_TABLE)
-    return current is not None and current == _scripts().get_current_head()
+        try:
+            current = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+        except DBAPIError:
+            conn.rollback()
+            return False
+    return current == [SCHEMA_HEAD]
 
 
 def _depth(revision: str) -> int:
@@ -263,6 +273,8 @@ def _depth(revision: str) -> int:
 
 def _move_version_table(conn: Any) -> None:
     """Copy the revision from `alembic_version` to `ht_alembic_version` and drop the old table."""
+    from alembic import command
+
     current = _version(conn, LEGACY_VERSION_TABLE)
     command.stamp(alembic_config(conn), current)
     conn.execute(text(f"DROP TABLE {LEGACY_VERSION_TABLE}"))

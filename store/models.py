@@ -46,6 +46,8 @@ NAMING_CONVENTION = {
 TABLE_PREFIX = "ht_"
 #: Alembic's version table of a hashtune store (stores before 0007 used `alembic_version`).
 VERSION_TABLE = TABLE_PREFIX + "alembic_version"
+#: The newest migration (store/migrations/versions); tests/test_store.py checks it is Alembic's head.
+SCHEMA_HEAD = "0013"
 
 STUDY_STATUSES = ("RUNNING", "COMPLETE", "STOPPED")
 _S = TrialState

@@ -27,6 +27,7 @@ from hashtune.store.base import utcnow
 from hashtune.store.engine import alembic_config, current_revision, make_engine, migrate
 from hashtune.store.models import (
     DDL_OBJECTS,
+    SCHEMA_HEAD,
     VERSION_TABLE,
     Base,
     IntermediateValue,
@@ -167,6 +168,12 @@ def test_migrates_empty_database_to_head_matching_models(storage_url: str) -> No
         built |= set(conn.exec_driver_sql(indexes).scalars())
     assert DDL_OBJECTS <= built  # ... and the DDL-built generated columns and indexes
     Store(storage_url)  # reopening at head is a no-op
+
+
+def test_schema_head_constant_is_alembics_head() -> None:
+    # Opening a store at head compares with SCHEMA_HEAD without loading Alembic: a new
+    # migration must move it, or stores would be migrated on every open (or never).
+    assert SCHEMA_HEAD == HEAD
 
 
 def test_upgrades_from_revision_0001(storage_url: str) -> None:

@@ -1,0 +1,123 @@
+"""Resuming a big study in a fresh process, per searcher: hashtune against Optuna, side by side.
+
+A worker that joins or resumes a study starts as a new Python process, so each measurement here
+is one: the library's import (`from hashtune import Study`, `import optuna`), then opening the
+study (`Study.load`; `optuna.load_study` with the sampler), then the first new trial (hashtune:
+`optimize(n_trials=1)`; Optuna: `ask` + the four `suggest_*` calls). Libraries a sampler needs
+and imports on first use (torch and scipy for GP) fall in load / first trial, where a user
+waits for them; `torch_import_s` (a bare `import torch` in its own process) says how much of
+that they are. Both studies hold `--trials` finished trials of read_scale's 4-parameter space
+(hashtune filled through `Study.create` + the store's bulk insert, Optuna by SQL).
+
+Prints a table; writes benchmarks/results/resume_fresh.json (`--json`).
+Usage: ``.venv/bin/python benchmarks/resume_fresh.py [--trials 10000] [--searchers gp,tpe]
+[--repeat 2] [--quick]``
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness.cli import parser, write_json  # noqa: E402
+
+ALL = "random,regularized_evolution,tpe,nsga2,gp"
+
+
+def one(kind: str, url: str, name: str, k: int) -> dict[str, float]:
+    """In this (fresh) process: seconds of import, open and first trial."""
+    t0 = time.perf_counter()
+    if kind == "hashtune":
+        from hashtune import Study  # what is timed
+
+        t1 = time.perf_counter()
+        import read_scale as rs
+
+        t_open = time.perf_counter()
+        study = Study.load(name, storage=url, space=rs.bench_space(), evaluator=rs.evaluator(k))
+        t2 = time.perf_counter()
+        study.optimize(n_trials=1, show_progress=False)
+        t3 = time.perf_counter()
+        study.close()
+        return {"import_s": t1 - t0, "load_s": t2 - t_open, "first_s": t3 - t2}
+    import optuna  # what is timed
+
+    t1 = time.perf_counter()
+    import read_scale as rs
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return {"import_s": t1 - t0, "total_s": rs.optuna_resume(url, name)}
+
+
+def fresh(args: list[str]) -> dict[str, float]:
+    """`one(...)` in a new interpreter."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def torch_import_s() -> float:
+    code = "import time; t = time.perf_counter(); import torch; print(time.perf_counter() - t)"
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout)  # fmt: skip
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        kind, url, name, k = sys.argv[2:6]
+        print(json.dumps(one(kind, url, name, int(k))))
+        return
+    ap = parser(__doc__, "resume_fresh", seed=None)
+    ap.add_argument("--trials", type=int, default=10_000)
+    ap.add_argument("--searchers", default=ALL)
+    ap.add_argument("--repeat", type=int, default=2)
+    a = ap.parse_args()
+    if a.quick:
+        a.trials, a.searchers, a.repeat = 50, "random,tpe", 1
+    import read_scale as rs
+
+    work = Path(tempfile.mkdtemp(prefix="resume_fresh_"))
+    opt = {k: rs.optuna_fill(work / f"optuna_{k}.db", a.trials, k) for k in (1, 2)}
+    rows: dict[str, dict] = {}
+    for name in a.searchers.split(","):
+        k = 2 if name in rs.MULTI else 1
+        url = f"sqlite:///{work / f'ht_{name}.db'}"
+        rs.fill_study(url, f"res_{name}", name, k, a.trials)
+        runs: dict[str, list[dict]] = {"hashtune": [], "optuna": []}
+        for _ in range(a.repeat):  # ABAB
+            for kind in ("hashtune", "optuna") if _ % 2 == 0 else ("optuna", "hashtune"):
+                args = [kind, url, f"res_{name}", str(k)] if kind == "hashtune" else [
+                    kind, opt[k], name, str(k)]  # fmt: skip
+                runs[kind].append(fresh(args))
+        rows[name] = {kind: {key: statistics.median(r[key] for r in rs_) for key in rs_[0]}
+                      for kind, rs_ in runs.items()}  # fmt: skip
+        print(f"  {name}: {rows[name]}", flush=True)
+    out = {"trials": a.trials, "repeat": a.repeat, "torch_import_s": torch_import_s(),
+           "rows": rows}  # fmt: skip
+    write_json(out, a.json, indent=2, announce=False)
+    print_table(out)
+
+
+def print_table(out: dict) -> None:
+    print(f"\nfresh process, resume a {out['trials']:,}-trial study: seconds (median)")
+    print(f"{'searcher':<22}{'ht import':>10}{'ht load':>9}{'ht first':>9}{'ht l+f':>8}"
+          f"{'op import':>10}{'op l+f':>8}{'ratio':>7}")  # fmt: skip
+    for name, r in out["rows"].items():
+        h, o = r["hashtune"], r["optuna"]
+        lf = h["load_s"] + h["first_s"]
+        print(f"{name:<22}{h['import_s']:>10.2f}{h['load_s']:>9.2f}{h['first_s']:>9.2f}"
+              f"{lf:>8.2f}{o['import_s']:>10.2f}{o['total_s']:>8.2f}{lf / o['total_s']:>7.2f}")  # fmt: skip
+    print(f"(a bare `import torch` in its own process: {out['torch_import_s']:.2f} s; "
+          "GP's load + first trial include it)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
