@@ -8,7 +8,8 @@ without FEC (every child trained) runs for the same budget. Reports paid evaluat
 cache hits, each search's best program (simplified and raw), and the held-out meta-test scores of
 the bests against Adam, AdamW, Lion, RMSProp, SGD-momentum, SGD. Writes JSON (`--out`).
 Children are drawn by `--mutation many` (1 + geometric edits: the space's insert / delete /
-modify mutations plus copy and swap) from an initial population of short random programs
+modify mutations plus copy and swap; `--mutation structured` adds new EMAs, rewired reads, decay
+moves and program-aware operands, `spaces/optimizers/edits.py`) from an initial population of short random programs
 (`--init-active`: 1..K random instructions, AutoML-Zero style; 0 = every slot random). The bucket
 shapes both searches will meet are compiled before the clock starts (setup, reported apart).
 Run: `python benchmarks/optimizer_discovery.py --budget-s 240 [--batch 1024] [--json PATH]`;
@@ -61,7 +62,9 @@ from hashtune.spaces.optimizers.space import optimizer_program_space  # noqa: E4
 def _child(a: argparse.Namespace, population: list, rng: random.Random) -> SlotProgram:
     """A tournament winner's mutated copy."""
     parent = max(rng.sample(population, min(a.tournament, len(population))), key=lambda x: x[2])[0]
-    return parent.mutate_many(rng) if a.mutation == "many" else parent.mutate(rng)
+    if a.mutation == "one":
+        return parent.mutate(rng)
+    return parent.mutate_many(rng, structured=a.mutation == "structured")
 
 
 def search(
@@ -213,7 +216,12 @@ def main() -> None:
     )
     p.add_argument("--max-statements", type=int, default=12)
     p.add_argument("--init-active", type=int, default=3, help="0: every slot random")
-    p.add_argument("--mutation", choices=("many", "one"), default="many")
+    p.add_argument(
+        "--mutation",
+        choices=("many", "one", "structured"),
+        default="many",
+        help="structured: mutate_many with new EMAs, rewired reads, decay moves (edits.py)",
+    )
     p.add_argument("--top", type=int, default=3, help="also meta-test this many of the last pop.")
     p.add_argument("--finalists", type=int, default=64, help="ranked on validation tasks")
     p.add_argument("--axis", default="auto", help="population axis: auto, vmap, map")
