@@ -8,15 +8,18 @@ without FEC (every child trained) runs for the same budget. Reports paid evaluat
 cache hits, each search's best program (simplified and raw), and the held-out meta-test scores of
 the bests against Adam, AdamW, Lion, RMSProp, SGD-momentum, SGD. Writes JSON (`--out`).
 Children are drawn by `--mutation many` (1 + geometric edits: the space's insert / delete /
-modify mutations plus copy and swap) from an initial population of short random programs
-(`--init-active`: 1..K random instructions, AutoML-Zero style; 0 = every slot random). The bucket
-shapes both searches will meet are compiled before the clock starts (setup, reported apart).
+modify mutations plus copy and swap; `--mutation structured` adds new EMAs, rewired reads, decay
+moves and program-aware operands, `spaces/optimizers/edits.py`) from an initial population of
+short random programs (`--init-active`: 1..K random instructions, AutoML-Zero style; 0 = every
+slot random). The bucket shapes both searches will meet are compiled before the clock starts
+(setup, reported apart).
 Run: `python benchmarks/optimizer_discovery.py --budget-s 240 [--batch 1024] [--json PATH]`;
 `--suite scaled` (default) searches on the rungs whose tasks' losses are scaled 1e-2 .. 1e2
 (`SCALED_FIDELITIES`), so a term that ignores the learning rate cannot fit them all;
-`--quick`: tiny CPU suites, seconds. Each search's finalists are the best top-rung results, one
-per functional hash (`Funnel.finalists`, `distinct_functions`), ranked on the validation tasks;
-`adam_nobc` (Adam without bias correction, 7 statements) is reported next to the references.
+`--quick`: tiny CPU suites, seconds (8 s of search unless `--budget-s` says). Each search's
+finalists are the best top-rung results, one per functional hash (`Funnel.finalists`,
+`distinct_functions`), ranked on the validation tasks; `adam_nobc` (Adam without bias
+correction, 7 statements) is reported next to the references.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ from hashtune.spaces.optimizers.space import optimizer_program_space  # noqa: E4
 def _child(a: argparse.Namespace, population: list, rng: random.Random) -> SlotProgram:
     """A tournament winner's mutated copy."""
     parent = max(rng.sample(population, min(a.tournament, len(population))), key=lambda x: x[2])[0]
-    return parent.mutate_many(rng) if a.mutation == "many" else parent.mutate(rng)
+    if a.mutation == "one":
+        return parent.mutate(rng)
+    return parent.mutate_many(rng, structured=a.mutation == "structured")
 
 
 def search(
@@ -203,7 +208,7 @@ def warm_up(scorers: list[SuiteScorer], a: argparse.Namespace) -> dict[str, floa
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--budget-s", type=float, default=240.0)
+    p.add_argument("--budget-s", type=float, default=None, help="240 (--quick: 8)")
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--population", type=int, default=4096)
     p.add_argument("--tournament", type=int, default=32)
@@ -213,7 +218,12 @@ def main() -> None:
     )
     p.add_argument("--max-statements", type=int, default=12)
     p.add_argument("--init-active", type=int, default=3, help="0: every slot random")
-    p.add_argument("--mutation", choices=("many", "one"), default="many")
+    p.add_argument(
+        "--mutation",
+        choices=("many", "one", "structured"),
+        default="many",
+        help="structured: mutate_many with new EMAs, rewired reads, decay moves (edits.py)",
+    )
     p.add_argument("--top", type=int, default=3, help="also meta-test this many of the last pop.")
     p.add_argument("--finalists", type=int, default=64, help="ranked on validation tasks")
     p.add_argument("--axis", default="auto", help="population axis: auto, vmap, map")
@@ -236,8 +246,10 @@ def main() -> None:
         default=Path("benchmarks/results/optimizer_discovery.json"),
     )
     a = p.parse_args()
+    if a.budget_s is None:
+        a.budget_s = 8.0 if a.quick else 240.0
     if a.quick:
-        a.budget_s, a.batch, a.population = min(a.budget_s, 8.0), 32, 64
+        a.batch, a.population = 32, 64
         a.tournament, a.promote, a.max_statements, a.no_warmup = 8, 0.1, 8, True
     fids, meta_fid, val_fid = (
         (QUICK_FIDELITIES, QUICK_META_FIDELITY, QUICK_VALIDATION_FIDELITY)

@@ -174,6 +174,15 @@ def check_rung_agreement(r: dict[str, Any]) -> None:
     assert all(-1.0 <= c <= 1.0 for cs in r["corr"].values() for c in cs.values())
 
 
+def check_reachability(r: dict[str, Any]) -> None:
+    assert r["n"] == 300 and {"rmsprop", "rms999", "nobc_g", "nobc_b09"} <= set(r["rows"])
+    for row in r["rows"].values():
+        for op in ("old", "new"):
+            assert row[op]["valid"] and 0.0 <= row[op]["degenerate"] <= 1.0
+            assert 0.0 < row[op]["new_fn"] <= 1.0 and row[op]["same"] + row[op]["new_fn"] <= 1.0
+    assert r["rows"]["rmsprop"]["parent_is"] == ["rmsprop"]
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "searchers": check_searchers,
     "fec": check_fec,
@@ -194,6 +203,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "dashboard_vs_optuna": check_dashboard_vs_optuna,
     "discovery_suites": check_discovery_suites,
     "rung_agreement": check_rung_agreement,
+    "reachability": check_reachability,
 }
 
 

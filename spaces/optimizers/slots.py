@@ -22,7 +22,8 @@ from hashtune.spaces.optimizers.batched import (
     ProgramArrays,
     run_program_arrays,
 )
-from hashtune.spaces.optimizers.instruction import NOOP, Instruction
+from hashtune.spaces.optimizers.edits import structured_edit
+from hashtune.spaces.optimizers.instruction import NOOP, Instruction, InstructionSource
 from hashtune.spaces.optimizers.mutations import mutate_instructions
 from hashtune.spaces.optimizers.ops import OP_NAMES
 from hashtune.spaces.optimizers.program import (
@@ -70,13 +71,20 @@ class SlotProgram:
         """One of the space's program-aware mutations."""
         return SlotProgram(self.space, mutate_instructions(self.space, list(self.instrs), rng)[0])
 
-    def mutate_many(self, rng: random.Random, p_more: float = 0.5, most: int = 4) -> SlotProgram:
+    def mutate_many(
+        self, rng: random.Random, p_more: float = 0.5, most: int = 4, structured: bool = False
+    ) -> SlotProgram:
         """1 + Geometric(`p_more`) edits (at most `most`), each a space mutation or, with
         probability 1/4 each, `copy` (an instruction duplicated into another slot, new
-        destination half the time) or `swap` (two slots exchanged): larger, structured jumps."""
+        destination half the time) or `swap` (two slots exchanged): larger, structured jumps.
+        `structured`: each edit is `edits.structured_edit` (new EMAs, rewired reads, decay
+        moves, else these edits with program-aware operands); the default stream is unchanged."""
         instrs = list(self.instrs)
         for _ in range(most):
-            instrs = _edit(self.space, instrs, rng)
+            if structured:
+                instrs = structured_edit(self.space, instrs, rng, _edit)
+            else:
+                instrs = _edit(self.space, instrs, rng)
             if rng.random() >= p_more:
                 break
         return SlotProgram(self.space, instrs)
@@ -169,8 +177,8 @@ def _backward(instrs: Sequence[Instruction], outs: set[str]) -> tuple[list[Instr
     return live[::-1], needed
 
 
-def _edit(space: OptimizerProgramSpace, instrs: list[Instruction], rng: random.Random) -> list:
-    """One edit of `mutate_many`: copy, swap, or a space mutation."""
+def _edit(space: InstructionSource, instrs: list[Instruction], rng: random.Random) -> list:
+    """One edit of `mutate_many`: copy, swap, or a mutation drawing from `space`."""
     active = [k for k, i in enumerate(instrs) if i.op != NOOP]
     u = rng.random()
     if u < 0.25 and active:  # copy
