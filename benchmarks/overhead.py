@@ -93,16 +93,16 @@ def run_hashtune(searcher: str, cache: str, backend: str, n: int, profile: bool 
 
 
 def run_hashtune_window(searcher: str, cache: str, backend: str, n: int, window: int) -> dict:
-    """The last `window` of `n` trials: the first n - window by random search through the full
+    """The last `window` of `n` trials: the first n - window - 1 by random search through the full
     loop, then the study reopened under `searcher` (its real resume: the searcher restored from
-    the store) and `window` trials timed; also the seconds of that reopen and first trial."""
+    the store) with one trial (`resume_s`), then `window` trials timed."""
     args = {"population_size": POP, "tournament_size": TOURNAMENT} if searcher == "re" else None
     problem = toy_problem()
     name = f"overhead-{uuid.uuid4().hex[:10]}"
     common = {"space": problem.space, "evaluator": problem.evaluator,
               "cache": {"enabled": cache == "on"}, "seed": 0}  # fmt: skip
     with temporary_study(name, storage=_url(backend), searcher="random", **common) as filler:
-        filler.optimize(n_trials=n - window, show_progress=False)
+        filler.optimize(n_trials=n - window - 1, show_progress=False)  # +1: the reopen's trial
         filler.close()
         t0 = time.perf_counter()
         study = Study.create(

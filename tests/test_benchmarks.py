@@ -183,6 +183,16 @@ def check_reachability(r: dict[str, Any]) -> None:
     assert r["rows"]["rmsprop"]["parent_is"] == ["rmsprop"]
 
 
+def check_resume_fresh(r: dict[str, Any]) -> None:
+    assert (
+        r["trials"] == 50 and set(r["rows"]) == {"random", "tpe"} and positive(r["torch_import_s"])
+    )
+    for row in r["rows"].values():
+        h, o = row["hashtune"], row["optuna"]
+        assert all(positive(h[k]) for k in ("import_s", "load_s", "first_s"))
+        assert positive(o["import_s"]) and positive(o["total_s"])
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "searchers": check_searchers,
     "fec": check_fec,
@@ -204,6 +214,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "discovery_suites": check_discovery_suites,
     "rung_agreement": check_rung_agreement,
     "reachability": check_reachability,
+    "resume_fresh": check_resume_fresh,
 }
 
 
@@ -272,6 +283,15 @@ def test_harness_cli_paths_and_json(harness: Any, tmp_path: Path) -> None:
     out = harness.cli.write_json({"a": [1.5], "b": object}, tmp_path / "d" / "r.json")
     record = json.loads(out.read_text())
     assert record["a"] == [1.5] and record["b"].startswith("<class")
+
+
+def test_overhead_window_times_only_the_last_trials(harness: Any) -> None:
+    import overhead
+
+    ht = overhead.run("ht:tpe:on:sqlite", 30, window=10)  # 20 random, reopen as TPE, 10 timed
+    assert (ht["trials"], ht["window"], ht["done"]) == (30, 10, 30) and positive(ht["resume_s"])
+    op = overhead.run("optuna:tpe-inc:mem", 30, window=10)
+    assert (op["trials"], op["window"], op["done"]) == (30, 10, 30) and positive(op["ms"])
 
 
 def test_harness_evaluate_and_temporary_study(harness: Any) -> None:
