@@ -35,6 +35,10 @@ THIRD_PARTY_PRIVATE = {
     # Optuna's GridSampler keeps its grid under no public name; the grid is re-expressed in
     # the space's encoding (see `grid_in_space`).
     ("hashtune.search.optuna_space", "sampler._search_space"),
+    # TPESampler's reading of a trial's parameters (running trials' relative params live under
+    # a private system-attribute key); IncrementalTPESampler reuses it, pinned by
+    # tests/test_optuna_tpe.py.
+    ("hashtune.search.optuna_tpe", "self._get_params"),
 }
 
 
