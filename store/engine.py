@@ -228,11 +228,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     its old version table up to the rename, which then moves to `ht_alembic_version`. Asking for
     a revision before the rename builds such an old store (the migration tests do).
     """
-    from alembic import command
-
     url = engine.url
     if revision == "head" and _at_head(engine):
-        return
+        return  # the common open: no Alembic import
+    from alembic import command
+
     with _sqlite_file_lock(url):
         with engine.execution_options(hashtune_write=True).begin() as conn:
             if url.get_backend_name() == "postgresql":
