@@ -25,7 +25,6 @@ correction, 7 statements) is reported next to the references.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import random
 import time
@@ -52,6 +51,7 @@ from hashtune.evaluators.optimizer_suite import (  # noqa: E402
 )
 from hashtune.hashing import functional_hashes  # noqa: E402
 from hashtune.hashing.functional_hash import CHUNK  # noqa: E402
+from hashtune.search.islands import Entry, Islands  # noqa: E402
 from hashtune.spaces.optimizers.references import (  # noqa: E402
     expressible_programs,
     reference_programs,
@@ -61,12 +61,14 @@ from hashtune.spaces.optimizers.slots import SlotProgram  # noqa: E402
 from hashtune.spaces.optimizers.space import optimizer_program_space  # noqa: E402
 
 
-def _child(a: argparse.Namespace, population: list, rng: random.Random) -> SlotProgram:
-    """A tournament winner's mutated copy."""
-    parent = max(rng.sample(population, min(a.tournament, len(population))), key=lambda x: x[2])[0]
+def _mutate(a: argparse.Namespace) -> Any:
+    """The child operator `--mutation` (and `--structured-weight`) name: (parent, rng) -> child."""
     if a.mutation == "one":
-        return parent.mutate(rng)
-    return parent.mutate_many(rng, structured=a.mutation == "structured")
+        return lambda p, rng: p.mutate(rng)
+    structured = a.mutation == "structured"
+    return lambda p, rng: p.mutate_many(
+        rng, structured=structured, structured_weight=a.structured_weight
+    )
 
 
 def search(
@@ -78,7 +80,16 @@ def search(
     funnel = Funnel(
         scorers, promote_fraction=a.promote, min_promote=2, promote_above=a.promote_above
     )
-    population: collections.deque = collections.deque()  # (program, key, fitness)
+    islands = Islands(
+        a.islands, a.population // a.islands, a.tournament, a.migrate_every, a.restart_after
+    )
+    mutate = _mutate(a)
+
+    def init(r: random.Random) -> SlotProgram:
+        if a.init_active:
+            return SlotProgram.random_short(space, r, r.randint(1, a.init_active))
+        return SlotProgram.random(space, r)
+
     t0 = time.perf_counter()
     proposals = generations = 0
     seen: set[str] = set()
@@ -88,16 +99,8 @@ def search(
     memo: dict[tuple, str] = {}
     hashed = 0
     while time.perf_counter() - t0 < a.budget_s:
-        if len(population) < a.population:
-            progs = [
-                SlotProgram.random_short(space, rng, rng.randint(1, a.init_active))
-                if a.init_active
-                else SlotProgram.random(space, rng)
-                for _ in range(a.batch)
-            ]
-        else:
-            pop = list(population)
-            progs = [_child(a, pop, rng) for _ in range(a.batch)]
+        where, progs = zip(*islands.propose(a.batch, rng, init, mutate), strict=True)
+        progs = list(progs)
         proposals += len(progs)
         th = time.perf_counter()
         if fec:  # programs with the same live code share their hash: computed once, memoised
@@ -112,19 +115,19 @@ def search(
         tt = time.perf_counter()
         fits = funnel.run(list(zip(keys, progs, strict=True)))
         train_s += time.perf_counter() - tt
+        islands.tell(
+            where, [Entry(p, k, f) for p, k, (f, _) in zip(progs, keys, fits, strict=True)]
+        )
         for p, k, (f, rung) in zip(progs, keys, fits, strict=True):
-            population.append((p, k, f))
             seen.add(k)
             if (rung, f) > (best[1], best[0]):
                 best = (f, rung, p, k)
-        while len(population) > a.population:
-            population.popleft()
         generations += 1
         if generations % 10 == 1:
             print(
                 f"  [{'FEC' if fec else 'no FEC'}] gen {generations} {time.perf_counter() - t0:.0f}s"
                 f" proposals {proposals} paid {dict(funnel.stats.paid)} best {best[0]:.3f}"
-                f" (rung {best[1]})",
+                f" (rung {best[1]}) restarts {islands.restarts}",
                 flush=True,
             )
         curve.append(
@@ -136,7 +139,9 @@ def search(
                 "best_rung": best[1],
             }
         )
-    top = sorted({k: (f, p) for p, k, f in population}.values(), key=lambda x: -x[0])[: a.top]
+    top = sorted(
+        {e.key: (e.fitness, e.genome) for e in islands.members()}.values(), key=lambda x: -x[0]
+    )[: a.top]
     final = distinct_functions(funnel.finalists(8 * a.finalists), a.finalists)
     return {
         "fec": fec,
@@ -150,6 +155,8 @@ def search(
         "hashes_computed": hashed if fec else None,
         "hash_s": hash_s,
         "train_s": train_s,
+        "restarts": islands.restarts,
+        "migrations": islands.migrations,
         "best_fitness": best[0],
         "best_rung": best[1],
         "best_raw": best[2].program().to_source(),
@@ -223,6 +230,17 @@ def main() -> None:
         choices=("many", "one", "structured"),
         default="many",
         help="structured: mutate_many with new EMAs, rewired reads, decay moves (edits.py)",
+    )
+    p.add_argument(
+        "--structured-weight",
+        type=float,
+        default=1.0,
+        help="scale of the ema/rewire/decay edits' share under --mutation structured",
+    )
+    p.add_argument("--islands", type=int, default=1, help="populations of population/K each")
+    p.add_argument("--migrate-every", type=int, default=0, help="generations; 0: never")
+    p.add_argument(
+        "--restart-after", type=int, default=0, help="stagnant generations; 0: never restart"
     )
     p.add_argument("--top", type=int, default=3, help="also meta-test this many of the last pop.")
     p.add_argument("--finalists", type=int, default=64, help="ranked on validation tasks")

@@ -212,11 +212,23 @@ def decay_edit(
 _EDITS = {"ema": ema_edit, "rewire": rewire_edit, "decay": decay_edit}
 
 
+def structured_weights(weight: float = 1.0) -> list[float]:
+    """`STRUCTURED_WEIGHTS`' values with ema, rewire and decay scaled by `weight` (basic kept)."""
+    if weight < 0:
+        raise ValueError(f"`weight` must be >= 0, got {weight!r}")
+    return [w if k == "basic" else w * weight for k, w in STRUCTURED_WEIGHTS.items()]
+
+
 def structured_edit(
-    space: OptimizerProgramSpace, instrs: list[Instruction], rng: random.Random, basic: BasicEdit
+    space: OptimizerProgramSpace,
+    instrs: list[Instruction],
+    rng: random.Random,
+    basic: BasicEdit,
+    weight: float = 1.0,
 ) -> list[Instruction]:
-    """One edit of `STRUCTURED_WEIGHTS`' kinds; `basic(source, instrs, rng)` (with a
-    `ProgramAware` source) also where a structured kind does not apply."""
-    kind = rng.choices(list(STRUCTURED_WEIGHTS), weights=list(STRUCTURED_WEIGHTS.values()))[0]
+    """One edit of `STRUCTURED_WEIGHTS`' kinds (the structured ones scaled by `weight`);
+    `basic(source, instrs, rng)` (with a `ProgramAware` source) also where a structured kind
+    does not apply."""
+    kind = rng.choices(list(STRUCTURED_WEIGHTS), weights=structured_weights(weight))[0]
     out = _EDITS[kind](space, instrs, rng) if kind in _EDITS else None
     return out if out is not None else basic(ProgramAware(space, instrs), instrs, rng)

@@ -72,17 +72,23 @@ class SlotProgram:
         return SlotProgram(self.space, mutate_instructions(self.space, list(self.instrs), rng)[0])
 
     def mutate_many(
-        self, rng: random.Random, p_more: float = 0.5, most: int = 4, structured: bool = False
+        self,
+        rng: random.Random,
+        p_more: float = 0.5,
+        most: int = 4,
+        structured: bool = False,
+        structured_weight: float = 1.0,
     ) -> SlotProgram:
         """1 + Geometric(`p_more`) edits (at most `most`), each a space mutation or, with
         probability 1/4 each, `copy` (an instruction duplicated into another slot, new
         destination half the time) or `swap` (two slots exchanged): larger, structured jumps.
         `structured`: each edit is `edits.structured_edit` (new EMAs, rewired reads, decay
-        moves, else these edits with program-aware operands); the default stream is unchanged."""
+        moves, else these edits with program-aware operands; `structured_weight` scales the
+        share of the first three); the default stream is unchanged."""
         instrs = list(self.instrs)
         for _ in range(most):
             if structured:
-                instrs = structured_edit(self.space, instrs, rng, _edit)
+                instrs = structured_edit(self.space, instrs, rng, _edit, structured_weight)
             else:
                 instrs = _edit(self.space, instrs, rng)
             if rng.random() >= p_more:
