@@ -11,8 +11,11 @@ Children are drawn by `--mutation many` (1 + geometric edits: the space's insert
 modify mutations plus copy and swap; `--mutation structured` adds new EMAs, rewired reads, decay
 moves and program-aware operands, `spaces/optimizers/edits.py`) from an initial population of
 short random programs (`--init-active`: 1..K random instructions, AutoML-Zero style; 0 = every
-slot random). The bucket shapes both searches will meet are compiled before the clock starts
-(setup, reported apart).
+slot random); `--structured-weight W` scales the structured kinds' share (1: as before).
+`--islands K` splits the population into K regularized-evolution islands (`search/islands.py`):
+`--migrate-every M` copies each island's best to the next every M generations, `--restart-after
+R` empties an island (not the leader's) that gained nothing for R generations. The bucket shapes both searches will meet are compiled before the clock
+starts (setup, reported apart).
 Run: `python benchmarks/optimizer_discovery.py --budget-s 240 [--batch 1024] [--json PATH]`;
 `--suite scaled` (default) searches on the rungs whose tasks' losses are scaled 1e-2 .. 1e2
 (`SCALED_FIDELITIES`), so a term that ignores the learning rate cannot fit them all;
