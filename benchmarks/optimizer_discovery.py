@@ -14,8 +14,8 @@ short random programs (`--init-active`: 1..K random instructions, AutoML-Zero st
 slot random); `--structured-weight W` scales the structured kinds' share (1: as before).
 `--islands K` splits the population into K regularized-evolution islands (`search/islands.py`):
 `--migrate-every M` copies each island's best to the next every M generations, `--restart-after
-R` empties an island (not the leader's) that gained nothing for R generations. The bucket shapes both searches will meet are compiled before the clock
-starts (setup, reported apart).
+R` empties an island (not the leader's) that gained nothing for R generations. The bucket
+shapes both searches will meet are compiled before the clock starts (setup, reported apart).
 Run: `python benchmarks/optimizer_discovery.py --budget-s 240 [--batch 1024] [--json PATH]`;
 `--suite scaled` (default) searches on the rungs whose tasks' losses are scaled 1e-2 .. 1e2
 (`SCALED_FIDELITIES`), so a term that ignores the learning rate cannot fit them all;
