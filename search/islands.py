@@ -13,10 +13,11 @@ population filling a batch with `init` until full, then with tournament winners'
 
 from __future__ import annotations
 
-import collections
 import random
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
+
+from hashtune.search.selection import AgingPopulation
 
 
 class Entry(NamedTuple):
@@ -52,7 +53,7 @@ class Islands:
             )
         self.size, self.tournament = size, tournament
         self.migrate_every, self.restart_after = migrate_every, restart_after
-        self.pops: list[collections.deque[Entry]] = [collections.deque() for _ in range(islands)]
+        self.pops = [AgingPopulation(size) for _ in range(islands)]
         self.best: list[Entry | None] = [None] * islands
         self.since_gain = [0] * islands
         self.generation = 0
@@ -71,10 +72,10 @@ class Islands:
         k = len(self.pops)
         for i, pop in enumerate(self.pops):
             share = n // k + (i < n % k)
-            if len(pop) < self.size:
+            if not pop.full:
                 out += [(i, init(rng)) for _ in range(share)]
             else:
-                members = list(pop)
+                members = pop.members
                 t = min(self.tournament, len(members))
                 for _ in range(share):
                     parent = max(rng.sample(members, t), key=lambda e: e.fitness).genome
@@ -84,13 +85,11 @@ class Islands:
     def tell(self, islands: Sequence[int], entries: Sequence[Entry]) -> None:
         """Results join their islands (oldest leave); then migration and restarts are due."""
         for i, e in zip(islands, entries, strict=True):
-            self.pops[i].append(e)
+            self.pops[i].add(e)
             b = self.best[i]
             if b is None or e.fitness > b.fitness:
                 self.best[i], self.since_gain[i] = e, -1
-        for i, pop in enumerate(self.pops):
-            while len(pop) > self.size:
-                pop.popleft()
+        for i in range(len(self.pops)):
             self.since_gain[i] += 1
         self.generation += 1
         if self.migrate_every and len(self.pops) > 1 and self.generation % self.migrate_every == 0:
@@ -103,10 +102,7 @@ class Islands:
         bests = [max(pop, key=lambda e: e.fitness) if pop else None for pop in self.pops]
         for i, b in enumerate(bests):
             if b is not None:
-                dest = self.pops[(i + 1) % len(self.pops)]
-                dest.append(b)
-                while len(dest) > self.size:
-                    dest.popleft()
+                self.pops[(i + 1) % len(self.pops)].add(b)
         self.migrations += 1
 
     def restart_stagnated(self) -> list[int]:
@@ -119,7 +115,7 @@ class Islands:
             if i != leader and self.since_gain[i] >= self.restart_after
         ]
         for i in out:
-            self.pops[i].clear()
+            self.pops[i] = AgingPopulation(self.size)
             self.best[i], self.since_gain[i] = None, 0
         self.restarts += len(out)
         return out

@@ -46,7 +46,7 @@ def test_migration_copies_each_islands_best_to_the_next() -> None:
     isl.tell([], [])  # generation 2: migration is due
     assert isl.migrations == 1
     for i in range(3):
-        assert isl.pops[(i + 1) % 3][-1] == before[i]
+        assert isl.pops[(i + 1) % 3].members[-1] == before[i]
         assert len(isl.pops[i]) == 4
 
 
