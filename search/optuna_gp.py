@@ -15,21 +15,26 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 
-def history_subset(
-    trials: list[FrozenTrial], directions: list[StudyDirection], limit: int | None
-) -> list[FrozenTrial]:
-    """At most `limit` of the finished `trials`, in their order: the `limit // 2` best by their
-    best rank over the objectives, then the most recent of the others."""
-    if limit is None or len(trials) <= limit:
-        return trials
-    signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
-    values = signs * np.array([t.values for t in trials], dtype=float)  # smaller is better
+def keep_mask(values: np.ndarray, limit: int) -> np.ndarray:
+    """Which rows of `values` (n, objectives; smaller is better) a capped GP keeps: the
+    `limit // 2` best by their best rank over the objectives, then the most recent others."""
     ranks = np.argsort(np.argsort(values, axis=0, kind="stable"), axis=0, kind="stable")
     best = np.argsort(ranks.min(axis=1), kind="stable")[: limit // 2]
-    keep = np.zeros(len(trials), dtype=bool)
+    keep = np.zeros(len(values), dtype=bool)
     keep[best] = True
     rest = np.flatnonzero(~keep)[-(limit - len(best)) :]
     keep[rest] = True
+    return keep
+
+
+def history_subset(
+    trials: list[FrozenTrial], directions: list[StudyDirection], limit: int | None
+) -> list[FrozenTrial]:
+    """At most `limit` of the finished `trials`, in their order (`keep_mask`)."""
+    if limit is None or len(trials) <= limit:
+        return trials
+    signs = np.array([1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in directions])
+    keep = keep_mask(signs * np.array([t.values for t in trials], dtype=float), limit)
     return [t for t, k in zip(trials, keep, strict=True) if k]
 
 
@@ -41,6 +46,18 @@ class CappedGPSampler(optuna.samplers.GPSampler):
             raise ValueError(f"`max_trials` must be an int >= 2 or None, got {max_trials!r}")
         super().__init__(**kwargs)
         self.max_trials = max_trials
+
+    def restore_mask(
+        self, values: list[list[float]], directions: list[StudyDirection]
+    ) -> np.ndarray | None:
+        """Which of a resumed study's finished trials (their `values`, in order) the private
+        study needs, None: all. Single-objective only: there, the trials a later fit keeps are
+        always among those `keep_mask` keeps now plus the new ones, so restoring the rest would
+        change no fit; with several objectives the ranks can reorder, so all are restored."""
+        if self.max_trials is None or len(directions) != 1 or len(values) <= self.max_trials:
+            return None
+        sign = 1.0 if directions[0] == StudyDirection.MINIMIZE else -1.0
+        return keep_mask(sign * np.array(values, dtype=float), self.max_trials)
 
     # Optuna's hook between collecting the trials and fitting the GP (private there; pinned by
     # tests/test_search_optuna.py, which checks that the fit sees the capped history).

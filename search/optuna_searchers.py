@@ -106,6 +106,14 @@ class GPSearcher(SamplerSearcher):
         with quiet_optuna():
             return CappedGPSampler(seed=seed, **kwargs)
 
+    def restore_mask(self, values: list[list[float]]) -> Any:
+        """Only the trials the capped GP can ever fit on again (`CappedGPSampler.restore_mask`):
+        a resumed 10k-trial study restores 300 of them, not 10,000."""
+        sampler = self.study.sampler
+        if not isinstance(sampler, CappedGPSampler):
+            return None
+        return sampler.restore_mask(values, list(self.study.directions))
+
 
 @register_searcher("cmaes")
 class CMAESSearcher(SamplerSearcher):

@@ -277,18 +277,37 @@ class OptunaSearcher(Searcher):
         self._told.clear()
         self.study = self._new_study(random.Random(f"{self.seed}:{n}").randrange(2**31))
         encode = self._stored_encoder(items)
+        states = [None if f is None else self._state_of(f) for _, f in items]
+        keep = self._restored(states)
         with quiet_optuna():
-            for proposal, feedback in items:
+            for i, (proposal, feedback) in enumerate(items):
                 self.book.seen.add(proposal_key(proposal, self.space))
                 if feedback is None:
                     continue
-                self._check_values(feedback)
+                self._told.add(proposal.number)
+                if keep is not None and i not in keep:
+                    continue
                 enc = encode(proposal)
                 if enc is None:
-                    self._add_finished(proposal.genome, *_optuna_state(feedback))
+                    self._add_finished(proposal.genome, *states[i])  # type: ignore[misc]
                 else:
-                    self._add_encoded(enc, *_optuna_state(feedback))
-                self._told.add(proposal.number)
+                    self._add_encoded(enc, *states[i])  # type: ignore[misc]
+
+    def _state_of(self, feedback: Feedback) -> tuple[OptunaState, list[float] | None]:
+        self._check_values(feedback)
+        return _optuna_state(feedback)
+
+    def _restored(self, states: list[tuple[OptunaState, list[float] | None] | None]) -> Any:
+        """Indices of the finished items `restore` adds (None: every finished one)."""
+        complete = [i for i, st in enumerate(states) if st and st[0] == OptunaState.COMPLETE]
+        mask = self.restore_mask([states[i][1] for i in complete])  # type: ignore[index]
+        return None if mask is None else {i for i, k in zip(complete, mask, strict=True) if k}
+
+    def restore_mask(self, values: list[list[float]]) -> Any:
+        """Which finished COMPLETE trials (their `values`, in order) `restore` adds to the private
+        study, as a bool sequence; None (here): all, with the failed and pruned ones. A sampler
+        that only ever reads part of the history says which part (the capped GP)."""
+        return None
 
     def _stored_encoder(self, items: list[tuple[Proposal, Feedback | None]]):
         """Params of stored proposals straight from their DNA JSON on a flat space (None: decode
