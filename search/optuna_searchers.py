@@ -13,6 +13,7 @@ import optuna
 from optuna.samplers import BaseSampler
 
 from hashtune.search.optuna_gp import CappedGPSampler
+from hashtune.search.optuna_restore import FlatEncoder
 from hashtune.search.optuna_study import DISCARDED_ATTR, OptunaSearcher, quiet_optuna
 from hashtune.search.optuna_tpe import IncrementalTPESampler
 from hashtune.search.registry import register_searcher
@@ -108,9 +109,10 @@ class GPSearcher(SamplerSearcher):
 
     def restore_mask(self, values: list[list[float]]) -> Any:
         """Only the trials the capped GP can ever fit on again (`CappedGPSampler.restore_mask`):
-        a resumed 10k-trial study restores 300 of them, not 10,000."""
+        a resumed 10k-trial study restores 300 of them, not 10,000. Flat spaces only: on a
+        conditional one the search space Optuna infers is the intersection over all trials."""
         sampler = self.study.sampler
-        if not isinstance(sampler, CappedGPSampler):
+        if not isinstance(sampler, CappedGPSampler) or FlatEncoder.of(self.space) is None:
             return None
         return sampler.restore_mask(values, list(self.study.directions))
 

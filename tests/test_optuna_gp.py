@@ -124,3 +124,11 @@ def test_a_multi_objective_gp_study_restores_its_whole_history():
         history.append((p, Feedback("COMPLETE", (p.candidate.x, 1 - p.candidate.x))))
     s.restore(history)
     assert len(s.study.trials) == 10
+
+
+def test_a_gp_study_on_a_conditional_space_restores_its_whole_history():
+    space = Space(pg.Dict(x=pg.floatv(0.0, 1.0), c=pg.oneof([pg.Dict(d=pg.floatv(0.0, 1.0)), 2])))
+    s = GPSearcher(space, ("minimize",), seed=0, n_startup_trials=4, max_trials=4)
+    history = [(p, Feedback("COMPLETE", (p.candidate.x,))) for p in (s.ask(i) for i in range(10))]
+    s.restore(history)
+    assert len(s.study.trials) == 10
