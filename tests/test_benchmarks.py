@@ -189,8 +189,9 @@ def check_resume_fresh(r: dict[str, Any]) -> None:
     )
     for row in r["rows"].values():
         h, o = row["hashtune"], row["optuna"]
-        assert all(positive(h[k]) for k in ("import_s", "load_s", "first_s"))
-        assert positive(o["import_s"]) and positive(o["total_s"])
+        assert all(positive(h[k]) for k in ("import_s", "load_s", "first_s", "rss_mb"))
+        assert positive(o["import_s"]) and positive(o["total_s"]) and positive(o["rss_mb"])
+    assert r["gp_libs_import_s"] >= r["torch_import_s"] * 0.5  # torch is one of GP's imports
 
 
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
