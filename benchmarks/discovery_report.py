@@ -23,9 +23,10 @@ def meta_rows(
     scorer: ReplicateScorer,
     names: list[str],
     programs: list[Any],
-    rung_rows: dict[int, list[dict[str, Any]]],
+    rung_rows: dict[int, list[dict[str, Any]]] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], float]:
     """({name: row}, noise band): replicated meta-test, paired diff vs Adam, its CI, verdict."""
+    rung_rows = rung_rows or {}
     scores = scorer.task_scores(programs)  # (N, R, T)
     band, cmp = compare(scores, names.index("adam"))
     tasks = scorer.names
@@ -53,6 +54,12 @@ def print_tables(
     runs: list[dict[str, Any]], rows: dict[str, dict[str, Any]], band: float, replicates: int
 ) -> None:
     """The searches' counts, the meta-test verdict table and its per-task means."""
+    print_runs(runs)
+    print_meta(rows, band, replicates)
+
+
+def print_runs(runs: list[dict[str, Any]]) -> None:
+    """One line per search: time, proposals, paid per rung, cache hits, best fitness."""
     print(
         f"\n{'search':<7} | {'s':>4} | {'proposals':>9} | {'paid f0':>7} | {'paid f1':>7} | "
         f"{'hits':>7} | {'hash s':>6} | {'train s':>7} | {'best':>6} | rung"
@@ -64,12 +71,17 @@ def print_tables(
             f"{r['cache_hits_rung0']:>7} | {r['hash_s']:>6.1f} | {r['train_s']:>7.1f} | "
             f"{r['best_fitness']:>6.3f} | {r['best_rung']}"
         )
+
+
+def print_meta(rows: dict[str, dict[str, Any]], band: float, replicates: int) -> None:
+    """The meta-test verdict table (mean, paired diff vs Adam, CI, verdict), per-task means."""
+    w = max(16, *(len(n) for n in rows))
     print(
         f"\nmeta-test x{replicates} replicates; vs adam = paired diff with Adam's row of the same"
         f" batch, 95% bootstrap CI; noise band {band:.3f} (Adam in batch vs Adam alone)"
     )
     print(
-        f"{'program':<16} | {'f0':>6} | {'f1':>6} | {'meta':>6} | {'vs adam':>7} | "
+        f"{'program':<{w}} | {'f0':>6} | {'f1':>6} | {'meta':>6} | {'vs adam':>7} | "
         f"{'95% CI':>15} | verdict"
     )
     for n, row in rows.items():
@@ -77,18 +89,18 @@ def print_tables(
         f1 = "" if row.get("f1") is None else f"{row['f1']:.3f}"
         lo, hi = row["vs_adam_ci"]
         print(
-            f"{n:<16} | {f0:>6} | {f1:>6} | {row['meta_test']:>6.3f} | {row['vs_adam']:>+7.3f} |"
+            f"{n:<{w}} | {f0:>6} | {f1:>6} | {row['meta_test']:>6.3f} | {row['vs_adam']:>+7.3f} |"
             f" [{lo:>+6.3f},{hi:>+6.3f}] | {row['verdict']}"
         )
     tasks = list(next(iter(rows.values()))["meta_tasks"])
     print(
-        f"\nper-task meta-test means over replicates\n{'program':<16} | "
+        f"\nper-task meta-test means over replicates\n{'program':<{w}} | "
         + " | ".join(f"{t:>9}" for t in tasks)
     )
     for n, row in rows.items():
         reps = np.array(row["meta_replicates"])
         print(
-            f"{n:<16} | "
+            f"{n:<{w}} | "
             + " | ".join(f"{row['meta_tasks'][t]:>9.3f}" for t in tasks)
             + f" | sd {reps.std(ddof=1):.3f}"
         )

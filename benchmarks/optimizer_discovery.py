@@ -22,7 +22,10 @@ Run: `python benchmarks/optimizer_discovery.py --budget-s 240 [--batch 1024] [--
 `--quick`: tiny CPU suites, seconds (8 s of search unless `--budget-s` says). Each search's
 finalists are the best top-rung results, one per functional hash (`Funnel.finalists`,
 `distinct_functions`), ranked on the validation tasks; `adam_nobc` (Adam without bias
-correction, 7 statements) is reported next to the references.
+correction, 7 statements) is reported next to the references. The meta-test is trained
+`--meta-replicates` times over (seed groups, one call): each program's mean, its paired
+difference with Adam's row of the same batch, a 95% bootstrap interval and a verdict (beats /
+matches / below, against the noise band of Adam in the batch vs Adam alone; `discovery_report`).
 """
 
 from __future__ import annotations
