@@ -22,7 +22,10 @@ Run: `python benchmarks/optimizer_discovery.py --budget-s 240 [--batch 1024] [--
 `--quick`: tiny CPU suites, seconds (8 s of search unless `--budget-s` says). Each search's
 finalists are the best top-rung results, one per functional hash (`Funnel.finalists`,
 `distinct_functions`), ranked on the validation tasks; `adam_nobc` (Adam without bias
-correction, 7 statements) is reported next to the references.
+correction, 7 statements) is reported next to the references. The meta-test is trained
+`--meta-replicates` times over (seed groups, one call): each program's mean, its paired
+difference with Adam's row of the same batch, a 95% bootstrap interval and a verdict (beats /
+matches / below, against the noise band of Adam in the batch vs Adam alone; `discovery_report`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from device_path import ensure_hashtune
+from discovery_report import meta_rows, print_tables
 
 ensure_hashtune()
 
@@ -42,6 +46,7 @@ import jax  # noqa: E402
 
 from hashtune.evaluators.batched_training import BUCKETS, bucket  # noqa: E402
 from hashtune.evaluators.funnel import Funnel  # noqa: E402
+from hashtune.evaluators.meta_stats import ReplicateScorer  # noqa: E402
 from hashtune.evaluators.optimizer_suite import (  # noqa: E402
     FIDELITIES,
     META_FIDELITY,
@@ -247,6 +252,7 @@ def main() -> None:
     )
     p.add_argument("--top", type=int, default=3, help="also meta-test this many of the last pop.")
     p.add_argument("--finalists", type=int, default=64, help="ranked on validation tasks")
+    p.add_argument("--meta-replicates", type=int, default=8, help="meta-test seed replicates")
     p.add_argument("--axis", default="auto", help="population axis: auto, vmap, map")
     p.add_argument(
         "--suite",
@@ -284,7 +290,7 @@ def main() -> None:
     dev = jax.devices()[0]
     t0 = time.perf_counter()
     scorers = [SuiteScorer(fids[r], population_axis=a.axis) for r in sorted(fids)]
-    meta = SuiteScorer(meta_fid, population_axis=a.axis)
+    meta = ReplicateScorer(meta_fid, a.meta_replicates, population_axis=a.axis)
     refs = {**reference_programs(), **expressible_programs()}  # adam_nobc fits the 12 slots
     ref_rows = {r: scorers[r].score(list(refs.values())) for r in range(len(scorers))}
     for r in ref_rows:
@@ -324,44 +330,10 @@ def main() -> None:
         for i, q in enumerate(r["top_programs"][1:])
     ]
     names += [n for n, _ in extra]
-    metas = meta.score(
-        list(refs.values()) + [r["best_program"] for r in runs] + [q for _, q in extra]
-    )
-    rows = {}
-    for i, n in enumerate(names):
-        rows[n] = {
-            "meta_test": metas[i]["score"],
-            "meta_tasks": metas[i]["task_scores"],
-            "f0": ref_rows[0][i]["score"] if i < len(refs) else None,
-            "f1": ref_rows[1][i]["score"] if i < len(refs) else None,
-        }
+    progs = list(refs.values()) + [r["best_program"] for r in runs] + [q for _, q in extra]
+    rows, band = meta_rows(meta, names, progs, ref_rows)
     print(f"device {dev.platform}:{getattr(dev, 'device_kind', '')}; setup {setup_s:.0f}s")
-    print(
-        f"\n{'search':<10} | {'budget s':>8} | {'proposals':>9} | {'paid f0':>7} | "
-        f"{'paid f1':>7} | {'cache hits':>10} | {'hashed':>7} | {'hash s':>6} | "
-        f"{'train s':>7} | {'best fitness':>12} | rung"
-    )
-    for r in runs:
-        print(
-            f"{'FEC' if r['fec'] else 'no FEC':<10} | {r['seconds']:>8.0f} | {r['proposals']:>9} "
-            f"| {r['paid_by_rung'].get(0, 0):>7} | {r['paid_by_rung'].get(1, 0):>7} | "
-            f"{r['cache_hits_rung0']:>10} | {r['hashes_computed'] or 0:>7} | "
-            f"{r['hash_s']:>6.1f} | {r['train_s']:>7.1f} | {r['best_fitness']:>12.3f} | "
-            f"{r['best_rung']}"
-        )
-    tasks = list(metas[0]["task_scores"])
-    print(
-        f"\n{'program':<16} | {'f0':>6} | {'f1':>6} | {'meta':>6} | {'vs adam':>7} | "
-        + " | ".join(f"{t:>9}" for t in tasks)
-    )
-    for n, row in rows.items():
-        f0 = "" if row["f0"] is None else f"{row['f0']:.3f}"
-        f1 = "" if row["f1"] is None else f"{row['f1']:.3f}"
-        print(
-            f"{n:<16} | {f0:>6} | {f1:>6} | {row['meta_test']:>6.3f} | "
-            f"{row['meta_test'] - rows['adam']['meta_test']:>+7.3f} | "
-            + " | ".join(f"{row['meta_tasks'][t]:>9.3f}" for t in tasks)
-        )
+    print_tables(runs, rows, band, a.meta_replicates)
     for r in runs:
         print(
             f"\nbest program, {'FEC' if r['fec'] else 'no FEC'} (simplified):\n"
@@ -382,6 +354,8 @@ def main() -> None:
         "args": {k: str(v) for k, v in vars(a).items()},
         "fidelities": {r: fids[r].config() for r in fids},
         "meta_fidelity": meta_fid.config(),
+        "meta_replicates": a.meta_replicates,
+        "meta_noise_band": band,
         "setup_s": setup_s,
         "compile_s": compile_s,
         "validation_fidelity": val_fid.config(),

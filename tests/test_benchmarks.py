@@ -194,6 +194,17 @@ def check_resume_fresh(r: dict[str, Any]) -> None:
     assert r["gp_libs_import_s"] >= r["torch_import_s"] * 0.5  # torch is one of GP's imports
 
 
+def check_meta_rescore(r: dict[str, Any]) -> None:
+    rows = r["table"]
+    assert r["replicates"] == 2 and {"adam", "sgd"} <= set(rows) and len(rows) == 3
+    assert rows["adam"]["vs_adam"] == 0.0 and rows["adam"]["verdict"] == "matches"
+    assert rows["sgd"]["verdict"] == "below"  # SGD is far behind Adam on every quick task
+    for row in rows.values():
+        lo, hi = row["vs_adam_ci"]
+        assert lo <= row["vs_adam"] <= hi and len(row["meta_replicates"]) == 2
+        assert row["verdict"] in ("beats", "matches", "below")
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "searchers": check_searchers,
     "fec": check_fec,
@@ -216,6 +227,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "rung_agreement": check_rung_agreement,
     "reachability": check_reachability,
     "resume_fresh": check_resume_fresh,
+    "meta_rescore": check_meta_rescore,
 }
 
 

@@ -9,13 +9,20 @@ import pytest
 from hashtune.evaluators.funnel import Funnel
 from hashtune.evaluators.optimizer_suite import (
     CEIL,
+    DECADES,
     FLOOR,
     Fidelity,
     OptimizerSuiteEvaluator,
     SuiteScorer,
     relative_scores,
 )
-from hashtune.evaluators.proxy_tasks import META_TEST, SEARCH_SUITES, TaskSpec, build_task
+from hashtune.evaluators.proxy_tasks import (
+    META_TEST,
+    SEARCH_SUITES,
+    VALIDATION,
+    TaskSpec,
+    build_task,
+)
 from hashtune.spaces.optimizers.references import reference_programs
 
 SMALL = Fidelity(
@@ -147,3 +154,27 @@ def test_loss_scale_multiplies_the_loss_and_penalises_an_lr_free_step():
     # ... while the step that ignores lr diverges where gradients are 100x larger
     assert after[1]["task_scores"]["lin"] == FLOOR
     assert after[1]["score"] < before[1]["score"]
+
+
+def _shape(spec: TaskSpec) -> tuple:
+    d = dict(spec.__dict__)
+    del d["name"], d["loss_scale"]
+    return tuple(sorted(d.items()))
+
+
+def test_every_search_rung_has_a_noisy_regression_and_none_copies_held_out_tasks():
+    held_out = {_shape(s) for s in META_TEST + VALIDATION}
+    for r, suite in SEARCH_SUITES.items():
+        assert any(s.kind == "linreg" and s.batch < s.samples for s in suite), r
+        assert not held_out & {_shape(s) for s in suite}, r
+
+
+def test_rung0_noisy_regression_ranks_adam_above_sign_and_plain_descent():
+    noisy = next(s for s in SEARCH_SUITES[0] if s.kind == "linreg" and s.batch < s.samples)
+    fid = Fidelity("noisy0", (noisy,), steps=100, seeds=1, lrs=DECADES)
+    refs = reference_programs()
+    names = ["adam", "lion", "sgd", "momentum"]
+    out = SuiteScorer(fid).score([refs[n] for n in names])
+    s = dict(zip(names, (x["score"] for x in out), strict=True))
+    assert s["adam"] == pytest.approx(0.0, abs=1e-6)
+    assert max(s["lion"], s["sgd"], s["momentum"]) < -0.5

@@ -91,3 +91,12 @@ def test_suite_scorer_scores_with_its_fidelitys_aggregation():
     assert out["plain"][1]["score"] == pytest.approx(-1.0)  # (-3 + 1) / 2
     assert out["strict"][1]["score"] < out["strict"][0]["score"] - 2.0
     assert out["strict"][2]["score"] > 0.0
+
+
+def test_one_task_at_minus_one_is_not_bought_back_by_two_ceilings():
+    # The islands run's FEC best at scaled rung 1 (CPU): noisy linreg -0.99, mlp64 and parity7 at
+    # the ceiling. Under weight 0.5 / slack 0.5 it scored +0.02 (level with Adam); now far below.
+    found = np.array([[-0.99, 0.07, 1.0, 1.0]])
+    assert search_fitness(found, **STRICT)[0] < -0.5
+    nobc = np.array([[1.0, 0.85, 0.39, -0.37]])  # adam_nobc there: a small deficit on parity7
+    assert search_fitness(nobc, **STRICT)[0] > 0.0
