@@ -18,6 +18,7 @@ from pathlib import Path
 
 from device_path import ensure_hashtune
 from discovery_report import meta_rows, print_meta
+from harness.cli import write_json
 
 ensure_hashtune()
 
@@ -79,9 +80,7 @@ def main() -> None:
         "programs": {n: q.to_source() for n, q in progs.items()},
         "table": rows,
     }
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(rec, indent=1, default=float))
-    print(f"wrote {a.json}")
+    write_json(rec, a.json)
 
 
 if __name__ == "__main__":
